@@ -1,0 +1,84 @@
+"""Composition root: builds every part from a ``Config`` and passes it in. Nothing global."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import db, organisation
+from .blobs import BlobStore
+from .config import Config
+from .organisation import Organisation, RulesError
+from .receive import IntakeHandler
+from .relay import Relay
+from .render import Renderer
+from .spool import Spool
+from .worker import Worker
+
+log = logging.getLogger("maild")
+
+
+class OrganisationHolder:
+    """The rules in force. ``reload`` swaps them only when the new files are valid."""
+
+    def __init__(self, rules_dir):
+        self.rules_dir = rules_dir
+        self._current = organisation.load(rules_dir)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Organisation:
+        return self._current
+
+    def reload(self) -> bool:
+        try:
+            new = organisation.load(self.rules_dir)
+        except RulesError as exc:
+            log.error("rules not reloaded, the old ones stay in force: %s", exc)
+            return False
+        with self._lock:
+            self._current = new
+        log.info("rules reloaded from %s", self.rules_dir)
+        return True
+
+
+@dataclass
+class App:
+    config: Config
+    organisation: OrganisationHolder
+    spool: Spool
+    engine: Engine | None = None
+    _sessions: sessionmaker[Session] | None = None
+
+    @classmethod
+    def create(cls, config: Config) -> "App":
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(config=config, organisation=OrganisationHolder(config.rules_dir),
+                   spool=Spool(config.spool_dir))
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        # Connect lazily: intake must work while the database is away.
+        if self._sessions is None:
+            self.engine = db.make_engine(self.config.db_url)
+            self._sessions = db.sessions(self.engine)
+        return self._sessions
+
+    def init_db(self) -> None:
+        self.sessions  # noqa: B018 - creates the engine
+        db.init_schema(self.engine)
+
+    def intake(self, on_accept=None) -> IntakeHandler:
+        return IntakeHandler(self.spool, self.organisation, on_accept)
+
+    def worker(self) -> Worker:
+        cfg = self.config
+        return Worker(cfg, self.organisation, self.sessions, self.spool,
+                      Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
+                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname))
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()

@@ -1,0 +1,207 @@
+"""The command line for people and scripts: ``maild --help``."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import config as config_mod, match, store
+from .app import App
+from .config import ConfigError
+from .db import is_unavailable
+from .organisation import RulesError
+from .spool import Envelope
+from . import views
+
+# sysexits.h, for `maild inject` behind an MTA pipe transport.
+EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = 0, 65, 67, 75, 78
+
+
+class Fail(click.ClickException):
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.exit_code = code
+
+
+def _app(ctx: click.Context) -> App:
+    if "app" not in ctx.obj:
+        opts = ctx.obj["opts"]
+        try:
+            cfg = config_mod.load(opts["config"], data_dir=opts["data_dir"], db=opts["db"],
+                                  rules=opts["rules"], listen=ctx.obj.get("listen"))
+            ctx.obj["app"] = App.create(cfg)
+        except (ConfigError, RulesError) as exc:
+            raise Fail(str(exc), EX_CONFIG) from None
+        ctx.call_on_close(ctx.obj["app"].close)
+    return ctx.obj["app"]
+
+
+@click.group()
+@click.option("--config", "config", type=click.Path(path_type=Path), envvar="MAILD_CONFIG",
+              help="TOML config file (env MAILD_CONFIG).")
+@click.option("--data-dir", envvar="MAILD_DATA_DIR", help="Where the SQLite file, spool, attachments "
+              "and local outbox live (env MAILD_DATA_DIR; default var/).")
+@click.option("--db", envvar="MAILD_DB", help="SQLAlchemy database URL (env MAILD_DB; default SQLite "
+              "under the data dir).")
+@click.option("--rules", envvar="MAILD_RULES", help="Rules directory (env MAILD_RULES; default the "
+              "project's rules/).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
+@click.pass_context
+def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
+    """maild: an email-first helpdesk daemon."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # aiosmtpd logs every SMTP command at INFO: too much for a mail server's log.
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    ctx.ensure_object(dict)
+    ctx.obj["opts"] = {"config": config, "data_dir": data_dir, "db": db, "rules": rules}
+
+
+@main.command()
+@click.option("--smtp", "listen", metavar="HOST:PORT", help="Listen here (default smtp.listen).")
+@click.pass_context
+def serve(ctx: click.Context, listen) -> None:
+    """Listen for SMTP and process mail continuously."""
+    from .daemon import serve as run
+    ctx.obj["listen"] = listen
+    app = _app(ctx)
+    try:
+        app.init_db()
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        logging.getLogger("maild").warning("database unavailable at start; intake runs, "
+                                           "processing waits: %s", exc)
+    run(app)
+
+
+@main.command()
+@click.pass_context
+def drain(ctx: click.Context) -> None:
+    """Process everything waiting (inbound, then due outgoing mail) and exit."""
+    app = _app(ctx)
+    worker = app.worker()
+    app.spool.recover()
+    try:
+        summary = worker.drain()
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
+        raise
+    click.echo(summary.line())
+    if summary.deferred_db:
+        sys.exit(EX_TEMPFAIL)
+
+
+@main.command()
+@click.argument("file", default="-", type=click.Path(allow_dash=True, path_type=str))
+@click.option("--rcpt", "rcpts", multiple=True, required=True, help="Envelope recipient (repeatable).")
+@click.option("--sender", default="", help="Envelope sender (default: none given).")
+@click.pass_context
+def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -> None:
+    """Put a message into intake, as SMTP would (for MTA pipes and saved .eml files).
+
+    Exit status (sysexits): 0 accepted, 65 unreadable input, 67 unknown recipient,
+    75 temporary failure."""
+    app = _app(ctx)
+    org = app.organisation()
+    unknown = [r for r in rcpts if not org.is_department_address(r)]
+    if unknown:
+        raise Fail(f"unknown recipient: {', '.join(unknown)}", EX_NOUSER)
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as exc:
+        raise Fail(f"cannot read {file}: {exc.strerror or exc}", EX_DATAERR) from None
+    if not raw.strip():
+        raise Fail(f"{'standard input' if file == '-' else file}: empty message", EX_DATAERR)
+    if len(raw) > app.config.smtp.max_message_size:
+        raise Fail(f"message is {len(raw)} bytes, over the limit of "
+                   f"{app.config.smtp.max_message_size}", EX_DATAERR)
+    try:
+        item_id = app.spool.put(Envelope(mail_from=sender, rcpt_to=tuple(rcpts), peer="inject"), raw)
+    except OSError as exc:
+        raise Fail(f"cannot spool the message, try again later: {exc}", EX_TEMPFAIL) from None
+    click.echo(f"queued as {item_id}")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database administration."""
+
+
+@db_group.command("init")
+@click.pass_context
+def db_init(ctx: click.Context) -> None:
+    """Create the schema from schema.sql (safe to run again)."""
+    app = _app(ctx)
+    try:
+        app.init_db()
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
+        raise
+    click.echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
+
+
+@main.group()
+def tickets() -> None:
+    """Look at tickets."""
+
+
+@tickets.command("list")
+@click.option("--dept", help="Only this department (OSA, DAB, ...).")
+@click.option("--status", help="Only this status (open, answered, closed, ...).")
+@click.option("--json", "as_json", is_flag=True, help="JSON, one array (see README for the shape).")
+@click.pass_context
+def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
+    """List tickets, oldest first."""
+    with _app(ctx).sessions() as session:
+        rows = store.tickets(session, dept, status)
+        if as_json:
+            click.echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
+        else:
+            for line in views.ticket_lines(rows):
+                click.echo(line)
+
+
+@tickets.command("show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="JSON object (see README for the shape).")
+@click.pass_context
+def tickets_show(ctx: click.Context, number: str, as_json: bool) -> None:
+    """Show one ticket with its conversation."""
+    app = _app(ctx)
+    normalised = match.parse_number(number, {d.code for d in app.organisation().departments})
+    with app.sessions() as session:
+        ticket = store.ticket_with_entries(session, normalised) if normalised else None
+        if ticket is None:
+            raise Fail(f"no ticket {number}")
+        if as_json:
+            click.echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
+        else:
+            click.echo(views.ticket_text(ticket))
+
+
+@main.group()
+def outbox() -> None:
+    """Look at outgoing mail."""
+
+
+@outbox.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outbox_list(ctx: click.Context, status, as_json) -> None:
+    """List outgoing mail, oldest first."""
+    with _app(ctx).sessions() as session:
+        rows = store.outbox_rows(session, status)
+        if as_json:
+            click.echo(json.dumps([views.outbox(r) for r in rows], ensure_ascii=False, indent=2))
+        else:
+            for row in rows:
+                o = views.outbox(row)
+                click.echo(f"{o['id']:>6}  {o['status']:<8} {o['kind']:<8} {o['ticket'] or '-':<11} "
+                           f"{o['to']:<30} {o['subject']}")

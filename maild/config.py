@@ -1,0 +1,189 @@
+"""The one configuration file (TOML), validated at start.
+
+Every key, its type and default is declared once in ``SCHEMA``; the README's table is
+written from the same list. An unknown key or a value of the wrong type is a
+``ConfigError`` naming the key, so a typo never silently falls back to a default.
+
+Precedence: command-line option > environment variable > config file > default.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the admin (names the file and key)."""
+
+
+# section -> key -> (type, default). None as default means "unset".
+SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
+    "": {
+        "data_dir": (str, "var"),
+        "db": (str, ""),
+        "rules": (str, ""),
+        "templates": (str, ""),
+        "hostname": (str, "maild.localdomain"),
+    },
+    "smtp": {
+        "listen": (str, "127.0.0.1:2525"),
+        "max_message_size": (int, 25 * 1024 * 1024),
+        "data_timeout": (int, 300),
+    },
+    "relay": {
+        "host": (str, ""),
+        "port": (int, 25),
+        "starttls": (bool, False),
+        "username": (str, ""),
+        "password": (str, ""),
+        "timeout": (int, 30),
+        "retry_base": (int, 60),
+        "retry_max": (int, 3600),
+        "lifetime": (int, 5 * 24 * 3600),
+    },
+    "worker": {
+        "batch_size": (int, 200),
+        "poll_interval": ((int, float), 0.2),
+        "max_attempts": (int, 3),
+    },
+}
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_message_size: int = 25 * 1024 * 1024
+    data_timeout: int = 300
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    host: str = ""            # empty: deliver into the local Maildir instead
+    port: int = 25
+    starttls: bool = False
+    username: str = ""
+    password: str = ""
+    timeout: int = 30
+    retry_base: int = 60      # first retry after a 4xx, doubled each time ...
+    retry_max: int = 3600     # ... up to this
+    lifetime: int = 5 * 24 * 3600  # then the mail is marked failed
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    batch_size: int = 200
+    poll_interval: float = 0.2
+    max_attempts: int = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    db_url: str
+    rules_dir: Path
+    templates_dir: Path
+    hostname: str = "maild.localdomain"
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    relay: RelayConfig = field(default_factory=RelayConfig)
+    worker: WorkerConfig = field(default_factory=WorkerConfig)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.data_dir / "attachments"
+
+    @property
+    def outbox_maildir(self) -> Path:
+        return self.data_dir / "outbox"
+
+
+def _check(source: str, raw: dict) -> dict[str, dict[str, object]]:
+    """Validate raw TOML against SCHEMA; return section -> key -> value with defaults."""
+    values: dict[str, dict[str, object]] = {
+        section: {key: default for key, (_, default) in keys.items()}
+        for section, keys in SCHEMA.items()
+    }
+    for key, value in raw.items():
+        if isinstance(value, dict) and key in SCHEMA and key != "":
+            for sub, subvalue in value.items():
+                _assign(source, values, key, sub, subvalue)
+        else:
+            _assign(source, values, "", key, value)
+    return values
+
+
+def _assign(source: str, values: dict, section: str, key: str, value: object) -> None:
+    name = f"{section}.{key}" if section else key
+    spec = SCHEMA.get(section, {}).get(key)
+    if spec is None:
+        raise ConfigError(f"{source}: unknown key '{name}'")
+    expected, _ = spec
+    # bool is an int in Python; refuse it where a number is meant and vice versa.
+    if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+        kind = expected.__name__ if isinstance(expected, type) else "number"
+        raise ConfigError(f"{source}: key '{name}' must be a {kind}, not {value!r}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{source}: key '{name}' must not be negative")
+    values[section][key] = value
+
+
+def _listen(source: str, text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{source}: key 'smtp.listen' must be HOST:PORT, not {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def load(
+    path: Path | None = None,
+    *,
+    data_dir: str | None = None,
+    db: str | None = None,
+    rules: str | None = None,
+    templates: str | None = None,
+    listen: str | None = None,
+) -> Config:
+    """Read the config file (if any) and apply overrides from the command line/env."""
+    raw: dict = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: no such file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    v = _check(source, raw)
+    top = v[""]
+    base = PROJECT_DIR
+    data = Path(data_dir or str(top["data_dir"]))
+    if not data.is_absolute():
+        data = Path.cwd() / data
+    rules_dir = Path(rules or str(top["rules"]) or base / "rules")
+    templates_dir = Path(templates or str(top["templates"]) or base / "templates")
+    db_url = db or str(top["db"]) or f"sqlite:///{data / 'maild.db'}"
+    host, port = _listen(source if listen is None else "--smtp", listen or str(v["smtp"]["listen"]))
+    return Config(
+        data_dir=data,
+        db_url=db_url,
+        rules_dir=rules_dir,
+        templates_dir=templates_dir,
+        hostname=str(top["hostname"]),
+        smtp=SmtpConfig(host=host, port=port,
+                        max_message_size=int(v["smtp"]["max_message_size"]),
+                        data_timeout=int(v["smtp"]["data_timeout"])),
+        relay=RelayConfig(**v["relay"]),
+        worker=WorkerConfig(**v["worker"]),
+    )

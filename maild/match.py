@@ -1,0 +1,53 @@
+"""Which ticket a message belongs to, if any.
+
+Order: one of the conversation's Message-IDs in In-Reply-To/References (ours win), then
+the ticket token in the subject: ``[#OSA-000001]``, also ``[OSA-1]``, any zero padding, any
+case, anywhere behind reply/forward prefixes. A token that names no existing ticket is
+ignored (the mail is a new request).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from . import store
+from .models import Ticket
+from .parse import Mail
+
+TOKEN_RE = re.compile(r"\[\s*#?\s*([A-Za-z][A-Za-z0-9]{1,9})\s*-\s*0*(\d{1,9})\s*\]")
+
+
+@dataclass(frozen=True)
+class Match:
+    ticket: Ticket
+    how: str        # the reason, recorded with the message
+
+
+def subject_tokens(subject: str, codes: set[str]) -> list[str]:
+    """Ticket numbers named in a subject, normalised (``OSA-000001``), in order."""
+    out = []
+    for code, number in TOKEN_RE.findall(subject):
+        code = code.upper()
+        if code in codes and int(number) > 0:
+            out.append(store.ticket_number(code, int(number)))
+    return list(dict.fromkeys(out))
+
+
+def parse_number(text: str, codes: set[str]) -> str | None:
+    """A ticket number as people type it (``osa-1``, ``#OSA-000001``), normalised."""
+    found = subject_tokens(f"[{text.strip()}]", codes)
+    return found[0] if found else None
+
+
+def find(session: Session, mail: Mail, codes: set[str]) -> Match | None:
+    ids = tuple(dict.fromkeys(mail.references + mail.in_reply_to))
+    ticket = store.ticket_by_message_ids(session, ids)
+    if ticket is not None:
+        return Match(ticket, "In-Reply-To/References name a message of this ticket")
+    for number in subject_tokens(mail.subject, codes):
+        ticket = store.ticket_by_number(session, number)
+        if ticket is not None:
+            return Match(ticket, f"subject token [#{number}]")
+    return None

@@ -1,0 +1,163 @@
+"""SQLAlchemy mapping of ``schema.sql`` (the schema of record; tests prove they agree)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String,
+                        Text, TypeDecorator)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Always an aware UTC datetime in Python, whatever the database keeps (SQLite: text)."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(timezone.utc)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+# SQLite's rowid alias must be declared INTEGER; PostgreSQL gets BIGINT identity columns.
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(400), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    __table_args__ = (Index("people_email", "email", unique=True),)
+
+
+class TicketCounter(Base):
+    __tablename__ = "ticket_counters"
+    department: Mapped[str] = mapped_column(String(10), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    requester_id: Mapped[int | None] = mapped_column(ID, ForeignKey("people.id"))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str | None] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    requester: Mapped[Person | None] = relationship(lazy="joined")
+    entries: Mapped[list["Entry"]] = relationship(back_populates="ticket", order_by="Entry.id")
+    __table_args__ = (
+        Index("tickets_number", "number", unique=True),
+        Index("tickets_department_status", "department", "status"),
+        Index("tickets_requester", "requester_id"),
+    )
+
+
+class Inbound(Base):
+    __tablename__ = "inbound"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    spool_id: Mapped[str] = mapped_column(String(40))
+    message_key: Mapped[str] = mapped_column(String(1000))
+    mail_from: Mapped[str] = mapped_column(String(320))
+    rcpt_to: Mapped[str] = mapped_column(Text)
+    peer: Mapped[str] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    archive_path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    subject: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
+    disposition: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        Index("inbound_spool_id", "spool_id", unique=True),
+        Index("inbound_message_key", "message_key", unique=True),
+        Index("inbound_ticket", "ticket_id"),
+    )
+
+
+class Entry(Base):
+    __tablename__ = "entries"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"))
+    type: Mapped[str] = mapped_column(String(10))
+    author_id: Mapped[int | None] = mapped_column(ID, ForeignKey("people.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    body: Mapped[str] = mapped_column(Text)
+    inbound_id: Mapped[int | None] = mapped_column(ID, ForeignKey("inbound.id"))
+
+    ticket: Mapped[Ticket] = relationship(back_populates="entries")
+    author: Mapped[Person | None] = relationship(lazy="joined")
+    attachments: Mapped[list["AttachmentRow"]] = relationship(order_by="AttachmentRow.id")
+    __table_args__ = (Index("entries_ticket", "ticket_id"),)
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ID, ForeignKey("entries.id"))
+    filename: Mapped[str] = mapped_column(String(400))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_id: Mapped[str] = mapped_column(String(400), default="")
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    __table_args__ = (Index("attachments_entry", "entry_id"),)
+
+
+class ThreadId(Base):
+    __tablename__ = "thread_ids"
+    message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"))
+    outbound: Mapped[bool] = mapped_column(Boolean)
+    __table_args__ = (Index("thread_ids_ticket", "ticket_id"),)
+
+
+class Outbox(Base):
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
+    kind: Mapped[str] = mapped_column(String(30))
+    sender: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(1000))
+    raw: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Ticket | None] = relationship()
+    __table_args__ = (
+        Index("outbox_message_id", "message_id", unique=True),
+        Index("outbox_due", "status", "next_attempt_at"),
+        Index("outbox_ticket", "ticket_id"),
+    )

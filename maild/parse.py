@@ -1,0 +1,337 @@
+"""The only module that reads MIME: raw bytes in, one frozen ``Mail`` out.
+
+mail-parser builds the message tree (and reports defects); everything taken from it is
+normalised here once: headers decoded from RFC 2047 in any charset (and raw 8-bit ones
+guessed), addresses split into ``Address`` values, References as a tuple of ids, the text
+body decoded by ``charset.decode`` (declared charset when it fits, detection otherwise),
+HTML-only mail converted to text, attachments with decoded names, type, size and sha256.
+
+If mail-parser itself gives up on a message, the stdlib parser (which it wraps) is used
+directly and the failure is noted as a defect. Only when no text can be made at all does
+``parse`` raise ``ParseError``, and the worker quarantines the message with the reason.
+"""
+from __future__ import annotations
+
+import email
+import email.header
+import email.policy
+import email.utils
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.message import Message
+
+import html2text
+import mailparser
+
+from . import charset
+
+# mail-parser logs every part type it does not extract ("not handled") at WARNING: noise.
+logging.getLogger("mailparser").setLevel(logging.CRITICAL)
+
+MAX_HEADER_TEXT = 4000      # a decoded subject or name longer than this is cut
+MAX_DEPTH = 50              # MIME nesting beyond this is treated as an opaque attachment
+MSGID_RE = re.compile(r"<([^<>\s]+)>")
+
+
+class ParseError(Exception):
+    """The message cannot be turned into text at all (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return email.utils.formataddr((self.name, self.email)) if self.name else self.email
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    content_id: str = ""
+    inline: bool = False
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Mail:
+    message_id: str | None
+    subject: str
+    sender: Address | None                 # From (first address)
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    date: datetime | None
+    content_type: str
+    headers: tuple[tuple[str, str], ...]   # (lowercased name, decoded value), in order
+    text: str
+    text_from_html: bool
+    attachments: tuple[Attachment, ...]
+    defects: tuple[str, ...]
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for n, v in self.headers if n == name), None)
+
+    def has_header(self, name: str) -> bool:
+        return self.header(name) is not None
+
+
+def decode_header(value: str | email.header.Header | None) -> str:
+    """RFC 2047 words in any charset, unknown charsets and raw 8-bit bytes all made text."""
+    if value is None:
+        return ""
+    try:
+        if isinstance(value, email.header.Header):   # raw 8-bit header: (bytes, unknown-8bit)
+            parts = email.header.decode_header(value)
+        else:
+            parts = email.header.decode_header(re.sub(r"\r?\n[ \t]+", " ", str(value)))
+    except Exception:
+        return charset.repair_header(str(value))[:MAX_HEADER_TEXT]
+    out = []
+    for chunk, cs in parts:
+        if isinstance(chunk, str):
+            out.append(charset.repair_header(chunk))
+        elif cs is None:
+            out.append(charset.decode(chunk))
+        else:
+            out.append(charset.decode(chunk, cs))
+    decoded = "".join(out)
+    decoded = "".join(ch if ch >= " " or ch == "\t" else " " for ch in decoded)
+    return decoded.strip()[:MAX_HEADER_TEXT]
+
+
+def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
+    values = [str(v) for v in (msg.get_all(name) or [])]
+    if not values:
+        return ()
+    try:
+        pairs = email.utils.getaddresses(values)
+    except Exception:
+        return ()
+    out = []
+    for display, addr in pairs:
+        addr = charset.repair_header(addr).strip().strip("<>")
+        if "@" not in addr or len(addr) > 320 or any(c.isspace() for c in addr):
+            continue
+        out.append(Address(email=addr, name=decode_header(display)))
+    return tuple(out)
+
+
+def _message_ids(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    ids = MSGID_RE.findall(str(value))
+    if not ids and str(value).strip():
+        ids = [str(value).split()[0].strip("<>")]
+    return tuple(dict.fromkeys(ids))[:100]
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed
+
+
+def _html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    converter.ignore_emphasis = True
+    converter.unicode_snob = True
+    try:
+        return converter.handle(html).strip()
+    except Exception:
+        # html2text can fail on broken markup; crude tag stripping still gives the words.
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", html)).strip()
+
+
+class _Walker:
+    """Collects body text parts and attachments from a message tree."""
+
+    def __init__(self) -> None:
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[Attachment] = []
+        self.defects: list[str] = []
+
+    def walk(self, part: Message, depth: int = 0) -> None:
+        ctype = part.get_content_type()
+        if depth > MAX_DEPTH:
+            self.defects.append("MIME nesting too deep; the rest kept as one attachment")
+            self._attach(part, _serialise(part), "message/rfc822")
+            return
+        if ctype in ("message/rfc822", "message/global"):
+            inner = part.get_payload()
+            inner = inner[0] if isinstance(inner, list) and inner else inner
+            data = _serialise(inner) if isinstance(inner, Message) else _payload(part)
+            subject = decode_header(inner.get("Subject")) if isinstance(inner, Message) else ""
+            self._attach(part, data, ctype, default_name=(subject or "message") + ".eml")
+            return
+        if part.is_multipart():
+            children = part.get_payload()
+            if ctype.startswith("message/"):   # delivery-status and the like: keep whole
+                self._attach(part, _serialise(part), ctype)
+                return
+            for child in children if isinstance(children, list) else []:
+                self.walk(child, depth + 1)
+            return
+        filename = _filename(part)
+        disposition = (part.get_content_disposition() or "").lower()
+        if ctype in ("text/plain", "text/html") and not filename and disposition != "attachment":
+            text = charset.decode(_payload(part), part.get_content_charset())
+            if ctype == "text/plain" and str(part.get_param("format", "")).lower() == "flowed":
+                text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
+            (self.plain if ctype == "text/plain" else self.html).append(text)
+            return
+        self._attach(part, _payload(part), ctype, filename=filename)
+
+    def _attach(self, part: Message, data: bytes, ctype: str, filename: str = "",
+                default_name: str = "") -> None:
+        cid = str(part.get("Content-ID", "") or "").strip().strip("<>")
+        if not filename:
+            filename = default_name or _default_name(len(self.attachments) + 1, ctype)
+        self.attachments.append(Attachment(
+            filename=_safe_name(filename), content_type=ctype, data=data, content_id=cid,
+            inline=(part.get_content_disposition() or "").lower() == "inline" or bool(cid)))
+
+
+def _unflow(text: str, delsp: bool) -> str:
+    """RFC 3676: join soft-broken lines (those ending in a space) of format=flowed text."""
+    out: list[str] = []
+    for line in text.splitlines():
+        if line != "-- " and line.startswith(" "):
+            line = line[1:]   # space-stuffing
+        if out and out[-1].endswith(" ") and out[-1] != "-- " and not line.startswith(">"):
+            out[-1] = (out[-1][:-1] if delsp else out[-1]) + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _payload(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+
+def _serialise(part: Message) -> bytes:
+    try:
+        return part.as_bytes(policy=email.policy.compat32)
+    except Exception:
+        return part.as_string().encode("utf-8", "surrogateescape")
+
+
+def _filename(part: Message) -> str:
+    raw_headers = [(h, part.get(h)) for h in ("Content-Disposition", "Content-Type")]
+    if any(isinstance(v, email.header.Header) for _, v in raw_headers):
+        # Raw 8-bit parameters: the stdlib would turn every byte into U+FFFD; decode first.
+        part = Message()
+        for name, value in raw_headers:
+            if value is not None:
+                part[name] = decode_header(value)
+    try:
+        name = part.get_filename() or part.get_param("name") or ""
+    except Exception:
+        return ""
+    if isinstance(name, tuple):   # undecodable RFC 2231 value: (charset, lang, text)
+        name = email.utils.collapse_rfc2231_value(name)
+    return decode_header(str(name))
+
+
+_EXT = {"text/plain": "txt", "text/html": "html", "image/png": "png", "image/jpeg": "jpg",
+        "image/gif": "gif", "application/pdf": "pdf", "text/calendar": "ics",
+        "message/delivery-status": "txt", "text/rfc822-headers": "txt"}
+
+
+def _default_name(n: int, ctype: str) -> str:
+    return f"part-{n}.{_EXT.get(ctype, 'bin')}"
+
+
+def _safe_name(name: str) -> str:
+    """A display name only (files are stored by hash), but never a path or control chars."""
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip().lstrip(".")
+    return name[:255] or "attachment"
+
+
+def _parse_tree(raw: bytes) -> tuple[Message, list[str]]:
+    defects: list[str] = []
+    try:
+        parsed = mailparser.parse_from_bytes(raw)
+        msg = parsed.message
+        if parsed.has_defects:
+            defects.extend(sorted(str(c) for c in parsed.defects_categories))
+    except Exception as exc:  # mail-parser gives up on some torture tests
+        defects.append(f"mail-parser failed ({type(exc).__name__}: {exc}); stdlib parser used")
+        msg = None
+    if msg is None:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    return msg, defects
+
+
+def parse(raw: bytes) -> Mail:
+    # CR-only line endings (old Mac clients) hide every header from the parser.
+    if b"\n" not in raw[:4096] and b"\r" in raw[:4096]:
+        raw = raw.replace(b"\r", b"\r\n")
+    try:
+        msg, defects = _parse_tree(raw)
+        walker = _Walker()
+        walker.walk(msg)
+    except RecursionError:
+        raise ParseError("MIME structure nested too deeply to read") from None
+    except Exception as exc:
+        raise ParseError(f"unreadable MIME structure: {type(exc).__name__}: {exc}") from None
+    text = "\n\n".join(t.strip("\r\n") for t in walker.plain if t.strip())
+    from_html = False
+    if not text and walker.html:
+        text = "\n\n".join(_html_to_text(h) for h in walker.html if h.strip())
+        from_html = True
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    senders = _addresses(msg, "From") or _addresses(msg, "Sender")
+    headers = []
+    for name, value in msg.items():
+        headers.append((str(name).lower(), decode_header(value)))
+    return Mail(
+        message_id=(_message_ids(msg.get("Message-ID")) or (None,))[0],
+        subject=decode_header(msg.get("Subject")),
+        sender=senders[0] if senders else None,
+        to=_addresses(msg, "To"),
+        cc=_addresses(msg, "Cc"),
+        reply_to=_addresses(msg, "Reply-To"),
+        in_reply_to=_message_ids(msg.get("In-Reply-To")),
+        references=_message_ids(" ".join(str(v) for v in msg.get_all("References") or [])),
+        date=_date(msg.get("Date")),
+        content_type=msg.get_content_type(),
+        headers=tuple(headers),
+        text=text,
+        text_from_html=from_html,
+        attachments=tuple(walker.attachments),
+        defects=tuple(defects + walker.defects),
+    )

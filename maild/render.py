@@ -1,0 +1,126 @@
+"""Mail we send: Jinja2 templates in, complete RFC 5322 messages out.
+
+Templates live in ``templates/`` (``templates/<DEPT>/`` overrides per department). A template
+is a ``Subject:`` line, a blank line and the body; the ticket token ``[#OSA-000001]`` is put
+in front of the subject here, so no template can forget it. Templates come only from those
+files: user text (subjects, bodies, names) is passed in as data and never rendered as a
+template. Undefined variables are errors (StrictUndefined), found by the tests.
+
+Headers are built with the stdlib's RFC 2047 encoder rather than ``EmailMessage`` (100x
+slower); every header value is stripped of CR/LF first, so a subject or a name can never
+inject a header. Every mail carries ``Auto-Submitted`` and our loop header.
+"""
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formataddr, formatdate
+from pathlib import Path
+
+import jinja2
+
+LOOP_HEADER = "X-Maild-Loop"
+
+
+class TemplateMissing(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A complete outgoing mail: what the outbox row stores."""
+    sender: str
+    recipient: str
+    subject: str
+    message_id: str       # without angle brackets
+    raw: str
+
+
+def _clean(value: str) -> str:
+    return " ".join(str(value).replace("\r", " ").replace("\n", " ").split())
+
+
+def _encode(value: str) -> str:
+    value = _clean(value)
+    return value if value.isascii() else Header(value, "utf-8", maxlinelen=76).encode()
+
+
+def _subject(token: str, subject: str) -> str:
+    subject = _clean(subject)
+    if subject.isascii():
+        return f"{token} {subject}".strip()
+    header = Header(token + " ", "us-ascii", maxlinelen=76)   # the token stays readable ASCII
+    header.append(subject, "utf-8")
+    return header.encode()
+
+
+def _address(name: str, email: str) -> str:
+    return formataddr((_clean(name), _clean(email)), "utf-8")
+
+
+class Renderer:
+    def __init__(self, templates_dir: Path, hostname: str):
+        self.templates_dir = Path(templates_dir)
+        self.hostname = hostname
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def new_message_id(self) -> str:
+        return f"{time.time_ns():x}.{secrets.token_hex(6)}@{self.hostname}"
+
+    def render(self, name: str, dept_code: str, **context: object) -> Rendered:
+        """Render ``<name>.txt.j2``, the department's own version first."""
+        try:
+            template = self.env.select_template([f"{dept_code}/{name}.txt.j2", f"{name}.txt.j2"])
+        except jinja2.TemplatesNotFound:
+            raise TemplateMissing(f"no template {name}.txt.j2 in {self.templates_dir}") from None
+        text = template.render(**context)
+        head, _, body = text.partition("\n\n")
+        if not head.lower().startswith("subject:"):
+            raise TemplateMissing(f"template {template.filename} must start with a 'Subject:' line")
+        return Rendered(subject=_clean(head.split(":", 1)[1]), body=body.strip("\n") + "\n")
+
+    def build(self, *, sender_name: str, sender: str, recipient_name: str, recipient: str,
+              token: str, rendered: Rendered, message_id: str, in_reply_to: str | None = None,
+              references: tuple[str, ...] = (), auto_submitted: str = "auto-generated") -> Outgoing:
+        refs = " ".join(f"<{_clean(r)}>" for r in references[-20:])
+        headers = [
+            ("From", _address(sender_name, sender)),
+            ("To", _address(recipient_name, recipient)),
+            ("Subject", _subject(token, rendered.subject)),
+            ("Date", formatdate(localtime=False, usegmt=True)),
+            ("Message-ID", f"<{message_id}>"),
+        ]
+        if in_reply_to:
+            headers.append(("In-Reply-To", f"<{_clean(in_reply_to)}>"))
+        if refs:
+            headers.append(("References", refs))
+        headers += [
+            ("Auto-Submitted", auto_submitted),
+            # Exchange and Outlook: send no out-of-office replies to this mail.
+            ("X-Auto-Response-Suppress", "All"),
+            (LOOP_HEADER, self.hostname),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", 'text/plain; charset="utf-8"'),
+            ("Content-Transfer-Encoding", "base64"),
+        ]
+        body = base64.encodebytes(rendered.body.replace("\n", "\r\n").encode("utf-8")).decode("ascii")
+        raw = "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n" + body.replace("\n", "\r\n")
+        subject = f"{token} {rendered.subject}".strip()
+        return Outgoing(sender=sender, recipient=recipient, subject=subject,
+                        message_id=message_id, raw=raw)

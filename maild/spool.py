@@ -1,0 +1,164 @@
+"""The durable hand-off between intake and processing: a queue of files.
+
+Directories (under ``<data_dir>/spool``), each with a meaning, as in Postfix:
+
+``tmp/``         being written; never read. Leftovers after a crash are garbage.
+``incoming/``    accepted (``250`` was or will be said only after the rename into here).
+``active/``      claimed by a worker (claim = rename, so two workers never take one file).
+``quarantine/``  could not be processed; kept with a ``.reason`` file, never deleted.
+
+A spool file is one JSON line with the SMTP envelope followed by the message bytes exactly
+as received. Writing is tmp + fsync + rename + fsync of the directory; after the rename the
+message survives a crash or power loss. Processed files move (rename again) into the
+message archive, ``<data_dir>/mail/YYYY/MM/``, where every inbound message is kept.
+
+A failed processing attempt is counted in the file name (``ID~N``); after
+``max_attempts`` the file goes to quarantine with the reason.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Envelope:
+    mail_from: str                 # '' for the null sender <>
+    rcpt_to: tuple[str, ...]
+    peer: str = ""
+    received_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    helo: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=True).encode("ascii")
+
+    @classmethod
+    def from_json(cls, line: bytes) -> "Envelope":
+        data = json.loads(line)
+        data["rcpt_to"] = tuple(data.get("rcpt_to", ()))
+        return cls(**data)
+
+    @property
+    def received(self) -> datetime:
+        return datetime.fromisoformat(self.received_at)
+
+
+@dataclass(frozen=True)
+class SpoolItem:
+    id: str          # stable across retries: "<time>-<random>"
+    attempts: int
+    path: Path       # where the file is now (active/ once claimed)
+
+
+def new_id() -> str:
+    return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(path: Path) -> tuple[Envelope, bytes]:
+    """Read a spool or archive file: (envelope, raw message bytes)."""
+    data = Path(path).read_bytes()
+    line, _, raw = data.partition(b"\n")
+    return Envelope.from_json(line), raw
+
+
+class Spool:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+        self.incoming = self.root / "incoming"
+        self.active = self.root / "active"
+        self.quarantine = self.root / "quarantine"
+        for d in (self.tmp, self.incoming, self.active, self.quarantine):
+            d.mkdir(parents=True, exist_ok=True)
+
+    # -- intake ------------------------------------------------------------------
+    def put(self, envelope: Envelope, raw: bytes) -> str:
+        """Store durably and return the id. Only after this returns may we say 250."""
+        item_id = new_id()
+        tmp = self.tmp / item_id
+        with open(tmp, "wb") as fh:
+            fh.write(envelope.to_json())
+            fh.write(b"\n")
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, self.incoming / item_id)
+        _fsync_dir(self.incoming)
+        return item_id
+
+    # -- processing --------------------------------------------------------------
+    def pending(self) -> int:
+        return sum(1 for _ in os.scandir(self.incoming))
+
+    def claim(self, limit: int) -> list[SpoolItem]:
+        """Claim up to ``limit`` files, oldest first (ids sort by arrival time)."""
+        names = sorted(e.name for e in os.scandir(self.incoming))[:limit]
+        items = []
+        for name in names:
+            try:
+                os.rename(self.incoming / name, self.active / name)
+            except FileNotFoundError:
+                continue  # another worker took it
+            item_id, _, n = name.partition("~")
+            items.append(SpoolItem(item_id, int(n or 0), self.active / name))
+        return items
+
+    def release(self, item: SpoolItem) -> None:
+        """Give a claimed file back untouched (e.g. the database is down)."""
+        os.rename(item.path, self.incoming / item.path.name)
+
+    def failed(self, item: SpoolItem, reason: str, max_attempts: int) -> bool:
+        """Count a failed attempt; quarantine after ``max_attempts``. True if quarantined."""
+        attempts = item.attempts + 1
+        if attempts >= max_attempts:
+            self.to_quarantine(item, f"failed {attempts} times; last error: {reason}")
+            return True
+        os.rename(item.path, self.incoming / f"{item.id}~{attempts}")
+        return False
+
+    def to_quarantine(self, item: SpoolItem, reason: str) -> Path:
+        target = self.quarantine / item.id
+        (self.quarantine / f"{item.id}.reason").write_text(reason + "\n", encoding="utf-8")
+        os.rename(item.path, target)
+        return target
+
+    def archive(self, item: SpoolItem, archive_root: Path, received: datetime) -> Path:
+        """Move a processed file into the archive, where it stays (re-readable later)."""
+        target = archive_path(archive_root, item.id, received)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(item.path, target)
+        return target
+
+    def recover(self) -> int:
+        """At start: files left in active/ by a crashed worker go back to incoming/."""
+        count = 0
+        for entry in os.scandir(self.active):
+            os.rename(entry.path, self.incoming / entry.name)
+            count += 1
+        for entry in os.scandir(self.tmp):
+            # Never acknowledged (the rename did not happen): the client retries.
+            os.unlink(entry.path)
+        return count
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        out = []
+        for path in sorted(self.quarantine.glob("*.reason")):
+            out.append((path.stem, path.read_text(encoding="utf-8").strip()))
+        return out
+
+
+def archive_path(root: Path, item_id: str, received: datetime) -> Path:
+    return Path(root) / f"{received:%Y}" / f"{received:%m}" / f"{item_id}.msg"

@@ -1,0 +1,85 @@
+"""How tickets and outgoing mail look to people (terminal) and scripts (JSON).
+
+The JSON shapes are documented in the README and kept stable: add keys, never rename.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .models import Entry, Outbox, Ticket
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def entry(e: Entry) -> dict:
+    return {
+        "type": e.type,
+        "author": e.author.email if e.author else None,
+        "created_at": _time(e.created_at),
+        "body": e.body,
+        "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
+                         "sha256": a.sha256} for a in e.attachments],
+    }
+
+
+def ticket(t: Ticket, entries: bool = False) -> dict:
+    out = {
+        "number": t.number,
+        "department": t.department,
+        "subject": t.subject,
+        "status": t.status,
+        "requester": {"email": t.requester.email, "name": t.requester.name} if t.requester else None,
+        "assignee": t.assignee,
+        "category": t.category,
+        "kind": t.kind,
+        "priority": t.priority,
+        "source": t.source,
+        "created_at": _time(t.created_at),
+        "updated_at": _time(t.updated_at),
+    }
+    if entries:
+        out["entries"] = [entry(e) for e in t.entries]
+    return out
+
+
+def outbox(row: Outbox) -> dict:
+    return {
+        "id": row.id,
+        "ticket": row.ticket.number if row.ticket else None,
+        "to": row.recipient,
+        "subject": row.subject,
+        "kind": row.kind,
+        "status": row.status,
+        "message_id": row.message_id,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+    }
+
+
+def ticket_lines(tickets: list[Ticket]) -> list[str]:
+    lines = []
+    for t in tickets:
+        who = t.requester.email if t.requester else "-"
+        lines.append(f"{t.number:<11} {t.status:<9} {t.created_at:%Y-%m-%d %H:%M}  {who:<28} {t.subject}")
+    return lines
+
+
+def ticket_text(t: Ticket) -> str:
+    who = f"{t.requester.name} <{t.requester.email}>" if t.requester else "-"
+    lines = [
+        f"{t.number}  {t.subject}",
+        f"  status {t.status}, department {t.department}, source {t.source}, priority {t.priority}",
+        f"  requester {who}; assignee {t.assignee or '-'}; category {t.category or '-'}",
+        f"  opened {t.created_at:%Y-%m-%d %H:%M} UTC",
+        "",
+    ]
+    for e in t.entries:
+        author = e.author.email if e.author else "(unknown)"
+        lines.append(f"--- {e.type} from {author} at {e.created_at:%Y-%m-%d %H:%M} UTC")
+        lines.extend("  " + line for line in e.body.splitlines() or [""])
+        for a in e.attachments:
+            lines.append(f"  [attachment] {a.filename} ({a.content_type}, {a.size} bytes)")
+        lines.append("")
+    return "\n".join(lines)
