@@ -61,7 +61,7 @@ class IntakeHandler:
         if not envelope.rcpt_tos:
             return "554 5.5.1 No valid recipients"
         record = Envelope(
-            mail_from=envelope.mail_from or "",
+            mail_from=(envelope.mail_from or "").strip().strip("<>"),
             rcpt_to=tuple(envelope.rcpt_tos),
             peer=_peer(session.peer),
             helo=session.host_name or "",

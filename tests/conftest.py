@@ -1,0 +1,243 @@
+"""Test harness: the real daemon's intake behind aiosmtpd's Controller, a real SMTP sink as
+the relay, real SQLite files and, when ``MAILD_TEST_PG`` names a server, PostgreSQL too.
+"""
+from __future__ import annotations
+
+import contextlib
+import email
+import email.message
+import email.policy
+import email.utils
+import os
+import secrets
+import shutil
+import smtplib
+import socket
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import create_engine, text
+
+from maild import config as config_mod
+from maild.app import App
+from maild.receive import smtp_factory
+
+PROJECT = Path(__file__).resolve().parent.parent
+CORPUS = PROJECT.parent / "shared" / "corpus"
+PG_URL = os.environ.get("MAILD_TEST_PG", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_corpus() -> Path:
+    if not CORPUS.is_dir():
+        if IN_CI:
+            pytest.fail(f"the shared corpus is missing at {CORPUS}; CI must have it")
+        pytest.skip(f"the shared corpus is not at {CORPUS} (someone else's clone)")
+    return CORPUS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the relay sink -----------------------------------------------------------------------
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def msg(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.raw, policy=email.policy.default)
+
+    @property
+    def subject(self) -> str:
+        return str(self.msg["Subject"])
+
+    @property
+    def body(self) -> str:
+        return self.msg.get_body(("plain",)).get_content()
+
+
+class SinkHandler:
+    """Accepts everything, except recipients listed in ``answers`` (address -> reply)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+        self.answers: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.answers:
+            return self.answers[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                          envelope.original_content))
+        return "250 OK"
+
+
+@pytest.fixture
+def sink():
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()
+
+
+# -- databases ----------------------------------------------------------------------------
+DB_KINDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@contextlib.contextmanager
+def pg_schema():
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    name = "t_" + secrets.token_hex(6)
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {name}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request, tmp_path):
+    if IN_CI and not PG_URL:
+        pytest.fail("CI must set MAILD_TEST_PG so the storage tests also run on PostgreSQL")
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'maild.db'}"
+    else:
+        with pg_schema() as url:
+            yield url
+
+
+# -- the daemon ---------------------------------------------------------------------------
+class IntakeController(Controller):
+    """aiosmtpd's Controller running maild's own intake protocol factory."""
+
+    def __init__(self, make_smtp, **kwargs):
+        self._make_smtp = make_smtp
+        super().__init__(handler=None, **kwargs)
+
+    def factory(self):
+        return self._make_smtp()
+
+
+@dataclass
+class Harness:
+    app: App
+    sink: SinkHandler
+    port: int
+    controller: IntakeController | None = None
+    _workers: list = field(default_factory=list)
+
+    def send(self, raw: bytes | str, rcpt="osticket@torex.ru", sender="ivan@torex.ru"):
+        """Deliver over SMTP; returns smtplib's refusal dict (empty when all accepted)."""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8")
+        rcpts = [rcpt] if isinstance(rcpt, str) else list(rcpt)
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+            return client.sendmail(sender, rcpts, raw)
+
+    def worker(self):
+        return self.app.worker()
+
+    def drain(self):
+        return self.worker().drain()
+
+    def sent_to(self, address: str) -> list[Received]:
+        return [m for m in self.sink.messages if address in m.rcpt_tos]
+
+    def session(self):
+        return self.app.sessions()
+
+    @contextlib.contextmanager
+    def database_down(self):
+        """Make the database unreachable, as a stopped server or a vanished disk would."""
+        url = self.app.config.db_url
+        self.app.engine.dispose()
+        if url.startswith("sqlite"):
+            folder = Path(url.split("///", 1)[1]).parent
+            away = folder.with_name(folder.name + ".away")
+            folder.rename(away)
+            try:
+                yield
+            finally:
+                away.rename(folder)
+        else:
+            good = self.app._sessions.kw["bind"]
+            bad = create_engine("postgresql+psycopg://maild:maild@127.0.0.1:1/none",
+                                connect_args={"connect_timeout": 2})
+            self.app._sessions.configure(bind=bad)
+            try:
+                yield
+            finally:
+                self.app._sessions.configure(bind=good)
+        self.app.engine.dispose()
+
+
+def make_config(tmp_path: Path, db_url: str, sink_port: int | None, **smtp) -> config_mod.Config:
+    cfg = config_mod.load(None, data_dir=str(tmp_path / "data"), db=db_url)
+    relay = replace(cfg.relay, host="127.0.0.1" if sink_port else "", port=sink_port or 25,
+                    retry_base=60)
+    return replace(cfg, relay=relay, smtp=replace(cfg.smtp, **smtp), hostname="maild.test")
+
+
+@pytest.fixture
+def harness_factory(tmp_path, db_url, sink):
+    made: list[Harness] = []
+
+    def make(**smtp) -> Harness:
+        cfg = make_config(tmp_path, db_url, sink.port, **smtp)
+        app = App.create(cfg)
+        app.init_db()
+        port = free_port()
+        controller = IntakeController(
+            smtp_factory(app.intake(), cfg.smtp.max_message_size, cfg.hostname),
+            hostname="127.0.0.1", port=port)
+        controller.start()
+        h = Harness(app=app, sink=sink, port=port, controller=controller)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        h.controller.stop()
+        h.app.close()
+
+
+@pytest.fixture
+def maild(harness_factory) -> Harness:
+    return harness_factory()
+
+
+def mail(subject="Не печатает принтер", body="Добрый день! Принтер на 3 этаже не печатает.",
+         sender="Иван Иванов <ivan@torex.ru>", to="osticket@torex.ru", message_id=None,
+         headers: dict | None = None) -> bytes:
+    """A plain utf-8 mail as a modern client writes it."""
+    msg = email.message.EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{message_id or secrets.token_hex(8) + '@torex.ru'}>"
+    msg["Date"] = email.utils.formatdate()
+    for key, value in (headers or {}).items():
+        msg[key] = value
+    msg.set_content(body)
+    return msg.as_bytes()
