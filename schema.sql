@@ -1,6 +1,7 @@
 -- maild: the schema of record. `maild db init` applies it; tests/test_schema.py proves that
 -- maild/models.py maps exactly this. Written in PostgreSQL's SQL; for SQLite, db.py rewrites
--- the one construct SQLite lacks (identity columns become INTEGER PRIMARY KEY). All times are
+-- two constructs SQLite lacks (identity columns become INTEGER PRIMARY KEY, TIMESTAMP WITH
+-- TIME ZONE plain TIMESTAMP). All times are
 -- UTC. Every statement is idempotent, so `db init` can run on every start.
 
 -- A person who wrote to us or works here; the address is the identity (no registration).
@@ -15,7 +16,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS people_email ON people (email);
 
 -- Ticket numbers per department, taken with UPDATE ... RETURNING: safe with several writers.
 CREATE TABLE IF NOT EXISTS ticket_counters (
-    department  VARCHAR(10) PRIMARY KEY,
+    department  VARCHAR(10) NOT NULL PRIMARY KEY,
     last_number INTEGER NOT NULL
 );
 
@@ -88,7 +89,7 @@ CREATE INDEX IF NOT EXISTS attachments_entry ON attachments (entry_id);
 -- Message-IDs that belong to a ticket's conversation: ours (outbound) and the ones we
 -- received. A reply's In-Reply-To/References is looked up here.
 CREATE TABLE IF NOT EXISTS thread_ids (
-    message_id  VARCHAR(1000) PRIMARY KEY,
+    message_id  VARCHAR(1000) NOT NULL PRIMARY KEY,
     ticket_id   BIGINT NOT NULL REFERENCES tickets (id),
     outbound    BOOLEAN NOT NULL
 );

@@ -2,20 +2,24 @@
 
 Pure function of the parsed mail and the envelope: no database, no side effects. Mail that
 is itself automatic is never answered automatically (RFC 3834), which is what keeps two
-robots from answering each other forever.
+robots from answering each other forever. The checks are a table, read top to bottom;
+the first that fires decides and its reason is recorded with the message.
 """
 from __future__ import annotations
 
 import enum
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .parse import Mail
+from .render import LOOP_HEADER
 from .spool import Envelope
 
 
 class Kind(enum.Enum):
-    BOUNCE = "bounce"
-    AUTOMATIC = "automatic"
+    BOUNCE = "bounce"          # delivery reports: someone's mail did not arrive
+    AUTOMATIC = "automatic"    # vacation replies, lists, robots, our own mail coming back
     PERSONAL = "personal"
 
 
@@ -30,19 +34,66 @@ class Verdict:
 
 
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+_DAEMONS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
+_ROBOT_LOCALPARTS = re.compile(r"^(no-?reply|do-?not-?reply|noreply-.*|bounce[s]?|auto-?reply)$", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"^\s*(undeliver(able|ed)|delivery (status notification|failure)|failure (notice|delivery)"
+    r"|returned mail|mail delivery (failed|status|subsystem)|message status - undeliverable"
+    r"|non[- ]?delivery|\[postmaster\]|недоставлен|не доставлено|сообщение не доставлено)", re.I)
+_AUTOREPLY_SUBJECT = re.compile(
+    r"^\s*(automatic reply|auto[- ]?reply|auto[- ]?response|out of (the )?office|abwesend"
+    r"|automatische antwort|réponse automatique|автоматический ответ|автоответ|вне офиса"
+    r"|нет на месте|в отпуске)\b", re.I)
+
+Check = Callable[[Mail, Envelope], "str | None"]
+
+
+def _header(name: str, test: Callable[[str], bool] = lambda v: True) -> Check:
+    def check(mail: Mail, envelope: Envelope) -> str | None:
+        value = mail.header(name)
+        return f"{name}: {value}" if value is not None and test(value.strip().lower()) else None
+    return check
+
+
+def _sender_local(pattern: Callable[[str], bool], what: str) -> Check:
+    def check(mail: Mail, envelope: Envelope) -> str | None:
+        for address in (mail.sender.email if mail.sender else "", envelope.mail_from):
+            if address and pattern(address.rpartition("@")[0].lower()):
+                return f"{what} sender {address}"
+        return None
+    return check
+
+
+def _subject(pattern: re.Pattern, what: str) -> Check:
+    def check(mail: Mail, envelope: Envelope) -> str | None:
+        return f"{what} subject {mail.subject[:60]!r}" if pattern.search(mail.subject) else None
+    return check
+
+
+# The table: (kind, check). First match wins.
+CHECKS: tuple[tuple[Kind, Check], ...] = (
+    (Kind.AUTOMATIC, _header(LOOP_HEADER.lower())),                     # our own mail came back
+    (Kind.BOUNCE, lambda m, e: "Content-Type: multipart/report" if m.content_type == "multipart/report" else None),
+    (Kind.BOUNCE, lambda m, e: None if e.mail_from else "null envelope sender (MAIL FROM:<>)"),
+    (Kind.BOUNCE, _header("x-failed-recipients")),
+    (Kind.BOUNCE, _sender_local(lambda local: local in _DAEMONS, "mailer daemon")),
+    (Kind.AUTOMATIC, _header("auto-submitted", lambda v: v.split(";")[0].strip() != "no")),
+    (Kind.AUTOMATIC, _header("precedence", lambda v: v in _BULK_PRECEDENCE)),
+    (Kind.AUTOMATIC, _header("x-autoreply")),
+    (Kind.AUTOMATIC, _header("x-autorespond")),
+    (Kind.AUTOMATIC, _header("x-auto-response-suppress")),
+    (Kind.AUTOMATIC, _header("x-ms-exchange-inbox-rules-loop")),
+    (Kind.AUTOMATIC, _header("list-id")),
+    (Kind.AUTOMATIC, _header("list-unsubscribe")),
+    (Kind.AUTOMATIC, _sender_local(lambda local: bool(_ROBOT_LOCALPARTS.match(local)), "robot")),
+    (Kind.BOUNCE, _subject(_BOUNCE_SUBJECT, "non-delivery")),
+    (Kind.AUTOMATIC, _subject(_AUTOREPLY_SUBJECT, "out-of-office")),
+)
 
 
 def classify(mail: Mail, envelope: Envelope) -> Verdict:
-    if mail.content_type == "multipart/report":
-        return Verdict(Kind.BOUNCE, "Content-Type: multipart/report")
-    if not envelope.mail_from:
-        return Verdict(Kind.BOUNCE, "null envelope sender (MAIL FROM:<>)")
-    auto = (mail.header("auto-submitted") or "").split(";")[0].strip().lower()
-    if auto and auto != "no":
-        return Verdict(Kind.AUTOMATIC, f"Auto-Submitted: {auto}")
-    precedence = (mail.header("precedence") or "").strip().lower()
-    if precedence in _BULK_PRECEDENCE:
-        return Verdict(Kind.AUTOMATIC, f"Precedence: {precedence}")
-    if mail.has_header("x-autoreply"):
-        return Verdict(Kind.AUTOMATIC, "X-Autoreply header")
+    for kind, check in CHECKS:
+        reason = check(mail, envelope)
+        if reason:
+            return Verdict(kind, reason)
     return Verdict(Kind.PERSONAL, "no sign of automatic mail")

@@ -232,7 +232,8 @@ class Worker:
 
     def _notify_new(self, actions: Actions, ticket, department, mail: Mail, author) -> None:
         requester = {"email": author.email if author else "", "name": author.name if author else ""}
-        if author is not None:
+        # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
+        if author is not None and author.email.isascii():
             actions.queue(ticket, department,
                           Notice("ack", "ack", author.email, author.name, "auto-replied"),
                           mail, requester=requester)

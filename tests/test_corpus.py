@@ -1,0 +1,51 @@
+"""Every file of the shared real-world corpus goes through intake (the spool entry point
+that SMTP and `maild inject` share) and the worker, without an exception: it becomes a
+ticket or an entry, or is quarantined with a reason. Robots never get an acknowledgement."""
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from maild.models import Inbound, Outbox
+from maild.spool import Envelope
+
+from conftest import require_corpus
+
+
+def test_whole_corpus_through_intake(maild):
+    corpus = require_corpus()
+    files = sorted(corpus.glob("*/*.eml"))
+    assert len(files) > 300
+    spool_ids = {}
+    for path in files:
+        item = maild.app.spool.put(Envelope(mail_from="sender@example.com",
+                                            rcpt_to=("osticket@torex.ru",), peer="corpus"),
+                                   path.read_bytes())
+        spool_ids[item] = path
+    summary = maild.worker().drain(relay=False)
+
+    quarantined = dict(maild.app.spool.quarantined())
+    with maild.session() as s:
+        inbound = {row.spool_id: row for row in s.scalars(select(Inbound))}
+        acked = {row.ticket_id for row in s.scalars(select(Outbox).where(Outbox.kind == "ack"))}
+    outcome = Counter()
+    for item, path in spool_ids.items():
+        where = f"{path.parent.name}/{path.name}"
+        if item in quarantined:
+            assert quarantined[item], f"{where}: quarantined without a reason"
+            outcome["quarantined"] += 1
+            continue
+        if item not in inbound:
+            # The only other fate: the same Message-ID as an earlier corpus file.
+            assert any(o.disposition == "duplicate" for o in summary.outcomes), where
+            outcome["duplicate"] += 1
+            continue
+        row = inbound[item]
+        assert row.disposition in ("ticket-created", "reply-added") and row.ticket_id, where
+        outcome[row.disposition] += 1
+        if path.parent.name in ("auto-replies", "bounces"):
+            assert row.ticket_id not in acked, f"{where}: a robot got an acknowledgement ({row.reason})"
+    assert summary.retried == 0
+    assert maild.app.spool.pending() == 0
+    assert outcome["ticket-created"] > 250, outcome

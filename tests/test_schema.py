@@ -1,0 +1,77 @@
+"""schema.sql is the schema of record: the mapped models must describe exactly it."""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy import inspect
+
+from maild import db, store
+from maild.models import Base
+
+
+def _kind(type_, dialect) -> str:
+    """A type's category as both databases see it: INT, VARCHAR(n), TEXT, TIME or BOOL."""
+    text = type_.compile(dialect=dialect).upper()
+    if "CHAR" in text:
+        return text.replace("CHARACTER VARYING", "VARCHAR")
+    for kind in ("INT", "TEXT", "BOOL"):
+        if kind in text:
+            return kind
+    if "TIME" in text or "DATE" in text:
+        return "TIME"
+    return text
+
+
+def test_models_match_schema_sql(db_url):
+    engine = db.make_engine(db_url)
+    db.init_schema(engine)
+    db.init_schema(engine)                     # idempotent: `db init` runs on every start
+    inspector = inspect(engine)
+    assert set(inspector.get_table_names()) == set(Base.metadata.tables)
+    for name, table in Base.metadata.tables.items():
+        columns = {c["name"]: c for c in inspector.get_columns(name)}
+        assert list(columns) == [c.name for c in table.columns], name
+        for column in table.columns:
+            found = columns[column.name]
+            # SQLite reports its INTEGER PRIMARY KEY (the rowid) as nullable; it is not.
+            if not (column.primary_key and engine.dialect.name == "sqlite" and _kind(column.type, engine.dialect) == "INT"):
+                assert found["nullable"] == column.nullable, f"{name}.{column.name} nullability"
+            assert _kind(found["type"], engine.dialect) == _kind(column.type, engine.dialect), \
+                f"{name}.{column.name}: {found['type']} vs {column.type}"
+        pk = inspector.get_pk_constraint(name)["constrained_columns"]
+        assert pk == [c.name for c in table.primary_key.columns], name
+        indexes = {i["name"]: (tuple(i["column_names"]), bool(i["unique"]))
+                   for i in inspector.get_indexes(name)}
+        declared = {i.name: (tuple(c.name for c in i.columns), bool(i.unique)) for i in table.indexes}
+        assert indexes == declared, name
+        fks = {(tuple(f["constrained_columns"]), f["referred_table"]) for f in inspector.get_foreign_keys(name)}
+        declared_fks = {((fk.parent.name,), fk.column.table.name) for fk in table.foreign_keys}
+        assert fks == declared_fks, name
+    engine.dispose()
+
+
+def test_ticket_numbers_unique_with_concurrent_writers(db_url):
+    engine = db.make_engine(db_url)
+    db.init_schema(engine)
+    sessions = db.sessions(engine)
+    got: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer():
+        try:
+            for _ in range(15):
+                with sessions.begin() as s:
+                    got.append(store.next_number(s, "OSA"))
+        except BaseException as exc:   # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(got) == list(range(1, 61))
+    with sessions.begin() as s:
+        assert store.next_number(s, "DAB") == 1
+    engine.dispose()
