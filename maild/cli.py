@@ -35,6 +35,8 @@ def _app(ctx: click.Context) -> App:
             ctx.obj["app"] = App.create(cfg)
         except (ConfigError, RulesError) as exc:
             raise Fail(str(exc), EX_CONFIG) from None
+        except OSError as exc:
+            raise Fail(f"cannot use the data directory, try again later: {exc}", EX_TEMPFAIL) from None
         ctx.call_on_close(ctx.obj["app"].close)
     return ctx.obj["app"]
 

@@ -1,0 +1,92 @@
+"""The command line as an MTA pipe, an admin and a script use it (click's runner, real files)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from maild.cli import main
+
+from conftest import mail
+
+
+@pytest.fixture
+def run(tmp_path, db_url):
+    runner = CliRunner()
+
+    def invoke(*args, input=None):
+        return runner.invoke(main, ["--data-dir", str(tmp_path / "data"), "--db", db_url, *args],
+                             input=input, catch_exceptions=False)
+    assert invoke("db", "init").exit_code == 0
+    return invoke
+
+
+def test_inject_drain_and_read_back_as_json(run, tmp_path):
+    eml = tmp_path / "saved.eml"
+    eml.write_bytes(mail(subject="Нет доступа к папке", message_id="cli@torex.ru"))
+    result = run("inject", str(eml), "--rcpt", "osticket@torex.ru", "--sender", "ivan@torex.ru")
+    assert result.exit_code == 0 and "queued as" in result.output
+    result = run("inject", "-", "--rcpt", "osticket-1c@torex.ru", "--sender", "ivan@torex.ru",
+                 input=mail(subject="Ошибка 1С", message_id="cli2@torex.ru"))
+    assert result.exit_code == 0
+    result = run("drain")
+    assert result.exit_code == 0 and result.output.startswith("processed 2: 2 new tickets")
+
+    listed = json.loads(run("tickets", "list", "--json").output)
+    assert [(t["number"], t["subject"], t["status"]) for t in listed] == [
+        ("OSA-000001", "Нет доступа к папке", "open"), ("DAB-000001", "Ошибка 1С", "open")]
+    assert json.loads(run("tickets", "list", "--dept", "dab", "--json").output)[0]["number"] == "DAB-000001"
+
+    shown = json.loads(run("tickets", "show", "osa-1", "--json").output)
+    assert set(shown) >= {"number", "department", "subject", "status", "requester", "assignee",
+                          "category", "kind", "source", "created_at", "entries"}
+    assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов"}
+    [entry] = shown["entries"]
+    assert set(entry) == {"type", "author", "created_at", "body", "attachments"}
+    assert entry["type"] == "message" and "Принтер" in entry["body"]
+
+    text = run("tickets", "show", "OSA-000001").output
+    assert "OSA-000001  Нет доступа к папке" in text and "--- message from ivan@torex.ru" in text
+
+    rows = json.loads(run("outbox", "list", "--json").output)
+    assert {r["kind"] for r in rows} == {"ack", "alert"} and len(rows) == 6
+    assert set(rows[0]) >= {"id", "ticket", "to", "subject", "kind", "status", "message_id"}
+    assert {r["status"] for r in rows} == {"sent"}      # no relay configured: the local Maildir
+    assert len(list((tmp_path / "data" / "outbox" / "new").iterdir())) == 6
+
+
+def test_inject_exit_statuses(run, tmp_path):
+    assert run("inject", "-", "--rcpt", "nobody@torex.ru", input=mail()).exit_code == 67
+    assert run("inject", str(tmp_path / "missing.eml"), "--rcpt", "osticket@torex.ru").exit_code == 65
+    assert run("inject", "-", "--rcpt", "osticket@torex.ru", input=b"  \n").exit_code == 65
+    spool_tmp = tmp_path / "data" / "spool" / "tmp"
+    spool_tmp.rmdir()
+    spool_tmp.write_text("in the way")
+    result = run("inject", "-", "--rcpt", "osticket@torex.ru", input=mail())
+    assert result.exit_code == 75 and "try again later" in result.output
+
+
+def test_unknown_ticket_and_config_errors_are_clear(run, tmp_path):
+    result = run("tickets", "show", "OSA-999")
+    assert result.exit_code == 1 and "no ticket OSA-999" in result.output
+
+    bad = tmp_path / "maild.toml"
+    bad.write_text('[smtp]\nlisten = "127.0.0.1:2525"\nmax_mesage_size = 10\n')
+    result = CliRunner().invoke(main, ["--config", str(bad), "tickets", "list"])
+    assert result.exit_code == 78 and "unknown key 'smtp.max_mesage_size'" in result.output
+    bad.write_text('[relay]\nport = "25"\n')
+    result = CliRunner().invoke(main, ["--config", str(bad), "tickets", "list"])
+    assert result.exit_code == 78 and "'relay.port' must be a int" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_broken_rules_named_with_file(tmp_path):
+    rules = tmp_path / "rules"
+    (rules / "departments").mkdir(parents=True)
+    (rules / "organisation.toml").write_text('[organisation]\ndomains = ["torex.ru"]\n')
+    (rules / "departments" / "OSA.toml").write_text('[department]\ncode = "OSA"\naddress = \n')
+    result = CliRunner().invoke(main, ["--rules", str(rules), "--data-dir", str(tmp_path / "d"),
+                                       "tickets", "list"])
+    assert result.exit_code == 78
+    assert "OSA.toml" in result.output and "line 3" in result.output
