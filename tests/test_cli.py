@@ -90,3 +90,12 @@ def test_broken_rules_named_with_file(tmp_path):
                                        "tickets", "list"])
     assert result.exit_code == 78
     assert "OSA.toml" in result.output and "line 3" in result.output
+
+
+def test_example_config_documents_the_defaults():
+    from dataclasses import replace
+    from maild import config
+    from conftest import PROJECT
+    example = config.load(PROJECT / "maild.toml.example")
+    default = config.load(None)
+    assert replace(example, rules_dir=default.rules_dir, templates_dir=default.templates_dir) == default
