@@ -250,3 +250,32 @@ def test_raw_message_is_archived_and_rereadable(maild):
     assert stored.replace(b"\r\n", b"\n").rstrip() == raw.replace(b"\r\n", b"\n").rstrip()
     assert envelope.mail_from == "ivan@torex.ru" and envelope.rcpt_to == ("osticket@torex.ru",)
     assert row.disposition == "ticket-created"
+
+
+def test_department_can_override_a_template(maild, tmp_path):
+    import shutil
+    from dataclasses import replace
+    from conftest import PROJECT
+    templates = tmp_path / "templates"
+    shutil.copytree(PROJECT / "templates", templates)
+    (templates / "DAB" / "ack.txt.j2").write_text(
+        "Subject: ДАБ принял: {{ ticket.subject }}\n\nЗаявка {{ ticket.number }} принята ДАБ.\n",
+        encoding="utf-8")
+    maild.app.config = replace(maild.app.config, templates_dir=templates)
+    maild.send(mail(subject="Ошибка 1С", to="osticket-1c@torex.ru"), rcpt="osticket-1c@torex.ru")
+    maild.send(mail(subject="Принтер"))
+    maild.drain()
+    subjects = sorted(m.subject for m in maild.sent_to("ivan@torex.ru"))
+    assert subjects == ["[#DAB-000001] ДАБ принял: Ошибка 1С", "[#OSA-000001] Принтер"]
+    [dab] = [m for m in maild.sent_to("ivan@torex.ru") if "DAB" in m.subject]
+    assert dab.body.strip() == "Заявка DAB-000001 принята ДАБ."
+
+
+def test_header_injection_through_subject_is_impossible(maild):
+    raw = (b"From: ivan@torex.ru\r\nTo: osticket@torex.ru\r\nMessage-ID: <inj@torex.ru>\r\n"
+           b"Subject: =?utf-8?q?hello=0D=0ABcc:_victim@example.com?=\r\n\r\nbody\r\n")
+    maild.send(raw)
+    maild.drain()
+    [ack] = maild.sent_to("ivan@torex.ru")
+    assert ack.msg["Bcc"] is None and ack.rcpt_tos == ["ivan@torex.ru"]
+    assert "victim@example.com" in ack.subject     # kept as text, on the subject line

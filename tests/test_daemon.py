@@ -1,0 +1,71 @@
+"""`maild serve` as an admin runs it: a real process, real SMTP, signals."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import PROJECT, free_port, mail
+
+MAILD = Path(sys.executable).with_name("maild")
+
+
+def _wait(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _listening(port):
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT / "rules", rules)
+    port = free_port()
+    env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url, MAILD_RULES=str(rules))
+    log = open(tmp_path / "serve.log", "w+")
+    proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        assert _wait(lambda: _listening(port)), "maild serve did not start listening"
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
+        outbox = tmp_path / "data" / "outbox" / "new"
+        assert _wait(lambda: outbox.is_dir() and len(list(outbox.iterdir())) == 3), "no ack and alerts"
+
+        # An invalid change is refused on reload and the old rules stay in force.
+        (rules / "departments" / "OSA.toml").write_text("[department\n")
+        proc.send_signal(signal.SIGHUP)
+        assert _wait(lambda: "rules not reloaded" in Path(log.name).read_text())
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
+
+        # A valid change is taken without a restart: a new department address.
+        shutil.copy(PROJECT / "rules" / "departments" / "OSA.toml", rules / "departments" / "OSA.toml")
+        text = (rules / "departments" / "DAB.toml").read_text().replace("osticket-1c@", "helpdesk-1c@")
+        (rules / "departments" / "DAB.toml").write_text(text)
+        proc.send_signal(signal.SIGHUP)
+        assert _wait(lambda: Path(log.name).read_text().count("rules reloaded") >= 2)
+        with smtplib.SMTP("127.0.0.1", port) as client:
+            assert client.sendmail("ivan@torex.ru", ["helpdesk-1c@torex.ru"], mail()) == {}
+        assert _wait(lambda: len(list(outbox.iterdir())) == 9)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        log.close()
+    assert code == 0
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
