@@ -13,6 +13,7 @@ import asyncio
 import logging
 import multiprocessing as mp
 import os
+import select
 import signal
 import threading
 
@@ -23,15 +24,30 @@ from .receive import smtp_factory
 log = logging.getLogger("maild.daemon")
 
 
-def _worker_main(config: Config, kick, stop) -> None:
+class Wakeup:
+    """The worker's side of the kick pipe: wait up to a timeout for any byte."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def wait(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            try:
+                os.read(self.fd, 65536)
+            except BlockingIOError:
+                pass
+        return bool(ready)
+
+
+def _worker_main(config: Config, wake_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    threading.Thread(target=lambda: (stop.wait(), done.set()), daemon=True).start()
     try:
-        app.worker().run_forever(done, kick)
+        app.worker().run_forever(done, Wakeup(wake_fd))
     finally:
         app.close()
 
@@ -40,13 +56,20 @@ class Daemon:
     def __init__(self, app: App):
         self.app = app
         self.ctx = mp.get_context("fork")
-        self.kick = self.ctx.Event()
-        self.stop = self.ctx.Event()
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
         self.child: mp.process.BaseProcess | None = None
+
+    def kick(self) -> None:
+        try:
+            os.write(self.wake_w, b"!")
+        except BlockingIOError:
+            pass   # the pipe is full: the worker has plenty of wake-ups waiting already
 
     def _start_worker(self) -> None:
         self.child = self.ctx.Process(target=_worker_main, name="maild-worker",
-                                      args=(self.app.config, self.kick, self.stop), daemon=True)
+                                      args=(self.app.config, self.wake_r), daemon=True)
         self.child.start()
         log.info("worker started (pid %s)", self.child.pid)
 
@@ -58,7 +81,7 @@ class Daemon:
     async def serve(self) -> None:
         cfg = self.app.config
         self._start_worker()
-        handler = self.app.intake(on_accept=self.kick.set)
+        handler = self.app.intake(on_accept=self.kick)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             smtp_factory(handler, cfg.smtp.max_message_size, cfg.hostname, cfg.smtp.data_timeout),
@@ -78,9 +101,8 @@ class Daemon:
                 self._start_worker()
         server.close()
         await server.wait_closed()
-        self.stop.set()
-        self.kick.set()
-        if self.child is not None:
+        if self.child is not None and self.child.is_alive():
+            self.child.terminate()          # SIGTERM: the worker finishes its batch and exits
             self.child.join(timeout=30)
         log.info("stopped")
 

@@ -116,7 +116,8 @@ class Worker:
                 summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
         return summary
 
-    def run_forever(self, stop: threading.Event | None = None, kick=None) -> None:
+    def run_forever(self, stop: threading.Event | None = None, wakeup=None) -> None:
+        """Drain, then wait for a wake-up (an object with ``wait(timeout)``) or the poll interval."""
         stop = stop or threading.Event()
         self.spool.recover()
         while not stop.is_set():
@@ -126,11 +127,7 @@ class Worker:
                     log.info(summary.line())
             except Exception:
                 log.exception("worker round failed; next round in a moment")
-            if kick is not None:
-                if kick.wait(self.config.worker.poll_interval):
-                    kick.clear()
-            else:
-                stop.wait(self.config.worker.poll_interval)
+            (wakeup or stop).wait(self.config.worker.poll_interval)
 
     # -- one batch ------------------------------------------------------------------
     def process_batch(self, items: list[SpoolItem], summary: DrainSummary) -> bool:

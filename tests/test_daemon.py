@@ -32,6 +32,11 @@ def _listening(port):
         return False
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+            for c in (t / "children").read_text().split()]
+
+
 def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
     rules = tmp_path / "rules"
     shutil.copytree(PROJECT / "rules", rules)
@@ -63,6 +68,13 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
         with smtplib.SMTP("127.0.0.1", port) as client:
             assert client.sendmail("ivan@torex.ru", ["helpdesk-1c@torex.ru"], mail()) == {}
         assert _wait(lambda: len(list(outbox.iterdir())) == 9)
+
+        # A worker killed outright is restarted, and intake never waits for it.
+        os.kill(_children(proc.pid)[0], signal.SIGKILL)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
+        assert _wait(lambda: len(list(outbox.iterdir())) == 12), "not processed after the restart"
+        assert "worker exited" in Path(log.name).read_text()
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
