@@ -1,95 +1,134 @@
-"""The only writer of tickets. Everything one message causes — the ticket or entry, the
-attachments, the conversation's Message-IDs and the outgoing mail rows — is written in the
-caller's transaction, so a crash leaves all of it or none of it.
+"""The only writer of tickets. Everything one message causes — the inbound record, the
+ticket or entry, the attachments, the conversation's Message-IDs and the outgoing mail
+rows — is written in the caller's transaction, so a crash leaves all of it or none of it.
+
+Writes are SQLAlchemy Core statements on the session's connection (one INSERT per table,
+many rows at once where there are several): the ORM's per-object bookkeeping cost more
+than all the rest of the pipeline. The tables are the ORM models' own, so there is still
+one definition of each. Conversation Message-IDs are collected and written once, by
+``flush_thread_ids``, with ON CONFLICT DO NOTHING (a Message-ID we already know stays
+with its ticket).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy.engine import Connection
 
 from . import store
 from .blobs import BlobStore
-from .models import AttachmentRow, Entry, Inbound, Outbox, Person, ThreadId, Ticket, now
+from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, now
 from .organisation import Department
-from .parse import Attachment, Mail
+from .parse import Mail
 from .render import Renderer
+from .store import PersonRef, TicketRef
 
 MAX_MESSAGE_ID = 900
+_INSERT_THREAD_ID = text("INSERT INTO thread_ids (message_id, ticket_id, outbound) "
+                         "VALUES (:message_id, :ticket_id, :outbound) ON CONFLICT (message_id) DO NOTHING")
+_T_TICKET, _T_ENTRY = Ticket.__table__, Entry.__table__
+_INSERT_TICKET = insert(_T_TICKET).returning(_T_TICKET.c.id)
+_INSERT_INBOUND = insert(Inbound.__table__).returning(Inbound.__table__.c.id)
+_INSERT_ENTRY = insert(_T_ENTRY).returning(_T_ENTRY.c.id)
+_INSERT_ATTACHMENTS = insert(AttachmentRow.__table__)
+_INSERT_OUTBOX = insert(Outbox.__table__)
+_TOUCH_TICKET = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("ts"))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str = ""
 
 
 @dataclass(frozen=True)
 class Notice:
-    """One mail to queue: which template, to whom, as what kind of automatic mail."""
+    """Mail to queue: which template, of what kind, as what kind of automatic mail."""
     kind: str
     template: str
-    to_email: str
-    to_name: str
-    auto_submitted: str
+    auto_submitted: str     # auto-replied (answers a message) or auto-generated
 
 
 class Actions:
-    def __init__(self, session: Session, renderer: Renderer, blobs: BlobStore):
-        self.session = session
+    def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore):
+        self.conn = conn
         self.renderer = renderer
         self.blobs = blobs
+        self._thread_ids: list[dict] = []
+        self._outbox: list[dict] = []
 
-    def open_ticket(self, department: Department, mail: Mail, requester: Person | None,
-                    inbound: Inbound, source: str = "email") -> Ticket:
-        number = store.ticket_number(department.code, store.next_number(self.session, department.code))
-        ticket = Ticket(number=number, department=department.code, subject=mail.subject,
-                        status="open", requester=requester, source=source)
-        self.session.add(ticket)
-        self.session.flush()
-        self.add_entry(ticket, "message", mail, requester, inbound)
-        return ticket
+    def finish(self) -> None:
+        """Write what was collected: outgoing mail rows and the conversation's Message-IDs."""
+        if self._outbox:
+            self.conn.execute(_INSERT_OUTBOX, self._outbox)
+            self._outbox = []
+        if self._thread_ids:
+            self.conn.execute(_INSERT_THREAD_ID, self._thread_ids)
+            self._thread_ids = []
 
-    def add_entry(self, ticket: Ticket, type_: str, mail: Mail, author: Person | None,
-                  inbound: Inbound) -> Entry:
-        entry = Entry(ticket_id=ticket.id, type=type_, author=author, body=mail.text,
-                      inbound_id=inbound.id)
-        self.session.add(entry)
-        self.session.flush()
-        for attachment in mail.attachments:
-            self._attach(entry, attachment)
+    def open_ticket(self, department: Department, subject: str, requester: PersonRef | None,
+                    source: str = "email") -> TicketRef:
+        number = store.ticket_number(department.code, store.next_number(self.conn, department.code))
+        created = now()
+        ticket_id = self.conn.execute(_INSERT_TICKET, dict(
+            number=number, department=department.code, subject=subject, status="open",
+            priority="normal", requester_id=requester.id if requester else None, source=source,
+            assignee=None, category=None, kind=None, created_at=created, updated_at=created)).scalar_one()
+        return TicketRef(ticket_id, number, department.code, subject, "open", created)
+
+    def record_inbound(self, **values: object) -> int:
+        """The row that says what became of an inbound message (see worker.py)."""
+        return self.conn.execute(_INSERT_INBOUND, values).scalar_one()
+
+    def add_entry(self, ticket: TicketRef, type_: str, mail: Mail, author: PersonRef | None,
+                  inbound_id: int | None, touch: bool = True) -> int:
+        entry_id = self.conn.execute(_INSERT_ENTRY, dict(
+            ticket_id=ticket.id, type=type_, author_id=author.id if author else None,
+            created_at=now(), body=mail.text, inbound_id=inbound_id)).scalar_one()
+        if mail.attachments:
+            rows = []
+            for attachment in mail.attachments:
+                sha = attachment.sha256
+                self.blobs.put(sha, attachment.data)
+                rows.append({"entry_id": entry_id, "filename": attachment.filename,
+                             "content_type": attachment.content_type[:200], "size": attachment.size,
+                             "sha256": sha, "content_id": attachment.content_id[:400],
+                             "inline": attachment.inline})
+            self.conn.execute(_INSERT_ATTACHMENTS, rows)
         if mail.message_id:
-            self.remember_message_id(ticket, mail.message_id, outbound=False)
-        inbound.ticket_id = ticket.id
-        ticket.updated_at = now()
-        return entry
+            self._thread_ids.append({"message_id": mail.message_id[:MAX_MESSAGE_ID],
+                                     "ticket_id": ticket.id, "outbound": False})
+        if touch:
+            self.conn.execute(_TOUCH_TICKET, {"tid": ticket.id, "ts": now()})
+        return entry_id
 
-    def _attach(self, entry: Entry, attachment: Attachment) -> None:
-        sha = attachment.sha256
-        self.blobs.put(sha, attachment.data)
-        self.session.add(AttachmentRow(entry_id=entry.id, filename=attachment.filename,
-                                       content_type=attachment.content_type[:200],
-                                       size=attachment.size, sha256=sha,
-                                       content_id=attachment.content_id[:400],
-                                       inline=attachment.inline))
-
-    def remember_message_id(self, ticket: Ticket, message_id: str, outbound: bool) -> None:
-        message_id = message_id[:MAX_MESSAGE_ID]
-        if self.session.get(ThreadId, message_id) is None:
-            self.session.add(ThreadId(message_id=message_id, ticket_id=ticket.id, outbound=outbound))
-
-    def queue(self, ticket: Ticket, department: Department, notice: Notice, mail: Mail | None,
-              **context: object) -> Outbox:
-        """Render a notice and write it as an outbox row (sent later by the relay step)."""
+    def queue(self, ticket: TicketRef, department: Department, notice: Notice,
+              recipients: list[Recipient], reply_to: Mail | None, **context: object) -> list[str]:
+        """Render a notice once and collect an outbox row per recipient (written by
+        ``finish``, sent later by the relay step). Returns the queued Message-IDs."""
+        if not recipients:
+            return []
         rendered = self.renderer.render(notice.template, department.code, ticket=ticket,
                                         department=department, **context)
-        references = ()
-        if mail is not None and mail.message_id:
-            references = tuple(mail.references[-10:]) + (mail.message_id,)
-        outgoing = self.renderer.build(
-            sender_name=f"{department.short} — {department.name}", sender=department.address,
-            recipient_name=notice.to_name, recipient=notice.to_email,
-            token=f"[#{ticket.number}]", rendered=rendered,
-            message_id=self.renderer.new_message_id(),
-            in_reply_to=mail.message_id if mail is not None else None,
-            references=references, auto_submitted=notice.auto_submitted)
-        row = Outbox(ticket_id=ticket.id, kind=notice.kind, sender=outgoing.sender,
-                     recipient=outgoing.recipient, subject=outgoing.subject,
-                     message_id=outgoing.message_id, raw=outgoing.raw, status="pending")
-        self.session.add(row)
-        self.remember_message_id(ticket, outgoing.message_id, outbound=True)
-        return row
+        references: tuple[str, ...] = ()
+        if reply_to is not None and reply_to.message_id:
+            references = tuple(reply_to.references[-10:]) + (reply_to.message_id,)
+        created = now()
+        ids = []
+        for recipient in recipients:
+            outgoing = self.renderer.build(
+                sender_name=f"{department.short} — {department.name}", sender=department.address,
+                recipient_name=recipient.name, recipient=recipient.email,
+                token=f"[#{ticket.number}]", rendered=rendered,
+                message_id=self.renderer.new_message_id(),
+                in_reply_to=reply_to.message_id if reply_to is not None else None,
+                references=references, auto_submitted=notice.auto_submitted)
+            self._outbox.append({"ticket_id": ticket.id, "kind": notice.kind, "sender": outgoing.sender,
+                         "recipient": outgoing.recipient, "subject": outgoing.subject,
+                         "message_id": outgoing.message_id, "raw": outgoing.raw, "status": "pending",
+                         "attempts": 0, "next_attempt_at": created, "created_at": created})
+            self._thread_ids.append({"message_id": outgoing.message_id, "ticket_id": ticket.id,
+                                     "outbound": True})
+            ids.append(outgoing.message_id)
+        return ids

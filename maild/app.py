@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 import threading
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -73,11 +75,16 @@ class App:
     def intake(self, on_accept=None) -> IntakeHandler:
         return IntakeHandler(self.spool, self.organisation, on_accept)
 
-    def worker(self) -> Worker:
+    def worker(self, parser_process: bool = False) -> Worker:
+        """The pipeline; with ``parser_process`` (``maild serve``) parsing runs in a process of
+        its own, overlapped with the database work (``worker.parse_process``)."""
         cfg = self.config
+        factory = None
+        if parser_process and cfg.worker.parse_process:
+            factory = lambda: ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))  # noqa: E731
         return Worker(cfg, self.organisation, self.sessions, self.spool,
                       Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
-                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname))
+                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname), factory)
 
     def close(self) -> None:
         if self.engine is not None:

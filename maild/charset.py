@@ -94,10 +94,14 @@ def _detect(data: bytes, candidates: tuple[str, ...] = CYRILLIC_SINGLE_BYTE + ("
 
 def _mostly_utf8(data: bytes) -> str | None:
     """utf-8 text with a few broken sequences (a truncated name, one bad byte)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
     text = data.decode("utf-8", "replace")
     bad = text.count("\ufffd")
-    good = sum(1 for ch in text if ord(ch) > 127) - bad
-    return text if bad == 0 or good >= 4 * bad else None
+    good = len(text) - len(text.encode("ascii", "ignore")) - bad
+    return text if good >= 4 * bad else None
 
 
 def decode(data: bytes, declared: str | None = None) -> str:

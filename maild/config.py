@@ -48,6 +48,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "batch_size": (int, 200),
         "poll_interval": ((int, float), 0.2),
         "max_attempts": (int, 3),
+        "parse_process": (bool, True),
     },
 }
 
@@ -78,6 +79,7 @@ class WorkerConfig:
     batch_size: int = 200
     poll_interval: float = 0.2
     max_attempts: int = 3
+    parse_process: bool = True   # serve: parse in a second process, overlapped with the database
 
 
 @dataclass(frozen=True)

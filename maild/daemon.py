@@ -1,7 +1,8 @@
-"""``maild serve``: the SMTP listener and the worker, as two processes.
+"""``maild serve``: the SMTP listener, the worker and the sender, as separate processes.
 
 The listener (this process, asyncio + aiosmtpd) only spools; the worker (a child process,
-so parsing and database work run on the other core) drains the spool and sends mail. The
+with a parser process of its own) drains the spool into the database; the sender relays
+the outbox. Worker and sender run at a lower CPU priority than the listener. The
 listener wakes the worker after each accepted message and restarts it if it dies.
 Signals: SIGHUP reloads the rule files in both processes (invalid files are refused and
 the old rules stay); SIGTERM/SIGINT stop both cleanly.
@@ -10,6 +11,7 @@ Config: everything under ``[smtp]`` and ``[worker]``; see README.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing as mp
 import os
@@ -22,6 +24,9 @@ from .config import Config
 from .receive import smtp_factory
 
 log = logging.getLogger("maild.daemon")
+
+WORKER_NICENESS = 10
+PR_SET_PDEATHSIG = 1
 
 
 class Wakeup:
@@ -40,14 +45,38 @@ class Wakeup:
         return bool(ready)
 
 
+def _child_setup() -> None:
+    """In a child: stop with the parent even if it is killed outright (no orphan workers
+    racing a restarted daemon), leave SIGINT to the parent, and yield the CPU to intake."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass   # not Linux: the parent's shutdown still stops us
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Accept fast, process later: when both want the CPU, the SMTP listener goes first
+    # (a sender waits for its 250; a spooled message can wait a moment for its ticket).
+    os.nice(WORKER_NICENESS)
+
+
 def _worker_main(config: Config, wake_fd: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent decides when we stop
+    _child_setup()
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        app.worker().run_forever(done, Wakeup(wake_fd))
+        app.worker(parser_process=True).run_forever(done, Wakeup(wake_fd), relay=False)
+    finally:
+        app.close()
+
+
+def _sender_main(config: Config) -> None:
+    _child_setup()
+    app = App.create(config)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        app.worker().send_forever(done)
     finally:
         app.close()
 
@@ -59,7 +88,10 @@ class Daemon:
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
-        self.child: mp.process.BaseProcess | None = None
+        # name -> (target, args); the processes themselves are in self.children.
+        self.roles = {"worker": (_worker_main, (app.config, self.wake_r)),
+                      "sender": (_sender_main, (app.config,))}
+        self.children: dict[str, mp.process.BaseProcess] = {}
 
     def kick(self) -> None:
         try:
@@ -67,20 +99,23 @@ class Daemon:
         except BlockingIOError:
             pass   # the pipe is full: the worker has plenty of wake-ups waiting already
 
-    def _start_worker(self) -> None:
-        self.child = self.ctx.Process(target=_worker_main, name="maild-worker",
-                                      args=(self.app.config, self.wake_r), daemon=True)
-        self.child.start()
-        log.info("worker started (pid %s)", self.child.pid)
+    def _start(self, name: str) -> None:
+        target, args = self.roles[name]
+        child = self.ctx.Process(target=target, name=f"maild-{name}", args=args, daemon=False)
+        child.start()
+        self.children[name] = child
+        log.info("%s started (pid %s)", name, child.pid)
 
     def _reload(self) -> None:
         self.app.organisation.reload()
-        if self.child is not None and self.child.pid:
-            os.kill(self.child.pid, signal.SIGHUP)
+        for child in self.children.values():
+            if child.pid and child.is_alive():
+                os.kill(child.pid, signal.SIGHUP)
 
     async def serve(self) -> None:
         cfg = self.app.config
-        self._start_worker()
+        for name in self.roles:
+            self._start(name)
         handler = self.app.intake(on_accept=self.kick)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
@@ -96,14 +131,17 @@ class Daemon:
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
-            if not stopping.is_set() and self.child is not None and not self.child.is_alive():
-                log.error("worker exited (code %s); restarting it", self.child.exitcode)
-                self._start_worker()
+            for name, child in list(self.children.items()):
+                if not stopping.is_set() and not child.is_alive():
+                    log.error("%s exited (code %s); restarting it", name, child.exitcode)
+                    self._start(name)
         server.close()
         await server.wait_closed()
-        if self.child is not None and self.child.is_alive():
-            self.child.terminate()          # SIGTERM: the worker finishes its batch and exits
-            self.child.join(timeout=30)
+        for child in self.children.values():
+            if child.is_alive():
+                child.terminate()       # SIGTERM: each finishes what it is doing and exits
+        for child in self.children.values():
+            child.join(timeout=30)
         log.info("stopped")
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection
 
 from . import store
-from .models import Ticket
+from .store import TicketRef
 from .parse import Mail
 
 TOKEN_RE = re.compile(r"\[\s*#?\s*([A-Za-z][A-Za-z0-9]{1,9})\s*-\s*0*(\d{1,9})\s*\]")
@@ -21,7 +21,7 @@ TOKEN_RE = re.compile(r"\[\s*#?\s*([A-Za-z][A-Za-z0-9]{1,9})\s*-\s*0*(\d{1,9})\s
 
 @dataclass(frozen=True)
 class Match:
-    ticket: Ticket
+    ticket: TicketRef
     how: str        # the reason, recorded with the message
 
 
@@ -41,13 +41,13 @@ def parse_number(text: str, codes: set[str]) -> str | None:
     return found[0] if found else None
 
 
-def find(session: Session, mail: Mail, codes: set[str]) -> Match | None:
+def find(conn: Connection, mail: Mail, codes: set[str]) -> Match | None:
     ids = tuple(dict.fromkeys(mail.references + mail.in_reply_to))
-    ticket = store.ticket_by_message_ids(session, ids)
+    ticket = store.ticket_by_message_ids(conn, ids)
     if ticket is not None:
         return Match(ticket, "In-Reply-To/References name a message of this ticket")
     for number in subject_tokens(mail.subject, codes):
-        ticket = store.ticket_by_number(session, number)
+        ticket = store.ticket_by_number(conn, number)
         if ticket is not None:
             return Match(ticket, f"subject token [#{number}]")
     return None

@@ -94,6 +94,8 @@ class Inbound(Base):
     ticket_id: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
     disposition: Mapped[str] = mapped_column(String(40))
     reason: Mapped[str] = mapped_column(Text)
+
+    ticket: Mapped[Ticket | None] = relationship()
     __table_args__ = (
         Index("inbound_spool_id", "spool_id", unique=True),
         Index("inbound_message_key", "message_key", unique=True),
@@ -113,6 +115,7 @@ class Entry(Base):
 
     ticket: Mapped[Ticket] = relationship(back_populates="entries")
     author: Mapped[Person | None] = relationship(lazy="joined")
+    inbound: Mapped[Inbound | None] = relationship()
     attachments: Mapped[list["AttachmentRow"]] = relationship(order_by="AttachmentRow.id")
     __table_args__ = (Index("entries_ticket", "ticket_id"),)
 
@@ -135,6 +138,8 @@ class ThreadId(Base):
     message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"))
     outbound: Mapped[bool] = mapped_column(Boolean)
+
+    ticket: Mapped[Ticket] = relationship()
     __table_args__ = (Index("thread_ids_ticket", "ticket_id"),)
 
 

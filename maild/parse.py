@@ -96,6 +96,10 @@ def decode_header(value: str | email.header.Header | None) -> str:
     """RFC 2047 words in any charset, unknown charsets and raw 8-bit bytes all made text."""
     if value is None:
         return ""
+    if isinstance(value, str) and value.isascii() and "=?" not in value:
+        text = " ".join(value.split())          # unfolded; the common case ends here
+        if text.isprintable():
+            return text[:MAX_HEADER_TEXT]
     try:
         if isinstance(value, email.header.Header):   # raw 8-bit header: (bytes, unknown-8bit)
             parts = email.header.decode_header(value)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from .config import RelayConfig
@@ -45,6 +45,7 @@ class Maildir:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def deliver(self, row: Outbox, hostname: str) -> None:
+        """Write one outbox row as a Maildir file, unless an earlier run already did."""
         name = f"{int(row.created_at.timestamp())}.M{row.id}.{hostname}"
         if (self.root / "new" / name).exists() or any((self.root / "cur").glob(name + "*")):
             return   # delivered before a crash: do not write it twice
@@ -70,11 +71,19 @@ class Relay:
     def run(self, sessions: sessionmaker[Session], limit: int = 200) -> RelayResult:
         result = RelayResult()
         if not self.config.host:
-            with sessions.begin() as session:
-                for row in self.due(session, limit):
-                    self.maildir.deliver(row, self.hostname)
-                    self._sent(row)
-                    result.sent += 1
+            # Files are written outside any transaction (no database lock held while we
+            # fsync), then marked sent at once; a crash in between rewrites nothing.
+            with sessions() as session:
+                rows = self.due(session, limit)
+                session.expunge_all()       # keep the loaded values; release the read
+                session.rollback()
+            for row in rows:
+                self.maildir.deliver(row, self.hostname)
+            if rows:
+                with sessions.begin() as session:
+                    session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
+                                    .values(status="sent", sent_at=now(), attempts=Outbox.attempts + 1))
+            result.sent = len(rows)
             return result
         client: smtplib.SMTP | None = None
         try:

@@ -13,6 +13,7 @@ inject a header. Every mail carries ``Auto-Submitted`` and our loop header.
 from __future__ import annotations
 
 import base64
+import functools
 import secrets
 import time
 from dataclasses import dataclass
@@ -54,6 +55,7 @@ def _encode(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8", maxlinelen=76).encode()
 
 
+@functools.lru_cache(maxsize=1024)
 def _subject(token: str, subject: str) -> str:
     subject = _clean(subject)
     if subject.isascii():
@@ -63,7 +65,9 @@ def _subject(token: str, subject: str) -> str:
     return header.encode()
 
 
+@functools.lru_cache(maxsize=4096)
 def _address(name: str, email: str) -> str:
+    """An encoded address header (cached: the same departments and staff recur)."""
     return formataddr((_clean(name), _clean(email)), "utf-8")
 
 

@@ -1,7 +1,17 @@
-"""Queries the pipeline and the CLI share; each one uses an index (see schema.sql)."""
+"""Queries and writes on the database.
+
+The pipeline's statements (the top half) are Core statements built once at import and run
+on a ``Connection`` with parameters: building and compiling a statement per call cost ten
+times the query itself. The command line's reads (the bottom half) use the ORM.
+Every lookup uses an index (see schema.sql).
+"""
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
 from .models import Entry, Inbound, Outbox, Person, ThreadId, Ticket, now
@@ -9,60 +19,102 @@ from .models import Entry, Inbound, Outbox, Person, ThreadId, Ticket, now
 NUMBER_WIDTH = 6
 
 
+@dataclass(frozen=True)
+class TicketRef:
+    """What the pipeline needs of a ticket."""
+    id: int
+    number: str
+    department: str
+    subject: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    id: int
+    email: str
+    name: str
+
+
 def ticket_number(department: str, n: int) -> str:
     return f"{department}-{n:0{NUMBER_WIDTH}d}"
 
 
-def next_number(session: Session, department: str) -> int:
+_COUNTER_ROW = text("INSERT INTO ticket_counters (department, last_number) VALUES (:d, 0) "
+                    "ON CONFLICT (department) DO NOTHING")
+_COUNTER_NEXT = text("UPDATE ticket_counters SET last_number = last_number + 1 "
+                     "WHERE department = :d RETURNING last_number")
+
+
+def next_number(conn: Connection, department: str) -> int:
     """The next number of a department, from the database: safe with several writers
     (the UPDATE takes the row lock until commit)."""
-    session.execute(text("INSERT INTO ticket_counters (department, last_number) VALUES (:d, 0) "
-                         "ON CONFLICT (department) DO NOTHING"), {"d": department})
-    return session.execute(text("UPDATE ticket_counters SET last_number = last_number + 1 "
-                                "WHERE department = :d RETURNING last_number"),
-                           {"d": department}).scalar_one()
+    number = conn.execute(_COUNTER_NEXT, {"d": department}).scalar()
+    if number is None:                       # the department's first ticket
+        conn.execute(_COUNTER_ROW, {"d": department})
+        number = conn.execute(_COUNTER_NEXT, {"d": department}).scalar_one()
+    return number
 
 
-def inbound_by_spool_id(session: Session, spool_id: str) -> Inbound | None:
-    return session.scalars(select(Inbound).where(Inbound.spool_id == spool_id)).first()
+T_TICKET, T_INBOUND, T_PERSON, T_THREAD = (Ticket.__table__, Inbound.__table__, Person.__table__,
+                                           ThreadId.__table__)
+_TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.subject,
+                   T_TICKET.c.status, T_TICKET.c.created_at)
+_INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number).select_from(
+    T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
+    T_INBOUND.c.message_key == bindparam("key"))
+_TICKET_BY_NUMBER = select(*_TICKET_COLUMNS).where(T_TICKET.c.number == bindparam("number"))
+_TICKET_BY_MESSAGE_IDS = select(T_THREAD.c.message_id, T_THREAD.c.outbound, *_TICKET_COLUMNS).select_from(
+    T_THREAD.join(T_TICKET, T_THREAD.c.ticket_id == T_TICKET.c.id)).where(
+    T_THREAD.c.message_id.in_(bindparam("ids", expanding=True)))
+_PERSON_BY_EMAIL = select(T_PERSON.c.id, T_PERSON.c.name).where(T_PERSON.c.email == bindparam("email"))
+_PERSON_INSERT = insert(T_PERSON).returning(T_PERSON.c.id)
+_PERSON_RENAME = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid")).values(
+    name=bindparam("new_name"), updated_at=bindparam("ts"))
 
 
-def inbound_by_key(session: Session, key: str) -> Inbound | None:
-    return session.scalars(select(Inbound).where(Inbound.message_key == key)).first()
+def duplicate_of(conn: Connection, key: str) -> tuple[int, str | None] | None:
+    """(inbound id, ticket number) of the message already received with this key."""
+    row = conn.execute(_INBOUND_BY_KEY, {"key": key}).first()
+    return (row.id, row.number) if row else None
 
 
-def ticket_by_number(session: Session, number: str) -> Ticket | None:
-    return session.scalars(select(Ticket).where(Ticket.number == number)).first()
+def ticket_by_number(conn: Connection, number: str) -> TicketRef | None:
+    row = conn.execute(_TICKET_BY_NUMBER, {"number": number}).first()
+    return TicketRef(*row) if row else None
 
 
-def ticket_by_message_ids(session: Session, ids: tuple[str, ...]) -> Ticket | None:
+def ticket_by_message_ids(conn: Connection, ids: tuple[str, ...]) -> TicketRef | None:
     """The ticket one of these Message-IDs belongs to; our own outbound ids win, then the
     most recent reference (the end of References is the parent)."""
     if not ids:
         return None
-    rows = session.execute(select(ThreadId.message_id, ThreadId.ticket_id, ThreadId.outbound)
-                           .where(ThreadId.message_id.in_(ids))).all()
+    rows = conn.execute(_TICKET_BY_MESSAGE_IDS, {"ids": list(ids)}).all()
     if not rows:
         return None
     order = {mid: i for i, mid in enumerate(ids)}
     best = max(rows, key=lambda r: (r.outbound, order.get(r.message_id, -1)))
-    return session.get(Ticket, best.ticket_id)
+    return TicketRef(*best[2:])
 
 
-def person(session: Session, email: str, name: str = "") -> Person:
+def person(conn: Connection, email: str, name: str = "") -> PersonRef:
     """The person with this address, created on first contact; the name follows changes."""
     email = email.strip().lower()
-    found = session.scalars(select(Person).where(Person.email == email)).first()
-    if found is None:
-        found = Person(email=email, name=name or "")
-        session.add(found)
-        session.flush()
-    elif name and name != found.name:
-        found.name = name
-        found.updated_at = now()
-    return found
+    name = (name or "")[:400]
+    row = conn.execute(_PERSON_BY_EMAIL, {"email": email}).first()
+    if row is None:
+        stamp = now()
+        new_id = conn.execute(_PERSON_INSERT, {"email": email, "name": name, "created_at": stamp,
+                                               "updated_at": stamp}).scalar_one()
+        return PersonRef(new_id, email, name)
+    if name and name != row.name:
+        conn.execute(_PERSON_RENAME, {"pid": row.id, "new_name": name, "ts": now()})
+        return PersonRef(row.id, email, name)
+    return PersonRef(row.id, email, row.name)
 
 
+# -- the command line's reads (ORM) ----------------------------------------------------------
 def tickets(session: Session, department: str | None = None, status: str | None = None,
             limit: int | None = None) -> list[Ticket]:
     query = select(Ticket).order_by(Ticket.id)

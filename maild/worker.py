@@ -21,24 +21,30 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import match, spool as spool_mod, store
-from .actions import Actions, Notice
+from .actions import Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
 from .config import Config
 from .db import is_unavailable
-from .models import Inbound, Ticket
-from .organisation import Organisation
+from .organisation import Department, Organisation
 from .parse import Mail, ParseError, parse
 from .relay import Relay
 from .render import Renderer
 from .spool import Envelope, Spool, SpoolItem
+from .store import PersonRef, TicketRef
 
 log = logging.getLogger("maild.worker")
+
+SENDER_YIELD_SECONDS = 2.0
 
 
 class Unroutable(Exception):
@@ -74,6 +80,30 @@ class DrainSummary:
 
 
 @dataclass(frozen=True)
+class Parsed:
+    """A spool file read and parsed (possibly in the parser process: it is pickled)."""
+    envelope: Envelope
+    size: int
+    mail: Mail | None
+    key: str            # the Message-ID, or the hash of the bytes for mail without one
+    error: str | None = None
+
+
+def read_and_parse(path: Path) -> Parsed:
+    envelope, raw = spool_mod.read(path)
+    try:
+        mail = parse(raw)
+    except ParseError as exc:
+        return Parsed(envelope, len(raw), None, "", str(exc))
+    key = mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
+    return Parsed(envelope, len(raw), mail, key)
+
+
+def read_and_parse_all(paths: list[Path]) -> list[Parsed]:
+    return [read_and_parse(path) for path in paths]
+
+
+@dataclass(frozen=True)
 class Prepared:
     item: SpoolItem
     envelope: Envelope
@@ -86,7 +116,8 @@ class Prepared:
 class Worker:
     def __init__(self, config: Config, organisation: Callable[[], Organisation],
                  sessions: sessionmaker[Session], spool: Spool, renderer: Renderer,
-                 blobs: BlobStore, relay: Relay):
+                 blobs: BlobStore, relay: Relay,
+                 parser_factory: Callable[[], Executor] | None = None):
         self.config = config
         self.organisation = organisation
         self.sessions = sessions
@@ -94,64 +125,121 @@ class Worker:
         self.renderer = renderer
         self.blobs = blobs
         self.relay = relay
+        self.parser_factory = parser_factory
+        self.parser: Executor | None = parser_factory() if parser_factory else None
+        self.log_batches = False
+
+    @property
+    def engine(self) -> Engine:
+        return self.sessions.kw["bind"]
 
     # -- the loop -------------------------------------------------------------------
     def drain(self, relay: bool = True) -> DrainSummary:
-        """Process everything waiting, then send due mail. Returns what happened."""
+        """Process everything waiting, then send due mail. Returns what happened.
+
+        With a parser pool (``maild serve``), batch N+1 is parsed in the pool's process
+        while batch N is written here: parsing and the database each get a core, and
+        batches are still written in arrival order (replies after their tickets)."""
         summary = DrainSummary()
-        while True:
-            items = self.spool.claim(self.config.worker.batch_size)
-            if not items:
-                break
-            if not self.process_batch(items, summary):
+        items = self.spool.claim(self.config.worker.batch_size)
+        parsing = self._parse_async(items)
+        while items:
+            following = self.spool.claim(self.config.worker.batch_size)
+            parsed = self._parsed(items, parsing)
+            parsing = self._parse_async(following) if following else None
+            if not self.process_batch(items, parsed, summary):
+                self._release_all(following, parsing)
                 break   # database unavailable: stop and leave the rest for later
+            if self.log_batches:
+                log.info("batch: %s", summary.line())
+            items = following
         if relay:
-            try:
-                sent = self.relay.run(self.sessions)
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                log.warning("outgoing mail waits: database unavailable: %s", exc)
-            else:
-                summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
+            self.send(summary)
         return summary
 
-    def run_forever(self, stop: threading.Event | None = None, wakeup=None) -> None:
+    def send_forever(self, stop: threading.Event) -> None:
+        """The outgoing side on its own (``maild serve`` runs it in a process of its own).
+        Inbound goes first: while a backlog waits in the spool, the sender only sends
+        every few seconds, so it does not take the database from the worker."""
+        while not stop.is_set():
+            if self.spool.pending() > self.config.worker.batch_size:
+                stop.wait(SENDER_YIELD_SECONDS)
+            summary = DrainSummary()
+            try:
+                self.send(summary)
+                if summary.sent or summary.send_deferred or summary.send_failed:
+                    log.info(summary.line().split("; ", 1)[1])
+            except Exception:
+                log.exception("relay round failed; next round in a moment")
+            if not summary.sent:
+                stop.wait(self.config.worker.poll_interval)
+
+    def send(self, summary: DrainSummary) -> None:
+        """Relay due outgoing mail; a database outage only postpones it."""
+        try:
+            sent = self.relay.run(self.sessions)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("outgoing mail waits: database unavailable: %s", exc)
+        else:
+            summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
+
+    def _parse_async(self, items: list[SpoolItem]) -> Future | None:
+        if self.parser is None or not items:
+            return None
+        return self.parser.submit(read_and_parse_all, [item.path for item in items])
+
+    def _parsed(self, items: list[SpoolItem], parsing: Future | None) -> list[Parsed]:
+        if parsing is not None:
+            try:
+                return parsing.result()
+            except BrokenProcessPool:
+                # The parser process died (killed, or out of memory): parse here this time.
+                log.error("parser process died; parsing this batch in the worker")
+                self.parser = self.parser_factory() if self.parser_factory else None
+        return read_and_parse_all([item.path for item in items])
+
+    def _release_all(self, items: list[SpoolItem], parsing: Future | None) -> None:
+        if parsing is not None:
+            parsing.cancel()
+        for item in items:
+            self.spool.release(item)
+
+    def run_forever(self, stop: threading.Event | None = None, wakeup=None, relay: bool = True) -> None:
         """Drain, then wait for a wake-up (an object with ``wait(timeout)``) or the poll interval."""
         stop = stop or threading.Event()
         self.spool.recover()
+        self.log_batches = True
         while not stop.is_set():
             try:
-                summary = self.drain()
-                if summary.processed or summary.sent:
+                summary = self.drain(relay=relay)
+                if summary.sent or summary.send_deferred or summary.send_failed:
                     log.info(summary.line())
             except Exception:
                 log.exception("worker round failed; next round in a moment")
             (wakeup or stop).wait(self.config.worker.poll_interval)
 
     # -- one batch ------------------------------------------------------------------
-    def process_batch(self, items: list[SpoolItem], summary: DrainSummary) -> bool:
+    def process_batch(self, items: list[SpoolItem], parsed: list[Parsed], summary: DrainSummary) -> bool:
         prepared: list[Prepared] = []
-        for item in items:
-            envelope, raw = spool_mod.read(item.path)
-            try:
-                mail = parse(raw)
-            except ParseError as exc:
-                self.spool.to_quarantine(item, f"cannot parse: {exc}")
+        for item, result in zip(items, parsed):
+            if result.error is not None:
+                self.spool.to_quarantine(item, f"cannot parse: {result.error}")
                 summary.quarantined += 1
-                log.warning("quarantined %s: cannot parse: %s", item.id, exc)
+                log.warning("quarantined %s: cannot parse: %s", item.id, result.error)
                 continue
-            key = mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
-            prepared.append(Prepared(item, envelope, len(raw), mail, classify(mail, envelope), key))
+            prepared.append(Prepared(item, result.envelope, result.size, result.mail,
+                                     classify(result.mail, result.envelope), result.key))
 
         done: list[tuple[Prepared, Outcome]] = []
         failed: list[tuple[Prepared, Exception]] = []
         try:
-            with self.sessions.begin() as session:
+            with self.engine.begin() as conn:
                 for p in prepared:
                     try:
-                        with session.begin_nested():
-                            done.append((p, self.process(session, p)))
+                        with conn.begin_nested():
+                            done.append((p, self.process(conn, p)))
                     except Exception as exc:
                         if is_unavailable(exc):
                             raise
@@ -185,56 +273,52 @@ class Worker:
         return True
 
     # -- one message ----------------------------------------------------------------
-    def process(self, session: Session, p: Prepared) -> Outcome:
-        if store.inbound_by_spool_id(session, p.item.id) is not None:
-            return Outcome("duplicate", "already processed (before a restart)")
-        seen = store.inbound_by_key(session, p.key)
+    def process(self, conn: Connection, p: Prepared) -> Outcome:
+        seen = store.duplicate_of(conn, p.key)
         if seen is not None:
-            number = seen.ticket_id and session.get(Ticket, seen.ticket_id).number
-            return Outcome("duplicate", f"same Message-ID as inbound #{seen.id}", number)
+            # A retried delivery, the same mail sent to both addresses separately, or this
+            # very file again after a crash between the commit and the archiving.
+            return Outcome("duplicate", f"same Message-ID as inbound #{seen[0]}", seen[1])
 
         org = self.organisation()
         mail, envelope = p.mail, p.envelope
-        inbound = Inbound(
+        sender = mail.sender.email if mail.sender else envelope.mail_from
+        author = store.person(conn, sender, mail.sender.name if mail.sender else "") if sender else None
+        actions = Actions(conn, self.renderer, self.blobs)
+
+        department = None
+        found = match.find(conn, mail, {d.code for d in org.departments})
+        if found is not None:
+            ticket, disposition, reason = found.ticket, "reply-added", found.how
+        else:
+            department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
+            if department is None:
+                raise Unroutable(f"no department address among {', '.join(envelope.rcpt_to)}")
+            ticket = actions.open_ticket(department, mail.subject, author)
+            disposition, reason = "ticket-created", f"new request to {department.address}"
+            if p.verdict.automatic:
+                reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
+
+        inbound_id = actions.record_inbound(
             spool_id=p.item.id, message_key=p.key, mail_from=envelope.mail_from[:320],
             rcpt_to=", ".join(envelope.rcpt_to), peer=envelope.peer[:100],
             received_at=envelope.received, size=p.size, subject=mail.subject,
             archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)
                              .relative_to(self.config.data_dir)),
-            disposition="", reason="")
-        session.add(inbound)
-        session.flush()
-
-        sender = mail.sender.email if mail.sender else envelope.mail_from
-        author = store.person(session, sender, mail.sender.name if mail.sender else "") if sender else None
-        actions = Actions(session, self.renderer, self.blobs)
-
-        found = match.find(session, mail, {d.code for d in org.departments})
-        if found is not None:
-            actions.add_entry(found.ticket, "message", mail, author, inbound)
-            inbound.disposition, inbound.reason = "reply-added", found.how
-            return Outcome("reply-added", found.how, found.ticket.number)
-
-        department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
-        if department is None:
-            raise Unroutable(f"no department address among {', '.join(envelope.rcpt_to)}")
-        ticket = actions.open_ticket(department, mail, author, inbound)
-        reason = f"new request to {department.address}"
-        if p.verdict.automatic:
-            reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
-        else:
+            ticket_id=ticket.id, disposition=disposition, reason=reason)
+        actions.add_entry(ticket, "message", mail, author, inbound_id, touch=found is not None)
+        if department is not None and not p.verdict.automatic:
             self._notify_new(actions, ticket, department, mail, author)
-        inbound.disposition, inbound.reason = "ticket-created", reason
-        return Outcome("ticket-created", reason, ticket.number)
+        actions.finish()
+        return Outcome(disposition, reason, ticket.number)
 
-    def _notify_new(self, actions: Actions, ticket, department, mail: Mail, author) -> None:
+    def _notify_new(self, actions: Actions, ticket: TicketRef, department: Department, mail: Mail,
+                    author: PersonRef | None) -> None:
         requester = {"email": author.email if author else "", "name": author.name if author else ""}
         # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
         if author is not None and author.email.isascii():
-            actions.queue(ticket, department,
-                          Notice("ack", "ack", author.email, author.name, "auto-replied"),
-                          mail, requester=requester)
-        for member in department.staff:
-            actions.queue(ticket, department,
-                          Notice("alert", "new_ticket_alert", member.email, member.name, "auto-generated"),
-                          mail, requester=requester, body=mail.text, attachments=mail.attachments)
+            actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
+                          [Recipient(author.email, author.name)], mail, requester=requester)
+        actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated"),
+                      [Recipient(m.email, m.name) for m in department.staff], mail,
+                      requester=requester, body=mail.text, attachments=mail.attachments)

@@ -69,12 +69,14 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
             assert client.sendmail("ivan@torex.ru", ["helpdesk-1c@torex.ru"], mail()) == {}
         assert _wait(lambda: len(list(outbox.iterdir())) == 9)
 
-        # A worker killed outright is restarted, and intake never waits for it.
-        os.kill(_children(proc.pid)[0], signal.SIGKILL)
+        # Worker and sender killed outright are restarted, and intake never waits for them.
+        for child in _children(proc.pid):
+            os.kill(child, signal.SIGKILL)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
         assert _wait(lambda: len(list(outbox.iterdir())) == 12), "not processed after the restart"
-        assert "worker exited" in Path(log.name).read_text()
+        text = Path(log.name).read_text()
+        assert "worker exited" in text and "sender exited" in text
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
