@@ -25,7 +25,7 @@ from .receive import smtp_factory
 
 log = logging.getLogger("maild.daemon")
 
-WORKER_NICENESS = 10
+WORKER_NICENESS = 5
 PR_SET_PDEATHSIG = 1
 
 
@@ -64,9 +64,11 @@ def _worker_main(config: Config, wake_fd: int) -> None:
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
+    worker = app.worker(parser_process=True)
     try:
-        app.worker(parser_process=True).run_forever(done, Wakeup(wake_fd), relay=False)
+        worker.run_forever(done, Wakeup(wake_fd), relay=False)
     finally:
+        worker.close()
         app.close()
 
 

@@ -129,6 +129,12 @@ class Worker:
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
 
+    def close(self) -> None:
+        """Stop the parser process (a child that would otherwise keep the worker alive)."""
+        if self.parser is not None:
+            self.parser.shutdown(wait=True, cancel_futures=True)
+            self.parser = None
+
     @property
     def engine(self) -> Engine:
         return self.sessions.kw["bind"]
