@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
 from maild import db, store
 from maild.models import Base
@@ -73,4 +73,29 @@ def test_ticket_numbers_unique_with_concurrent_writers(db_url):
     assert sorted(got) == list(range(1, 61))
     with engine.begin() as conn:
         assert store.next_number(conn, "DAB") == 1
+    engine.dispose()
+
+
+def test_every_lookup_of_the_pipeline_uses_an_index(tmp_path):
+    """The cost per message must not grow with the number of tickets: no table scans in
+    any statement the pipeline runs for a message (checked with SQLite's query plans)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.init_schema(engine)
+    executed: list[tuple[str, tuple]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, context, many: executed.append((sql, params)))
+    with engine.begin() as conn:
+        store.duplicate_of(conn, "x@y")
+        store.ticket_by_number(conn, "OSA-000001")
+        store.ticket_by_message_ids(conn, ("a@b", "c@d"))
+        store.person(conn, "a@torex.ru", "A")
+        store.person(conn, "a@torex.ru", "B")          # the rename
+        store.next_number(conn, "OSA")
+        store.next_number(conn, "OSA")
+        lookups = [(sql, params) for sql, params in executed
+                   if sql.lstrip().upper().startswith(("SELECT", "UPDATE"))]
+        assert len(lookups) >= 7
+        for sql, params in lookups:
+            plan = " / ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "SCAN" not in plan, f"{sql}: {plan}"
     engine.dispose()
