@@ -41,15 +41,43 @@ def _app(ctx: click.Context) -> App:
     return ctx.obj["app"]
 
 
+# The global options: accepted before the command (`maild --db URL drain`) and after it
+# (`maild drain --db URL`); the later one wins.
+GLOBAL_OPTIONS = (
+    ("--config", "config", "MAILD_CONFIG", "TOML config file (env MAILD_CONFIG)."),
+    ("--data-dir", "data_dir", "MAILD_DATA_DIR", "Where the SQLite file, spool, attachments and "
+     "local outbox live (env MAILD_DATA_DIR; default var/)."),
+    ("--db", "db", "MAILD_DB", "SQLAlchemy database URL (env MAILD_DB; default SQLite under the "
+     "data dir)."),
+    ("--rules", "rules", "MAILD_RULES", "Rules directory (env MAILD_RULES; default the project's rules/)."),
+)
+
+
+def _global_options(command, on_command: bool = False):
+    for flag, name, env, help_text in reversed(GLOBAL_OPTIONS):
+        kind = click.Path(path_type=Path) if name == "config" else None
+        if on_command:
+            command = click.option(flag, name, type=kind, help=help_text, expose_value=False,
+                                   callback=_remember)(command)
+        else:
+            command = click.option(flag, name, type=kind, envvar=env, help=help_text)(command)
+    return command
+
+
+def _remember(ctx: click.Context, param: click.Parameter, value) -> None:
+    if value is not None:
+        ctx.find_root().obj["opts"][param.name] = value
+
+
+def command(group, *args, **kwargs):
+    """``group.command`` with the global options added."""
+    def decorate(f):
+        return group.command(*args, **kwargs)(_global_options(f, on_command=True))
+    return decorate
+
+
 @click.group()
-@click.option("--config", "config", type=click.Path(path_type=Path), envvar="MAILD_CONFIG",
-              help="TOML config file (env MAILD_CONFIG).")
-@click.option("--data-dir", envvar="MAILD_DATA_DIR", help="Where the SQLite file, spool, attachments "
-              "and local outbox live (env MAILD_DATA_DIR; default var/).")
-@click.option("--db", envvar="MAILD_DB", help="SQLAlchemy database URL (env MAILD_DB; default SQLite "
-              "under the data dir).")
-@click.option("--rules", envvar="MAILD_RULES", help="Rules directory (env MAILD_RULES; default the "
-              "project's rules/).")
+@_global_options
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.pass_context
 def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
@@ -62,7 +90,7 @@ def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
     ctx.obj["opts"] = {"config": config, "data_dir": data_dir, "db": db, "rules": rules}
 
 
-@main.command()
+@command(main)
 @click.option("--smtp", "listen", metavar="HOST:PORT", help="Listen here (default smtp.listen).")
 @click.pass_context
 def serve(ctx: click.Context, listen) -> None:
@@ -80,7 +108,7 @@ def serve(ctx: click.Context, listen) -> None:
     run(app)
 
 
-@main.command()
+@command(main)
 @click.pass_context
 def drain(ctx: click.Context) -> None:
     """Process everything waiting (inbound, then due outgoing mail) and exit."""
@@ -98,7 +126,7 @@ def drain(ctx: click.Context) -> None:
         sys.exit(EX_TEMPFAIL)
 
 
-@main.command()
+@command(main)
 @click.argument("file", default="-", type=click.Path(allow_dash=True, path_type=str))
 @click.option("--rcpt", "rcpts", multiple=True, required=True, help="Envelope recipient (repeatable).")
 @click.option("--sender", default="", help="Envelope sender (default: none given).")
@@ -134,7 +162,7 @@ def db_group() -> None:
     """Database administration."""
 
 
-@db_group.command("init")
+@command(db_group, "init")
 @click.pass_context
 def db_init(ctx: click.Context) -> None:
     """Create the schema from schema.sql (safe to run again)."""
@@ -153,7 +181,7 @@ def tickets() -> None:
     """Look at tickets."""
 
 
-@tickets.command("list")
+@command(tickets, "list")
 @click.option("--dept", help="Only this department (OSA, DAB, ...).")
 @click.option("--status", help="Only this status (open, answered, closed, ...).")
 @click.option("--json", "as_json", is_flag=True, help="JSON, one array (see README for the shape).")
@@ -169,7 +197,7 @@ def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
                 click.echo(line)
 
 
-@tickets.command("show")
+@command(tickets, "show")
 @click.argument("number")
 @click.option("--json", "as_json", is_flag=True, help="JSON object (see README for the shape).")
 @click.pass_context
@@ -192,7 +220,7 @@ def outbox() -> None:
     """Look at outgoing mail."""
 
 
-@outbox.command("list")
+@command(outbox, "list")
 @click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context

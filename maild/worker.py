@@ -1,19 +1,21 @@
 """The pipeline: one message's path from the spool to a ticket, readable top to bottom.
 
     claim (spool) -> parse -> classify -> match -> act (one transaction) -> archive
-    then: relay due outgoing mail
+    then: relay due outgoing mail (``maild drain``; ``serve`` has a sender process for it)
 
 Queues: takes files from ``spool/incoming`` (claim = rename into ``active``), writes the
 database, moves each processed file into the archive ``mail/YYYY/MM/``.
 Strategy: messages are processed in batches, one transaction per batch and a savepoint per
 message, so one bad message never takes its neighbours down and the durable commit is
-paid once per batch. Processing twice is a no-op: the spool id and the Message-ID are
-unique in ``inbound``.
+paid once per batch. Processing twice is a no-op: the Message-ID (or the hash of a mail
+without one) is unique in ``inbound``. With a parser process, the next batch is parsed
+there while this one is written; batches are still written in arrival order.
 Failure: mail that cannot be parsed is quarantined at once with the reason; a message
 whose processing raises is retried ``worker.max_attempts`` times, then quarantined; if
 the database is unreachable the whole batch goes back to ``incoming`` untouched and is
 retried later (not counted against the messages).
-Config: ``worker.batch_size``, ``worker.poll_interval``, ``worker.max_attempts``.
+Config: ``worker.batch_size``, ``worker.poll_interval``, ``worker.max_attempts``,
+``worker.parse_process``.
 """
 from __future__ import annotations
 

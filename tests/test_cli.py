@@ -99,3 +99,14 @@ def test_example_config_documents_the_defaults():
     example = config.load(PROJECT / "maild.toml.example")
     default = config.load(None)
     assert replace(example, rules_dir=default.rules_dir, templates_dir=default.templates_dir) == default
+
+
+def test_global_options_also_after_the_command(tmp_path, db_url):
+    runner = CliRunner()
+    data = str(tmp_path / "elsewhere")
+    assert runner.invoke(main, ["db", "init", "--data-dir", data, "--db", db_url]).exit_code == 0
+    result = runner.invoke(main, ["inject", "-", "--rcpt", "osticket@torex.ru", "--sender",
+                                  "ivan@torex.ru", "--data-dir", data], input=mail())
+    assert result.exit_code == 0
+    result = runner.invoke(main, ["drain", "--data-dir", data, "--db", db_url])
+    assert result.exit_code == 0 and "1 new tickets" in result.output

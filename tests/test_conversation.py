@@ -279,3 +279,21 @@ def test_header_injection_through_subject_is_impossible(maild):
     [ack] = maild.sent_to("ivan@torex.ru")
     assert ack.msg["Bcc"] is None and ack.rcpt_tos == ["ivan@torex.ru"]
     assert "victim@example.com" in ack.subject     # kept as text, on the subject line
+
+
+def test_processing_failure_retried_then_quarantined_queue_keeps_flowing(maild, tmp_path):
+    from dataclasses import replace
+    empty = tmp_path / "no-templates"
+    empty.mkdir()
+    maild.app.config = replace(maild.app.config, templates_dir=empty)   # every ack now fails
+    maild.send(mail(subject="needs an ack", message_id="fails@torex.ru"))
+    maild.send(mail(subject="Out of office", headers={"Auto-Submitted": "auto-replied"}))
+    first = maild.drain()
+    assert first.created == 1 and first.retried == 1        # the robot's mail went through
+    second, third = maild.drain(), maild.drain()
+    assert (second.retried, third.quarantined) == (1, 1)
+    [(item, reason)] = maild.app.spool.quarantined()
+    assert "failed 3 times" in reason and "TemplateMissing" in reason and "ack.txt.j2" in reason
+    assert b"Message-ID: <fails@torex.ru>" in (maild.app.spool.quarantine / item).read_bytes()  # kept whole
+    with maild.session() as s:
+        assert [t.subject for t in store.tickets(s)] == ["Out of office"]
