@@ -11,13 +11,14 @@ with its ticket).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
 from . import store
 from .blobs import BlobStore
+from .config import AttachmentsConfig
 from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, now
 from .organisation import Department
 from .parse import Mail
@@ -34,6 +35,12 @@ _INSERT_ENTRY = insert(_T_ENTRY).returning(_T_ENTRY.c.id)
 _INSERT_ATTACHMENTS = insert(AttachmentRow.__table__)
 _INSERT_OUTBOX = insert(Outbox.__table__)
 _TOUCH_TICKET = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("ts"))
+_SET_STATUS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(
+    status=bindparam("new_status"), updated_at=bindparam("ts"), closed_at=bindparam("closed"))
+_ADD_PARTICIPANT = text("INSERT INTO participants (ticket_id, person_id, created_at) "
+                        "VALUES (:tid, :pid, :ts) ON CONFLICT (ticket_id, person_id) DO NOTHING")
+_ADD_LINK = text("INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) "
+                 "VALUES (:a, :b, :reason, :ts) ON CONFLICT (ticket_id, linked_id) DO NOTHING")
 
 
 @dataclass(frozen=True)
@@ -51,8 +58,10 @@ class Notice:
 
 
 class Actions:
-    def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore):
+    def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
+                 limits: AttachmentsConfig = AttachmentsConfig()):
         self.conn = conn
+        self.limits = limits
         self.renderer = renderer
         self.blobs = blobs
         self._thread_ids: list[dict] = []
@@ -75,26 +84,35 @@ class Actions:
             number=number, department=department.code, subject=subject, status="open",
             priority="normal", requester_id=requester.id if requester else None, source=source,
             assignee=None, category=None, kind=None, created_at=created, updated_at=created)).scalar_one()
-        return TicketRef(ticket_id, number, department.code, subject, "open", created)
+        return TicketRef(ticket_id, number, department.code, subject, "open", created,
+                         requester.id if requester else None)
 
     def record_inbound(self, **values: object) -> int:
         """The row that says what became of an inbound message (see worker.py)."""
         return self.conn.execute(_INSERT_INBOUND, values).scalar_one()
 
     def add_entry(self, ticket: TicketRef, type_: str, mail: Mail, author: PersonRef | None,
-                  inbound_id: int | None, touch: bool = True) -> int:
+                  inbound_id: int | None, touch: bool = True, body: str | None = None) -> int:
+        """An entry for a received message: ``body`` is what the person wrote (default: the
+        whole text); the whole text is kept as ``full_body`` either way."""
         entry_id = self.conn.execute(_INSERT_ENTRY, dict(
             ticket_id=ticket.id, type=type_, author_id=author.id if author else None,
-            created_at=now(), body=mail.text, inbound_id=inbound_id)).scalar_one()
+            created_at=now(), body=mail.text if body is None else body, full_body=mail.text,
+            inbound_id=inbound_id)).scalar_one()
         if mail.attachments:
-            rows = []
+            rows, total = [], 0
             for attachment in mail.attachments:
                 sha = attachment.sha256
-                self.blobs.put(sha, attachment.data)
+                total += attachment.size
+                # Over a limit: listed with its hash, not stored apart (the archived raw
+                # message still holds it).
+                stored = attachment.size <= self.limits.max_size and total <= self.limits.max_total
+                if stored:
+                    self.blobs.put(sha, attachment.data)
                 rows.append({"entry_id": entry_id, "filename": attachment.filename,
                              "content_type": attachment.content_type[:200], "size": attachment.size,
                              "sha256": sha, "content_id": attachment.content_id[:400],
-                             "inline": attachment.inline})
+                             "inline": attachment.inline, "stored": stored})
             self.conn.execute(_INSERT_ATTACHMENTS, rows)
         if mail.message_id:
             self._thread_ids.append({"message_id": mail.message_id[:MAX_MESSAGE_ID],
@@ -102,6 +120,33 @@ class Actions:
         if touch:
             self.conn.execute(_TOUCH_TICKET, {"tid": ticket.id, "ts": now()})
         return entry_id
+
+    def event(self, ticket: TicketRef, text_: str, author: PersonRef | None = None) -> None:
+        """A line in the conversation that records what happened (status, links...)."""
+        self.conn.execute(_INSERT_ENTRY, dict(ticket_id=ticket.id, type="event",
+                                              author_id=author.id if author else None,
+                                              created_at=now(), body=text_, full_body=text_,
+                                              inbound_id=None))
+
+    def set_status(self, ticket: TicketRef, status: str) -> TicketRef:
+        stamp = now()
+        closed = stamp if status == "closed" else None
+        self.conn.execute(_SET_STATUS, {"tid": ticket.id, "new_status": status, "ts": stamp,
+                                        "closed": closed})
+        return replace(ticket, status=status, closed_at=closed)
+
+    def add_participants(self, ticket: TicketRef, people: list[PersonRef]) -> None:
+        if people:
+            self.conn.execute(_ADD_PARTICIPANT, [{"tid": ticket.id, "pid": p.id, "ts": now()}
+                                                 for p in people])
+
+    def link(self, a: TicketRef, b: TicketRef, reason: str) -> None:
+        """Link two tickets both ways, with an event on each, so each shows the other."""
+        stamp = now()
+        self.conn.execute(_ADD_LINK, [{"a": a.id, "b": b.id, "reason": reason, "ts": stamp},
+                                      {"a": b.id, "b": a.id, "reason": reason, "ts": stamp}])
+        self.event(a, f"Связана с заявкой {b.number}: {reason}")
+        self.event(b, f"Связана с заявкой {a.number}: {reason}")
 
     def queue(self, ticket: TicketRef, department: Department, notice: Notice,
               recipients: list[Recipient], reply_to: Mail | None, **context: object) -> list[str]:

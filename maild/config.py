@@ -44,6 +44,13 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "retry_max": (int, 3600),
         "lifetime": (int, 5 * 24 * 3600),
     },
+    "tickets": {
+        "reopen_days": (int, 14),
+    },
+    "attachments": {
+        "max_size": (int, 20 * 1024 * 1024),
+        "max_total": (int, 40 * 1024 * 1024),
+    },
     "worker": {
         "batch_size": (int, 200),
         "poll_interval": ((int, float), 0.2),
@@ -83,6 +90,17 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class TicketsConfig:
+    reopen_days: int = 14        # a reply to a ticket closed longer ago opens a new one
+
+
+@dataclass(frozen=True)
+class AttachmentsConfig:
+    max_size: int = 20 * 1024 * 1024    # larger attachments are listed, not stored apart
+    max_total: int = 40 * 1024 * 1024   # per message; the raw message keeps them all
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     db_url: str
@@ -92,6 +110,8 @@ class Config:
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
 
     @property
     def spool_dir(self) -> Path:
@@ -188,4 +208,6 @@ def load(
                         data_timeout=int(v["smtp"]["data_timeout"])),
         relay=RelayConfig(**v["relay"]),
         worker=WorkerConfig(**v["worker"]),
+        tickets=TicketsConfig(**v["tickets"]),
+        attachments=AttachmentsConfig(**v["attachments"]),
     )

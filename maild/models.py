@@ -69,9 +69,13 @@ class Ticket(Base):
     source: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
     entries: Mapped[list["Entry"]] = relationship(back_populates="ticket", order_by="Entry.id")
+    participants: Mapped[list["Participant"]] = relationship(order_by="Participant.created_at")
+    links: Mapped[list["TicketLink"]] = relationship(foreign_keys="TicketLink.ticket_id",
+                                                     order_by="TicketLink.created_at")
     __table_args__ = (
         Index("tickets_number", "number", unique=True),
         Index("tickets_department_status", "department", "status"),
@@ -111,6 +115,7 @@ class Entry(Base):
     author_id: Mapped[int | None] = mapped_column(ID, ForeignKey("people.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     body: Mapped[str] = mapped_column(Text)
+    full_body: Mapped[str] = mapped_column(Text)
     inbound_id: Mapped[int | None] = mapped_column(ID, ForeignKey("inbound.id"))
 
     ticket: Mapped[Ticket] = relationship(back_populates="entries")
@@ -130,7 +135,27 @@ class AttachmentRow(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     content_id: Mapped[str] = mapped_column(String(400), default="")
     inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    stored: Mapped[bool] = mapped_column(Boolean, default=True)
     __table_args__ = (Index("attachments_entry", "entry_id"),)
+
+
+class Participant(Base):
+    __tablename__ = "participants"
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ID, ForeignKey("people.id"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    person: Mapped[Person] = relationship(lazy="joined")
+
+
+class TicketLink(Base):
+    __tablename__ = "ticket_links"
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"), primary_key=True)
+    linked_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    linked: Mapped[Ticket] = relationship(foreign_keys=[linked_id], lazy="joined")
 
 
 class ThreadId(Base):

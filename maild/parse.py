@@ -18,6 +18,7 @@ import email.policy
 import email.utils
 import hashlib
 import logging
+import mimetypes
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ from email.message import Message
 
 import html2text
 import mailparser
+import tnefparse
 
 from . import charset
 
@@ -81,6 +83,7 @@ class Mail:
     headers: tuple[tuple[str, str], ...]   # (lowercased name, decoded value), in order
     text: str
     text_from_html: bool
+    html: str                              # the HTML the text was made from ('' otherwise)
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...]
 
@@ -158,7 +161,7 @@ def _date(value: str | None) -> datetime | None:
     return parsed
 
 
-def _html_to_text(html: str) -> str:
+def html_to_text(html: str) -> str:
     converter = html2text.HTML2Text()
     converter.body_width = 0
     converter.ignore_images = True
@@ -209,7 +212,35 @@ class _Walker:
                 text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
             (self.plain if ctype == "text/plain" else self.html).append(text)
             return
-        self._attach(part, _payload(part), ctype, filename=filename)
+        data = _payload(part)
+        if ctype == "application/ms-tnef" or filename.lower() == "winmail.dat":
+            if self._unpack_tnef(data):
+                return
+        self._attach(part, data, ctype, filename=filename)
+
+    def _unpack_tnef(self, data: bytes) -> bool:
+        """Outlook's winmail.dat: keep what it carries (files, and its text if the mail has
+        none) instead of the container. False when it cannot be read: kept as it is."""
+        try:
+            tnef = tnefparse.TNEF(data)
+        except Exception as exc:
+            self.defects.append(f"winmail.dat not readable ({type(exc).__name__}); kept as is")
+            return False
+        for item in tnef.attachments:
+            name = item.long_filename() or item.name or "attachment"
+            if isinstance(name, bytes):
+                name = charset.decode(name)
+            payload = item.data if isinstance(item.data, bytes) else bytes(item.data or b"")
+            mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            self.attachments.append(Attachment(filename=_safe_name(decode_header(name.strip("\x00"))),
+                                               content_type=mime, data=payload))
+        body = getattr(tnef, "body", None)
+        if body:
+            self.plain.append(body if isinstance(body, str) else charset.decode(body))
+        elif getattr(tnef, "htmlbody", None):
+            html = tnef.htmlbody
+            self.html.append(html if isinstance(html, str) else charset.decode(html))
+        return True
 
     def _attach(self, part: Message, data: bytes, ctype: str, filename: str = "",
                 default_name: str = "") -> None:
@@ -314,8 +345,10 @@ def parse(raw: bytes) -> Mail:
         raise ParseError(f"unreadable MIME structure: {type(exc).__name__}: {exc}") from None
     text = "\n\n".join(t.strip("\r\n") for t in walker.plain if t.strip())
     from_html = False
+    html = ""
     if not text and walker.html:
-        text = "\n\n".join(_html_to_text(h) for h in walker.html if h.strip())
+        html = "\n".join(h for h in walker.html if h.strip())
+        text = html_to_text(html)
         from_html = True
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     senders = _addresses(msg, "From") or _addresses(msg, "Sender")
@@ -336,6 +369,7 @@ def parse(raw: bytes) -> Mail:
         headers=tuple(headers),
         text=text,
         text_from_html=from_html,
+        html=html,
         attachments=tuple(walker.attachments),
         defects=tuple(defects + walker.defects),
     )

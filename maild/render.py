@@ -23,6 +23,8 @@ from pathlib import Path
 
 import jinja2
 
+from .quotes import REPLY_MARKER
+
 LOOP_HEADER = "X-Maild-Loop"
 
 
@@ -83,6 +85,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.globals["reply_marker"] = REPLY_MARKER
 
     def new_message_id(self) -> str:
         return f"{time.time_ns():x}.{secrets.token_hex(6)}@{self.hostname}"

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Entry, Inbound, Outbox, Person, ThreadId, Ticket, now
+from .models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, now
 
 NUMBER_WIDTH = 6
 
@@ -28,6 +28,9 @@ class TicketRef:
     subject: str
     status: str
     created_at: datetime
+    requester_id: int | None = None
+    assignee: str | None = None
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,10 @@ def next_number(conn: Connection, department: str) -> int:
 
 T_TICKET, T_INBOUND, T_PERSON, T_THREAD = (Ticket.__table__, Inbound.__table__, Person.__table__,
                                            ThreadId.__table__)
+T_PARTICIPANT = Participant.__table__
 _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.subject,
-                   T_TICKET.c.status, T_TICKET.c.created_at)
+                   T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
+                   T_TICKET.c.assignee, T_TICKET.c.closed_at)
 _INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
     T_INBOUND.c.message_key == bindparam("key"))
@@ -68,6 +73,10 @@ _TICKET_BY_NUMBER = select(*_TICKET_COLUMNS).where(T_TICKET.c.number == bindpara
 _TICKET_BY_MESSAGE_IDS = select(T_THREAD.c.message_id, T_THREAD.c.outbound, *_TICKET_COLUMNS).select_from(
     T_THREAD.join(T_TICKET, T_THREAD.c.ticket_id == T_TICKET.c.id)).where(
     T_THREAD.c.message_id.in_(bindparam("ids", expanding=True)))
+_PARTICIPANTS = select(T_PERSON.c.id, T_PERSON.c.email, T_PERSON.c.name).select_from(
+    T_PARTICIPANT.join(T_PERSON, T_PARTICIPANT.c.person_id == T_PERSON.c.id)).where(
+    T_PARTICIPANT.c.ticket_id == bindparam("tid")).order_by(T_PARTICIPANT.c.created_at)
+_PERSON_BY_ID = select(T_PERSON.c.id, T_PERSON.c.email, T_PERSON.c.name).where(T_PERSON.c.id == bindparam("pid"))
 _PERSON_BY_EMAIL = select(T_PERSON.c.id, T_PERSON.c.name).where(T_PERSON.c.email == bindparam("email"))
 _PERSON_INSERT = insert(T_PERSON).returning(T_PERSON.c.id)
 _PERSON_RENAME = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid")).values(
@@ -96,6 +105,15 @@ def ticket_by_message_ids(conn: Connection, ids: tuple[str, ...]) -> TicketRef |
     order = {mid: i for i, mid in enumerate(ids)}
     best = max(rows, key=lambda r: (r.outbound, order.get(r.message_id, -1)))
     return TicketRef(*best[2:])
+
+
+def participants(conn: Connection, ticket_id: int) -> list[PersonRef]:
+    return [PersonRef(*row) for row in conn.execute(_PARTICIPANTS, {"tid": ticket_id})]
+
+
+def person_by_id(conn: Connection, person_id: int | None) -> PersonRef | None:
+    row = conn.execute(_PERSON_BY_ID, {"pid": person_id}).first() if person_id else None
+    return PersonRef(*row) if row else None
 
 
 def person(conn: Connection, email: str, name: str = "") -> PersonRef:

@@ -31,18 +31,19 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import match, spool as spool_mod, store
-from .actions import Actions, Notice, Recipient
+from . import conversation, match, spool as spool_mod, store
+from .actions import Actions
 from .blobs import BlobStore
 from .classify import Verdict, classify
 from .config import Config
+from .conversation import Kind
 from .db import is_unavailable
-from .organisation import Department, Organisation
+from .models import now
+from .organisation import Organisation
 from .parse import Mail, ParseError, parse
 from .relay import Relay
 from .render import Renderer
 from .spool import Envelope, Spool, SpoolItem
-from .store import PersonRef, TicketRef
 
 log = logging.getLogger("maild.worker")
 
@@ -55,7 +56,7 @@ class Unroutable(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    disposition: str          # ticket-created, reply-added, duplicate
+    disposition: str          # ticket-created, reply-added, response-added, duplicate, ...
     reason: str
     ticket: str | None = None
 
@@ -267,7 +268,7 @@ class Worker:
             summary.outcomes.append(outcome)
             if outcome.disposition == "ticket-created":
                 summary.created += 1
-            elif outcome.disposition == "reply-added":
+            elif outcome.disposition in ("reply-added", "response-added", "auto-reply-recorded"):
                 summary.replies += 1
             elif outcome.disposition == "duplicate":
                 summary.duplicates += 1
@@ -292,20 +293,32 @@ class Worker:
         mail, envelope = p.mail, p.envelope
         sender = mail.sender.email if mail.sender else envelope.mail_from
         author = store.person(conn, sender, mail.sender.name if mail.sender else "") if sender else None
-        actions = Actions(conn, self.renderer, self.blobs)
+        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments)
 
-        department = None
         found = match.find(conn, mail, {d.code for d in org.departments})
+        role = None
         if found is not None:
-            ticket, disposition, reason = found.ticket, "reply-added", found.how
-        else:
-            department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
+            participant_ids = {person.id for person in store.participants(conn, found.ticket.id)}
+            role = conversation.role_of(org, found.ticket, author, participant_ids)
+        decision = conversation.decide(found.ticket if found else None, found.how if found else "",
+                                       role, p.verdict, now(), self.config.tickets.reopen_days)
+
+        if decision.kind in (Kind.NEW, Kind.NEW_LINKED):
+            # The department written to; a reply to the other department's ticket that
+            # lands here (token wins over address) never gets this far.
+            department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None) \
+                or (org.department(decision.ticket.department) if decision.ticket else None)
             if department is None:
                 raise Unroutable(f"no department address among {', '.join(envelope.rcpt_to)}")
             ticket = actions.open_ticket(department, mail.subject, author)
-            disposition, reason = "ticket-created", f"new request to {department.address}"
-            if p.verdict.automatic:
-                reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
+        else:
+            ticket = decision.ticket
+            department = org.department(ticket.department)
+            if department is None:
+                raise Unroutable(f"{ticket.number} belongs to {ticket.department}, no longer in the rules")
+        reason = decision.reason
+        if decision.kind is Kind.NEW and p.verdict.automatic:
+            reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
 
         inbound_id = actions.record_inbound(
             spool_id=p.item.id, message_key=p.key, mail_from=envelope.mail_from[:320],
@@ -313,20 +326,11 @@ class Worker:
             received_at=envelope.received, size=p.size, subject=mail.subject,
             archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)
                              .relative_to(self.config.data_dir)),
-            ticket_id=ticket.id, disposition=disposition, reason=reason)
-        actions.add_entry(ticket, "message", mail, author, inbound_id, touch=found is not None)
-        if department is not None and not p.verdict.automatic:
-            self._notify_new(actions, ticket, department, mail, author)
+            ticket_id=ticket.id, disposition=decision.disposition, reason=reason)
+        talk = conversation.Conversation(actions, org)
+        if decision.kind is Kind.NEW and p.verdict.automatic:
+            actions.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
+        else:
+            talk.apply(decision, ticket, department, mail, author, inbound_id)
         actions.finish()
-        return Outcome(disposition, reason, ticket.number)
-
-    def _notify_new(self, actions: Actions, ticket: TicketRef, department: Department, mail: Mail,
-                    author: PersonRef | None) -> None:
-        requester = {"email": author.email if author else "", "name": author.name if author else ""}
-        # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
-        if author is not None and author.email.isascii():
-            actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
-                          [Recipient(author.email, author.name)], mail, requester=requester)
-        actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated"),
-                      [Recipient(m.email, m.name) for m in department.staff], mail,
-                      requester=requester, body=mail.text, attachments=mail.attachments)
+        return Outcome(decision.disposition, reason, ticket.number)

@@ -42,7 +42,8 @@ def test_whole_corpus_through_intake(maild):
             outcome["duplicate"] += 1
             continue
         row = inbound[item]
-        assert row.disposition in ("ticket-created", "reply-added") and row.ticket_id, where
+        assert row.disposition in ("ticket-created", "reply-added", "response-added",
+                                   "auto-reply-recorded") and row.ticket_id, where
         outcome[row.disposition] += 1
         if path.parent.name in ("auto-replies", "bounces"):
             assert row.ticket_id not in acked, f"{where}: a robot got an acknowledgement ({row.reason})"

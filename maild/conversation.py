@@ -1,0 +1,179 @@
+"""What a message does to the conversation, once we know which ticket (if any) it names.
+
+``decide`` is the policy, a pure function with the reason recorded:
+
+| the message                                          | becomes                                   |
+|------------------------------------------------------|-------------------------------------------|
+| names no ticket                                      | a new ticket                              |
+| automatic mail naming a ticket                       | an event on it (never reopens, no alert)  |
+| from the requester or a participant                  | their entry; alerts the assignee (or the  |
+|                                                      | department); reopens a closed ticket      |
+| ... but the ticket was closed over ``reopen_days``   | a new ticket linked to the old one        |
+| from staff of the ticket's department                | a response: mailed to the requester and   |
+|                                                      | participants, the ticket becomes answered |
+| from anyone else (a stranger quoting a number)       | a new ticket linked to the old one        |
+
+``Conversation.apply`` carries a decision out through ``Actions`` (the only writer).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import quotes, store
+from .actions import Actions, Notice, Recipient
+from .classify import Verdict
+from .organisation import Department, Organisation
+from .parse import Mail
+from .store import PersonRef, TicketRef
+
+
+class Role(enum.Enum):
+    REQUESTER = "requester"
+    PARTICIPANT = "participant"
+    STAFF = "staff"
+    STRANGER = "stranger"
+
+
+class Kind(enum.Enum):
+    NEW = "new"
+    NEW_LINKED = "new-linked"
+    REPLY = "reply"
+    RESPONSE = "response"
+    AUTOMATIC = "automatic"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    reason: str
+    ticket: TicketRef | None = None      # the ticket the message names, if any
+
+    @property
+    def disposition(self) -> str:
+        return {Kind.NEW: "ticket-created", Kind.NEW_LINKED: "ticket-created",
+                Kind.REPLY: "reply-added", Kind.RESPONSE: "response-added",
+                Kind.AUTOMATIC: "auto-reply-recorded"}[self.kind]
+
+
+def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
+            participant_ids: set[int]) -> Role:
+    if author is None:
+        return Role.STRANGER
+    if author.id == ticket.requester_id:
+        return Role.REQUESTER
+    member = org.staff_by_email(author.email)
+    if member is not None and member.department == ticket.department:
+        return Role.STAFF
+    if author.id in participant_ids:
+        return Role.PARTICIPANT
+    return Role.STRANGER
+
+
+def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdict,
+           now: datetime, reopen_days: int) -> Decision:
+    if ticket is None:
+        return Decision(Kind.NEW, "names no ticket of ours")
+    found = f"{ticket.number} by {how}"
+    if verdict.automatic:
+        return Decision(Kind.AUTOMATIC, f"{found}; automatic mail ({verdict.reason})", ticket)
+    if role is Role.STRANGER:
+        return Decision(Kind.NEW_LINKED, f"{found}, but the sender is neither its requester, "
+                        "a participant nor staff of its department", ticket)
+    if role is Role.STAFF:
+        return Decision(Kind.RESPONSE, f"{found}; staff of {ticket.department} answers", ticket)
+    if ticket.status == "closed" and ticket.closed_at is not None \
+            and now - ticket.closed_at > timedelta(days=reopen_days):
+        return Decision(Kind.NEW_LINKED, f"{found}, closed more than {reopen_days} days ago", ticket)
+    return Decision(Kind.REPLY, f"{found}; the {role.value} writes", ticket)
+
+
+class Conversation:
+    def __init__(self, actions: Actions, org: Organisation):
+        self.actions = actions
+        self.org = org
+
+    def apply(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
+              author: PersonRef | None, inbound_id: int) -> None:
+        """``ticket`` is the one the message lands on (new for NEW and NEW_LINKED)."""
+        a = self.actions
+        if decision.kind is Kind.AUTOMATIC:
+            a.add_entry(ticket, "event", mail, author, inbound_id)
+            return
+        if decision.kind in (Kind.NEW, Kind.NEW_LINKED):
+            a.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
+            self._participants(ticket, mail, author)
+            previous = decision.ticket
+            if previous is not None:
+                a.link(ticket, previous, decision.reason.split(", ", 1)[-1])
+            self.notify_new(ticket, department, mail, author, previous)
+            return
+        body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
+        if decision.kind is Kind.RESPONSE:
+            a.add_entry(ticket, "response", mail, author, inbound_id, body=body)
+            self._participants(ticket, mail, author)
+            if ticket.status != "answered":
+                ticket = a.set_status(ticket, "answered")
+            self._send_response(ticket, department, mail, author, body)
+            return
+        a.add_entry(ticket, "message", mail, author, inbound_id, body=body)
+        self._participants(ticket, mail, author)
+        if ticket.status == "closed":
+            ticket = a.set_status(ticket, "open")
+            a.event(ticket, "Заявка снова открыта: заявитель ответил после закрытия", author)
+        self._alert_reply(ticket, department, mail, author, body)
+
+    # -- who hears about it -----------------------------------------------------------------
+    def _participants(self, ticket: TicketRef, mail: Mail, author: PersonRef | None) -> None:
+        """Corporate addresses copied on the mail join the ticket (never our own addresses)."""
+        people = []
+        sender = author.email if author else ""
+        for address in mail.to + mail.cc:
+            email = address.email.lower()
+            if email == sender or self.org.is_department_address(email) \
+                    or not self.org.is_corporate(email) or not email.isascii():
+                continue
+            people.append(store.person(self.actions.conn, email, address.name))
+        requester_id = ticket.requester_id
+        self.actions.add_participants(ticket, [p for p in people if p.id != requester_id])
+
+    def notify_new(self, ticket: TicketRef, department: Department, mail: Mail,
+                   author: PersonRef | None, previous: TicketRef | None = None) -> None:
+        requester = {"email": author.email if author else "", "name": author.name if author else ""}
+        # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
+        if author is not None and author.email.isascii():
+            self.actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
+                               [Recipient(author.email, author.name)], mail, requester=requester,
+                               previous=previous)
+        self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated"),
+                           self._staff_for(ticket, department), mail, requester=requester,
+                           body=mail.text, attachments=mail.attachments, previous=previous)
+
+    def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
+                     author: PersonRef | None, body: str) -> None:
+        self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated"),
+                           self._staff_for(ticket, department), mail,
+                           author={"email": author.email if author else "",
+                                   "name": author.name if author else ""},
+                           body=body, attachments=mail.attachments)
+
+    def _send_response(self, ticket: TicketRef, department: Department, mail: Mail,
+                       author: PersonRef | None, body: str) -> None:
+        member = self.org.staff_by_email(author.email) if author else None
+        recipients = []
+        requester = store.person_by_id(self.actions.conn, ticket.requester_id)
+        for person in [requester] + store.participants(self.actions.conn, ticket.id):
+            if person is not None and person.email.isascii() and (author is None or person.id != author.id) \
+                    and person.email not in {r.email for r in recipients}:
+                recipients.append(Recipient(person.email, person.name))
+        self.actions.queue(ticket, department, Notice("response", "response", "auto-generated"),
+                           recipients, mail, body=body,
+                           staff={"name": member.name if member else (author.name if author else ""),
+                                  "email": author.email if author else ""},
+                           attachments=mail.attachments)
+
+    def _staff_for(self, ticket: TicketRef, department: Department) -> list[Recipient]:
+        """The assignee once there is one, else the whole department."""
+        staff = [m for m in department.staff if ticket.assignee and m.login == ticket.assignee]
+        return [Recipient(m.email, m.name) for m in (staff or department.staff)]
