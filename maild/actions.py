@@ -149,15 +149,20 @@ class Actions:
         self.event(b, f"Связана с заявкой {a.number}: {reason}")
 
     def queue(self, ticket: TicketRef, department: Department, notice: Notice,
-              recipients: list[Recipient], reply_to: Mail | None, **context: object) -> list[str]:
+              recipients: list[Recipient], reply_to: Mail | None,
+              thread: list[str] | None = None, **context: object) -> list[str]:
         """Render a notice once and collect an outbox row per recipient (written by
-        ``finish``, sent later by the relay step). Returns the queued Message-IDs."""
+        ``finish``, sent later by the relay step). It answers ``reply_to``, or, given a
+        ``thread`` (Message-IDs, oldest first), the last message of that conversation.
+        Returns the queued Message-IDs."""
         if not recipients:
             return []
         rendered = self.renderer.render(notice.template, department.code, ticket=ticket,
                                         department=department, **context)
         references: tuple[str, ...] = ()
-        if reply_to is not None and reply_to.message_id:
+        if thread:
+            references = tuple(dict.fromkeys(thread[:1] + thread[-9:]))
+        elif reply_to is not None and reply_to.message_id:
             references = tuple(reply_to.references[-10:]) + (reply_to.message_id,)
         created = now()
         ids = []
@@ -167,7 +172,7 @@ class Actions:
                 recipient_name=recipient.name, recipient=recipient.email,
                 token=f"[#{ticket.number}]", rendered=rendered,
                 message_id=self.renderer.new_message_id(),
-                in_reply_to=reply_to.message_id if reply_to is not None else None,
+                in_reply_to=references[-1] if references else None,
                 references=references, auto_submitted=notice.auto_submitted)
             self._outbox.append({"ticket_id": ticket.id, "kind": notice.kind, "sender": outgoing.sender,
                          "recipient": outgoing.recipient, "subject": outgoing.subject,

@@ -114,7 +114,7 @@ def drain(ctx: click.Context) -> None:
     """Process everything waiting (inbound, then due outgoing mail) and exit."""
     app = _app(ctx)
     worker = app.worker()
-    app.spool.recover()
+    app.spool.recover(min_age=600)   # leave a running daemon's work in progress alone
     try:
         summary = worker.drain()
     except Exception as exc:

@@ -167,8 +167,12 @@ class Conversation:
             if person is not None and person.email.isascii() and (author is None or person.id != author.id) \
                     and person.email not in {r.email for r in recipients}:
                 recipients.append(Recipient(person.email, person.name))
+        # Threaded under the requester's side of the conversation (they never saw the alert
+        # the staff member answered).
+        thread = store.conversation_ids(self.actions.conn, ticket.id,
+                                        except_from=author.email if author else "")
         self.actions.queue(ticket, department, Notice("response", "response", "auto-generated"),
-                           recipients, mail, body=body,
+                           recipients, mail, thread=thread or None, body=body,
                            staff={"name": member.name if member else (author.name if author else ""),
                                   "email": author.email if author else ""},
                            attachments=mail.attachments)

@@ -28,6 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 
+TMP_STALE_SECONDS = 3600
+
+
 @dataclass(frozen=True)
 class Envelope:
     mail_from: str                 # '' for the null sender <>
@@ -177,15 +180,24 @@ class Spool:
         os.rename(item.path, target)
         return target
 
-    def recover(self) -> int:
-        """At start: files left in active/ by a crashed worker go back to incoming/."""
+    def recover(self, min_age: float = 0.0) -> int:
+        """Files left in ``active/`` by a crashed worker go back to ``incoming/`` (only those
+        older than ``min_age`` seconds: a ``maild drain`` beside a running daemon must not
+        take what the daemon's worker is processing). Stale ``tmp/`` files are deleted:
+        they were never acknowledged, and the client retries. Fresh ones may be a group
+        the listener is writing right now, so they are left alone."""
+        now = time.time()
         count = 0
         for entry in os.scandir(self.active):
-            os.rename(entry.path, self.incoming / entry.name)
-            count += 1
+            if now - entry.stat().st_ctime >= min_age:   # ctime: when it was claimed (renamed)
+                try:
+                    os.rename(entry.path, self.incoming / entry.name)
+                    count += 1
+                except FileNotFoundError:
+                    pass
         for entry in os.scandir(self.tmp):
-            # Never acknowledged (the rename did not happen): the client retries.
-            os.unlink(entry.path)
+            if now - entry.stat().st_mtime > TMP_STALE_SECONDS:
+                os.unlink(entry.path)
         return count
 
     def quarantined(self) -> list[tuple[str, str]]:

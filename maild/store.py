@@ -107,6 +107,17 @@ def ticket_by_message_ids(conn: Connection, ids: tuple[str, ...]) -> TicketRef |
     return TicketRef(*best[2:])
 
 
+_CONVERSATION_IDS = select(T_INBOUND.c.message_key).where(
+    T_INBOUND.c.ticket_id == bindparam("tid"), T_INBOUND.c.mail_from != bindparam("skip_from")
+).order_by(T_INBOUND.c.id)
+
+
+def conversation_ids(conn: Connection, ticket_id: int, except_from: str = "") -> list[str]:
+    """Message-IDs of the mail received on a ticket, oldest first (not those of one sender)."""
+    keys = conn.execute(_CONVERSATION_IDS, {"tid": ticket_id, "skip_from": except_from}).scalars()
+    return [k for k in keys if not k.startswith("sha256:")]
+
+
 def participants(conn: Connection, ticket_id: int) -> list[PersonRef]:
     return [PersonRef(*row) for row in conn.execute(_PARTICIPANTS, {"tid": ticket_id})]
 

@@ -1,0 +1,23 @@
+"""The spool's crash recovery never takes what a live listener or worker is using."""
+from __future__ import annotations
+
+import os
+import time
+
+from maild.spool import TMP_STALE_SECONDS, Envelope, Spool
+
+
+def test_recover_returns_claimed_files_and_spares_fresh_tmp_files(tmp_path):
+    spool = Spool(tmp_path)
+    spool.put(Envelope(mail_from="a@torex.ru", rcpt_to=("osticket@torex.ru",)), b"Subject: x\r\n\r\nx")
+    [item] = spool.claim(10)
+    fresh = spool.tmp / "being-written"
+    fresh.write_bytes(b"half")
+    stale = spool.tmp / "left-by-a-crash"
+    stale.write_bytes(b"half")
+    old = time.time() - TMP_STALE_SECONDS - 10
+    os.utime(stale, (old, old))
+
+    assert spool.recover(min_age=600) == 0          # just claimed: a live worker's
+    assert spool.recover() == 1 and spool.pending() == 1
+    assert fresh.exists() and not stale.exists()

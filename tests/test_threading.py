@@ -1,0 +1,189 @@
+"""Conversations by mail, over SMTP: who may add to a ticket, what a reply becomes, what
+the entry shows, who hears about it."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from maild import store
+from maild.models import Ticket, TicketLink, now
+
+from conftest import mail
+
+OUTLOOK_RU_QUOTE = ("\n\n________________________________\nОт: ОСА <osticket@torex.ru>\n"
+                    "Отправлено: 27 ноября 2026 г. 13:02\nКому: Иван Иванов\n"
+                    "Тема: [#OSA-000001] Не печатает принтер\n\n### Ответьте выше этой строки ###\n"
+                    "Здравствуйте, Иван Иванов!\nВаше обращение принято.")
+
+
+def ticket(h, number="OSA-000001"):
+    with h.session() as s:
+        t = store.ticket_with_entries(s, number)
+        t.participants, t.links  # load while the session is open
+        return t
+
+
+def opened(h, **kwargs):
+    h.send(mail(message_id="orig@torex.ru", **kwargs))
+    h.drain()
+    h.sink.messages.clear()
+
+
+def test_requester_reply_is_stripped_kept_whole_and_alerts_the_department(maild):
+    opened(maild)
+    maild.send(mail(subject="RE: [#OSA-000001] Не печатает принтер",
+                    body="Всё ещё не печатает, пробовал перезагрузить." + OUTLOOK_RU_QUOTE))
+    maild.drain()
+    entry = ticket(maild).entries[-1]
+    assert entry.type == "message" and entry.body == "Всё ещё не печатает, пробовал перезагрузить."
+    assert "Отправлено: 27 ноября" in entry.full_body          # the original stays viewable
+    alerts = maild.sent_to("p.petrov@torex.ru")
+    assert len(alerts) == 1 and "Всё ещё не печатает" in alerts[0].body
+    assert "Отправлено:" not in alerts[0].body
+    assert maild.sent_to("ivan@torex.ru") == []               # no second acknowledgement
+
+
+def test_staff_reply_answers_the_requester(maild):
+    opened(maild)
+    [alert_mid] = [r.message_id for r in store_rows(maild) if r.recipient == "p.petrov@torex.ru"]
+    maild.send(mail(subject="RE: Новая заявка", sender="Пётр Петров <p.petrov@torex.ru>",
+                    body="Замените картридж, он в шкафу 3.\n\n-- \nПётр\n\n> старый текст",
+                    headers={"In-Reply-To": f"<{alert_mid}>", "References": f"<{alert_mid}>"}),
+               sender="p.petrov@torex.ru")
+    summary = maild.drain()
+    assert summary.replies == 1
+    t = ticket(maild)
+    assert t.status == "answered"
+    assert (t.entries[-1].type, t.entries[-1].body) == ("response", "Замените картридж, он в шкафу 3.")
+    [answer] = maild.sent_to("ivan@torex.ru")
+    assert answer.subject == "[#OSA-000001] Не печатает принтер"
+    assert "Замените картридж, он в шкафу 3." in answer.body and "Пётр Петров" in answer.body
+    assert answer.body.lstrip().startswith("### Ответьте выше этой строки ###")
+    assert answer.msg["In-Reply-To"] == "<orig@torex.ru>" and "<orig@torex.ru>" in answer.msg["References"]
+    assert maild.sent_to("p.petrov@torex.ru") == []           # not echoed to the author
+
+
+def store_rows(h):
+    with h.session() as s:
+        return store.outbox_rows(s)
+
+
+def test_stranger_quoting_a_number_gets_a_new_linked_ticket(maild):
+    opened(maild)
+    maild.send(mail(subject="Re: [#OSA-000001] у меня то же самое", sender="Анна <a.kozlova@torex.ru>",
+                    body="И у меня не печатает."), sender="a.kozlova@torex.ru")
+    maild.drain()
+    old, new = ticket(maild), ticket(maild, "OSA-000002")
+    assert [e.body for e in old.entries if e.type == "message"] == [old.entries[0].body]  # nothing added
+    assert new.requester.email == "a.kozlova@torex.ru" and new.entries[0].body == "И у меня не печатает."
+    assert [link.linked.number for link in old.links] == ["OSA-000002"]
+    assert [link.linked.number for link in new.links] == ["OSA-000001"]
+    assert any(e.type == "event" and "OSA-000002" in e.body for e in old.entries)
+    assert maild.sent_to("ivan@torex.ru") == []               # the old requester hears nothing
+    [ack] = maild.sent_to("a.kozlova@torex.ru")
+    assert ack.subject.startswith("[#OSA-000002]") and "OSA-000001" in ack.body
+
+
+def test_staff_of_the_other_department_is_a_stranger(maild):
+    opened(maild)
+    maild.send(mail(subject="Re: [#OSA-000001] x", sender="s.kuznetsov@torex.ru", body="Ответ"),
+               sender="s.kuznetsov@torex.ru")
+    maild.drain()
+    assert ticket(maild).status == "open" and ticket(maild, "OSA-000002") is not None
+
+
+def test_token_wins_over_the_address(maild):
+    opened(maild)
+    reply = mail(subject="RE: [#OSA-000001] Не печатает принтер", body="Дополнение.",
+                 to="osticket-1c@torex.ru", message_id="both@torex.ru")
+    maild.send(reply, rcpt="osticket-1c@torex.ru")
+    maild.send(reply, rcpt=["osticket@torex.ru", "osticket-1c@torex.ru"])
+    maild.drain()
+    with maild.session() as s:
+        assert [t.number for t in store.tickets(s)] == ["OSA-000001"]
+    assert [e.body for e in ticket(maild).entries][-1] == "Дополнение."
+    assert len(ticket(maild).entries) == 2
+
+
+def test_forward_without_token_is_a_new_request_keeping_the_forwarded_text(maild):
+    body = ("Коллеги, посмотрите, пожалуйста.\n\n-----Исходное сообщение-----\nОт: Бухгалтерия\n"
+            "Отправлено: 26 ноября 2026 г. 10:00\nКому: Иван\nТема: сетевая папка\n\n"
+            "Не открывается папка \\\\fs\\buh.")
+    maild.send(mail(subject="FW: сетевая папка", body=body))
+    maild.drain()
+    assert "Не открывается папка" in ticket(maild).entries[0].body
+
+
+def close(h, days_ago: float):
+    with h.session() as s:
+        s.execute(update(Ticket).values(status="closed", closed_at=now() - timedelta(days=days_ago)))
+        s.commit()
+
+
+def test_reply_to_recently_closed_ticket_reopens_it(maild):
+    opened(maild)
+    close(maild, days_ago=3)
+    maild.send(mail(subject="Re: [#OSA-000001] Не печатает принтер", body="Опять не печатает."))
+    maild.drain()
+    t = ticket(maild)
+    assert t.status == "open" and t.closed_at is None
+    assert any(e.type == "event" and "снова открыта" in e.body for e in t.entries)
+    assert len(maild.sent_to("p.petrov@torex.ru")) == 1
+
+
+def test_reply_to_long_closed_ticket_opens_a_new_linked_one(maild):
+    opened(maild)
+    close(maild, days_ago=30)
+    maild.send(mail(subject="Re: [#OSA-000001] Не печатает принтер", body="Опять не печатает."))
+    maild.drain()
+    assert ticket(maild).status == "closed"
+    new = ticket(maild, "OSA-000002")
+    assert [link.linked.number for link in new.links] == ["OSA-000001"]
+    [ack] = maild.sent_to("ivan@torex.ru")
+    assert ack.subject.startswith("[#OSA-000002]") and "OSA-000001" in ack.body
+
+
+def test_corporate_cc_become_participants_and_get_responses(maild):
+    opened(maild, headers={"Cc": "Ольга <o.belova@torex.ru>, friend@example.com, osticket-1c@torex.ru"})
+    t = ticket(maild)
+    assert [p.person.email for p in t.participants] == ["o.belova@torex.ru"]
+    # The participant may add to the ticket ...
+    maild.send(mail(subject="Re: [#OSA-000001]", sender="o.belova@torex.ru", body="Подтверждаю."),
+               sender="o.belova@torex.ru")
+    # ... and gets the department's answer, like the requester; the other address never does.
+    maild.send(mail(subject="Re: [#OSA-000001]", sender="p.petrov@torex.ru", body="Исправлено."),
+               sender="p.petrov@torex.ru")
+    maild.drain()
+    assert [e.type for e in ticket(maild).entries] == ["message", "message", "response"]
+    for who in ("ivan@torex.ru", "o.belova@torex.ru"):
+        assert [m.body.count("Исправлено.") for m in maild.sent_to(who)] == [1]
+    assert maild.sent_to("friend@example.com") == [] and maild.sent_to("osticket-1c@torex.ru") == []
+
+
+def test_automatic_reply_on_a_ticket_is_an_event_that_reopens_nothing(maild):
+    opened(maild)
+    close(maild, days_ago=1)
+    maild.send(mail(subject="Автоматический ответ: [#OSA-000001] Не печатает принтер",
+                    body="Я в отпуске до понедельника."))
+    maild.drain()
+    t = ticket(maild)
+    assert t.status == "closed" and t.entries[-1].type == "event"
+    assert maild.sink.messages == []
+
+
+def test_attachment_over_the_limit_is_listed_not_stored(harness_factory):
+    from dataclasses import replace
+    import email.message
+    h = harness_factory()
+    h.app.config = replace(h.app.config, attachments=replace(h.app.config.attachments, max_size=1000))
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "ivan@torex.ru", "osticket@torex.ru", "Лог"
+    msg.set_content("Лог во вложении")
+    msg.add_attachment(b"x" * 5000, maintype="text", subtype="plain", filename="big.log")
+    msg.add_attachment(b"small", maintype="text", subtype="plain", filename="small.txt")
+    h.send(msg.as_bytes())
+    h.drain()
+    files = {a.filename: a for a in ticket(h).entries[0].attachments}
+    assert (files["big.log"].stored, files["small.txt"].stored) == (False, True)
+    assert not list(h.app.config.attachments_dir.rglob(files["big.log"].sha256))
