@@ -200,8 +200,9 @@ def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
 @command(tickets, "show")
 @click.argument("number")
 @click.option("--json", "as_json", is_flag=True, help="JSON object (see README for the shape).")
+@click.option("--full", is_flag=True, help="Each message as received, quoted history and all.")
 @click.pass_context
-def tickets_show(ctx: click.Context, number: str, as_json: bool) -> None:
+def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> None:
     """Show one ticket with its conversation."""
     app = _app(ctx)
     normalised = match.parse_number(number, {d.code for d in app.organisation().departments})
@@ -212,7 +213,7 @@ def tickets_show(ctx: click.Context, number: str, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
         else:
-            click.echo(views.ticket_text(ticket))
+            click.echo(views.ticket_text(ticket, full=full))
 
 
 @main.group()

@@ -159,7 +159,8 @@ def tickets(session: Session, department: str | None = None, status: str | None 
 def ticket_with_entries(session: Session, number: str) -> Ticket | None:
     return session.scalars(
         select(Ticket).where(Ticket.number == number)
-        .options(selectinload(Ticket.entries).selectinload(Entry.attachments))).first()
+        .options(selectinload(Ticket.entries).selectinload(Entry.attachments),
+                 selectinload(Ticket.participants), selectinload(Ticket.links))).first()
 
 
 def outbox_rows(session: Session, status: str | None = None) -> list[Outbox]:

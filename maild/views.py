@@ -19,8 +19,10 @@ def entry(e: Entry) -> dict:
         "author": e.author.email if e.author else None,
         "created_at": _time(e.created_at),
         "body": e.body,
+        "full_body": e.full_body,
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
-                         "sha256": a.sha256} for a in e.attachments],
+                         "sha256": a.sha256, "content_id": a.content_id or None,
+                         "stored": a.stored} for a in e.attachments],
     }
 
 
@@ -40,6 +42,8 @@ def ticket(t: Ticket, entries: bool = False) -> dict:
         "updated_at": _time(t.updated_at),
     }
     if entries:
+        out["participants"] = [{"email": p.person.email, "name": p.person.name} for p in t.participants]
+        out["links"] = [{"number": link.linked.number, "reason": link.reason} for link in t.links]
         out["entries"] = [entry(e) for e in t.entries]
     return out
 
@@ -66,20 +70,33 @@ def ticket_lines(tickets: list[Ticket]) -> list[str]:
     return lines
 
 
-def ticket_text(t: Ticket) -> str:
+_LABELS = {"message": "", "response": "ANSWER", "note": "INTERNAL NOTE", "event": "EVENT"}
+
+
+def ticket_text(t: Ticket, full: bool = False) -> str:
+    """The conversation for a terminal: who, when, what; answers, notes and events marked.
+    ``full`` shows each message as received, quoted history and all."""
     who = f"{t.requester.name} <{t.requester.email}>" if t.requester else "-"
     lines = [
         f"{t.number}  {t.subject}",
         f"  status {t.status}, department {t.department}, source {t.source}, priority {t.priority}",
         f"  requester {who}; assignee {t.assignee or '-'}; category {t.category or '-'}",
-        f"  opened {t.created_at:%Y-%m-%d %H:%M} UTC",
-        "",
+        f"  opened {t.created_at:%Y-%m-%d %H:%M} UTC"
+        + (f", closed {t.closed_at:%Y-%m-%d %H:%M} UTC" if t.closed_at else ""),
     ]
+    if t.participants:
+        lines.append("  copied " + ", ".join(p.person.email for p in t.participants))
+    for link in t.links:
+        lines.append(f"  linked {link.linked.number}: {link.reason}")
+    lines.append("")
     for e in t.entries:
-        author = e.author.email if e.author else "(unknown)"
-        lines.append(f"--- {e.type} from {author} at {e.created_at:%Y-%m-%d %H:%M} UTC")
-        lines.extend("  " + line for line in e.body.splitlines() or [""])
+        author = e.author.email if e.author else "maild"
+        label = _LABELS.get(e.type, e.type.upper())
+        lines.append(f"--- {e.created_at:%Y-%m-%d %H:%M} {author}" + (f"  [{label}]" if label else ""))
+        text = e.full_body if full and e.full_body else e.body
+        lines.extend("  " + line for line in text.splitlines() or [""])
         for a in e.attachments:
-            lines.append(f"  [attachment] {a.filename} ({a.content_type}, {a.size} bytes)")
+            note = "" if a.stored else ", over the size limit: in the original message only"
+            lines.append(f"  [attachment] {a.filename} ({a.content_type}, {a.size} bytes{note})")
         lines.append("")
     return "\n".join(lines)

@@ -43,11 +43,11 @@ def test_inject_drain_and_read_back_as_json(run, tmp_path):
                           "category", "kind", "source", "created_at", "entries"}
     assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов"}
     [entry] = shown["entries"]
-    assert set(entry) == {"type", "author", "created_at", "body", "attachments"}
+    assert set(entry) == {"type", "author", "created_at", "body", "full_body", "attachments"}
     assert entry["type"] == "message" and "Принтер" in entry["body"]
 
     text = run("tickets", "show", "OSA-000001").output
-    assert "OSA-000001  Нет доступа к папке" in text and "--- message from ivan@torex.ru" in text
+    assert "OSA-000001  Нет доступа к папке" in text and "ivan@torex.ru" in text
 
     rows = json.loads(run("outbox", "list", "--json").output)
     assert {r["kind"] for r in rows} == {"ack", "alert"} and len(rows) == 6

@@ -187,3 +187,21 @@ def test_attachment_over_the_limit_is_listed_not_stored(harness_factory):
     files = {a.filename: a for a in ticket(h).entries[0].attachments}
     assert (files["big.log"].stored, files["small.txt"].stored) == (False, True)
     assert not list(h.app.config.attachments_dir.rglob(files["big.log"].sha256))
+
+
+def test_tickets_show_prints_the_conversation_and_full_originals(maild):
+    from click.testing import CliRunner
+    from maild.cli import main
+    opened(maild)
+    maild.send(mail(subject="RE: [#OSA-000001]", body="Не помогло." + OUTLOOK_RU_QUOTE))
+    maild.send(mail(subject="RE: [#OSA-000001]", sender="p.petrov@torex.ru", body="Приду в 15:00."),
+               sender="p.petrov@torex.ru")
+    maild.drain()
+    args = ["tickets", "show", "osa-1", "--data-dir", str(maild.app.config.data_dir),
+            "--db", maild.app.config.db_url]
+    text = CliRunner().invoke(main, args).output
+    assert "Не помогло." in text and "Отправлено: 27 ноября" not in text
+    assert "p.petrov@torex.ru  [ANSWER]" in text and "Приду в 15:00." in text
+    assert "status answered" in text
+    full = CliRunner().invoke(main, args + ["--full"]).output
+    assert "Отправлено: 27 ноября" in full
