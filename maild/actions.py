@@ -26,6 +26,7 @@ from .render import Renderer
 from .store import PersonRef, TicketRef
 
 MAX_MESSAGE_ID = 900
+NO_TEXT = "(письмо без текста)"     # what an entry shows for mail with attachments only
 _INSERT_THREAD_ID = text("INSERT INTO thread_ids (message_id, ticket_id, outbound) "
                          "VALUES (:message_id, :ticket_id, :outbound) ON CONFLICT (message_id) DO NOTHING")
 _T_TICKET, _T_ENTRY = Ticket.__table__, Entry.__table__
@@ -95,10 +96,12 @@ class Actions:
                   inbound_id: int | None, touch: bool = True, body: str | None = None) -> int:
         """An entry for a received message: ``body`` is what the person wrote (default: the
         whole text); the whole text is kept as ``full_body`` either way."""
+        body = mail.text if body is None else body
+        if not body.strip():
+            body = NO_TEXT
         entry_id = self.conn.execute(_INSERT_ENTRY, dict(
             ticket_id=ticket.id, type=type_, author_id=author.id if author else None,
-            created_at=now(), body=mail.text if body is None else body, full_body=mail.text,
-            inbound_id=inbound_id)).scalar_one()
+            created_at=now(), body=body, full_body=mail.text, inbound_id=inbound_id)).scalar_one()
         if mail.attachments:
             rows, total = [], 0
             for attachment in mail.attachments:

@@ -182,6 +182,7 @@ class _Walker:
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
+        self.forwarded: list[str] = []     # the text of attached messages, for mail without its own
 
     def walk(self, part: Message, depth: int = 0) -> None:
         ctype = part.get_content_type()
@@ -195,6 +196,8 @@ class _Walker:
             data = _serialise(inner) if isinstance(inner, Message) else _payload(part)
             subject = decode_header(inner.get("Subject")) if isinstance(inner, Message) else ""
             self._attach(part, data, ctype, default_name=(subject or "message") + ".eml")
+            if isinstance(inner, Message):
+                self._forwarded_text(inner, subject, depth)
             return
         if part.is_multipart():
             children = part.get_payload()
@@ -217,6 +220,18 @@ class _Walker:
             if self._unpack_tnef(data):
                 return
         self._attach(part, data, ctype, filename=filename)
+
+    def _forwarded_text(self, inner: Message, subject: str, depth: int) -> None:
+        sub = _Walker()
+        sub.walk(inner, depth + 1)
+        text = "\n\n".join(t.strip() for t in sub.plain if t.strip())
+        if not text and sub.html:
+            text = html_to_text("\n".join(sub.html))
+        if text.strip():
+            self.forwarded.append(f"-------- Пересланное сообщение --------\n"
+                                  f"От: {decode_header(inner.get('From'))}\n"
+                                  f"Дата: {decode_header(inner.get('Date'))}\nТема: {subject}\n\n"
+                                  f"{text.strip()}")
 
     def _unpack_tnef(self, data: bytes) -> bool:
         """Outlook's winmail.dat: keep what it carries (files, and its text if the mail has
@@ -350,6 +365,8 @@ def parse(raw: bytes) -> Mail:
         html = "\n".join(h for h in walker.html if h.strip())
         text = html_to_text(html)
         from_html = True
+    if not text.strip() and walker.forwarded:      # a bare forward: the attached mail's text
+        text = "\n\n".join(walker.forwarded)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     senders = _addresses(msg, "From") or _addresses(msg, "Sender")
     headers = []

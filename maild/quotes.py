@@ -39,6 +39,11 @@ _ATTRIBUTION_RE = re.compile(
     r"(wrote|написал\(а\)|написала?|пишет|писал\(а\)|писали|schrieb|a écrit|escribió|skrev)\s*:?\s*$"
     r"|^\s*вы писали\b"
     r"|(\d{1,2}:\d{2}|@).*:\s*$", re.I)
+# Attributions certain enough to mark history even when the history is not '>'-quoted
+# (Outlook converting a reply, Yahoo's "--- On ... wrote:").
+_STRONG_ATTRIBUTION_RE = re.compile(
+    r"^\s*-*\s*(on|am|le)\b.*\b(wrote|schrieb|a écrit)\s*:\s*$"
+    r"|(написал\(а\)|написала?|пишет)\s*:\s*$|^\s*вы писали\b.*:\s*$", re.I)
 _SENT_FROM_RE = re.compile(
     r"^\s*(sent from (my )?\S+|sent from mail for windows|get outlook for \S+|отправлено (с|со|из) .{0,40}"
     r"|скачайте outlook для .*|с уважением, отправлено с .*)\s*$", re.I)
@@ -70,6 +75,9 @@ def _history_start(lines: list[str]) -> int:
             continue
         if _MARKER_RE.search(line) or _SEPARATOR_RE.match(line):
             return i
+        if _STRONG_ATTRIBUTION_RE.search(line) and not _next_is_quoted(lines, i):
+            # "On <date>, <name>" + "wrote:" may be wrapped over two lines.
+            return i - 1 if i > 0 and line.strip().lower() in ("wrote:", "написал(а):") else i
         if _RULE_RE.match(line) and _fields_near(lines, i + 1) >= 2:
             return i
         if _FROM_FIELD_RE.match(line) and _fields_near(lines, i) >= 2:
@@ -79,6 +87,11 @@ def _history_start(lines: list[str]) -> int:
             start = i - 1 if i > 0 and lines[i - 1].strip() and not _FIELD_RE.match(lines[i - 1]) else i
             return start
     return len(lines)
+
+
+def _next_is_quoted(lines: list[str], i: int) -> bool:
+    following = next((line for line in lines[i + 1:] if line.strip()), "")
+    return bool(_QUOTED_RE.match(following))
 
 
 def _fields_near(lines: list[str], start: int, window: int = 6) -> int:
