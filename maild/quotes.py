@@ -44,6 +44,7 @@ _ATTRIBUTION_RE = re.compile(
 _STRONG_ATTRIBUTION_RE = re.compile(
     r"^\s*-*\s*(on|am|le)\b.*\b(wrote|schrieb|a écrit)\s*:\s*$"
     r"|(написал\(а\)|написала?|пишет)\s*:\s*$|^\s*вы писали\b.*:\s*$", re.I)
+_DATED_RE = re.compile(r"\d{1,2}:\d{2}|@|\b\d{4}\b|\d{1,2}[./]\d{1,2}")
 _SENT_FROM_RE = re.compile(
     r"^\s*(sent from (my )?\S+|sent from mail for windows|get outlook for \S+|отправлено (с|со|из) .{0,40}"
     r"|скачайте outlook для .*|с уважением, отправлено с .*)\s*$", re.I)
@@ -76,8 +77,12 @@ def _history_start(lines: list[str]) -> int:
         if _MARKER_RE.search(line) or _SEPARATOR_RE.match(line):
             return i
         if _STRONG_ATTRIBUTION_RE.search(line) and not _next_is_quoted(lines, i):
-            # "On <date>, <name>" + "wrote:" may be wrapped over two lines.
-            return i - 1 if i > 0 and line.strip().lower() in ("wrote:", "написал(а):") else i
+            # "On <date>, <name>" + "wrote:" may be wrapped over two lines. A date, a time
+            # or an address must be there: "1С пишет:" in the person's own text is no header.
+            wrapped = i > 0 and line.strip().lower() in ("wrote:", "написал(а):")
+            start = i - 1 if wrapped else i
+            if _DATED_RE.search(" ".join(lines[start:i + 1])):
+                return start
         if _RULE_RE.match(line) and _fields_near(lines, i + 1) >= 2:
             return i
         if _FROM_FIELD_RE.match(line) and _fields_near(lines, i) >= 2:
