@@ -205,3 +205,32 @@ def test_tickets_show_prints_the_conversation_and_full_originals(maild):
     assert "status answered" in text
     full = CliRunner().invoke(main, args + ["--full"]).output
     assert "Отправлено: 27 ноября" in full
+
+
+def test_reply_alerts_only_the_assignee_once_there_is_one(maild):
+    opened(maild)
+    with maild.session() as s:
+        s.execute(update(Ticket).values(assignee="sidorova"))
+        s.commit()
+    maild.send(mail(subject="Re: [#OSA-000001]", body="Жду."))
+    maild.drain()
+    assert len(maild.sent_to("a.sidorova@torex.ru")) == 1 and maild.sent_to("p.petrov@torex.ru") == []
+
+
+def test_inline_images_and_attached_messages_are_kept_on_their_entry(maild):
+    import email.message
+    inner = email.message.EmailMessage()
+    inner["From"], inner["Subject"] = "buh@torex.ru", "Акт сверки за ноябрь"
+    inner.set_content("Текст пересланного письма")
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "ivan@torex.ru", "osticket@torex.ru", "Скриншот ошибки"
+    msg.set_content("См. скриншот")
+    msg.add_alternative('<p>См. скриншот <img src="cid:shot1@torex.ru"></p>', subtype="html")
+    msg.get_payload()[1].add_related(b"\x89PNG fake", maintype="image", subtype="png", cid="<shot1@torex.ru>")
+    msg.add_attachment(inner)
+    maild.send(msg.as_bytes())
+    maild.drain()
+    rows = {a.filename: a for a in ticket(maild).entries[0].attachments}
+    image = next(a for a in rows.values() if a.content_type == "image/png")
+    assert image.content_id == "shot1@torex.ru" and image.inline
+    assert "Акт сверки за ноябрь.eml" in rows and rows["Акт сверки за ноябрь.eml"].content_type == "message/rfc822"
