@@ -36,7 +36,7 @@ class Role(enum.Enum):
     STRANGER = "stranger"
 
 
-class Kind(enum.Enum):
+class Effect(enum.Enum):
     NEW = "new"
     NEW_LINKED = "new-linked"
     REPLY = "reply"
@@ -46,15 +46,15 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True)
 class Decision:
-    kind: Kind
+    effect: Effect
     reason: str
     ticket: TicketRef | None = None      # the ticket the message names, if any
 
     @property
     def disposition(self) -> str:
-        return {Kind.NEW: "ticket-created", Kind.NEW_LINKED: "ticket-created",
-                Kind.REPLY: "reply-added", Kind.RESPONSE: "response-added",
-                Kind.AUTOMATIC: "auto-reply-recorded"}[self.kind]
+        return {Effect.NEW: "ticket-created", Effect.NEW_LINKED: "ticket-created",
+                Effect.REPLY: "reply-added", Effect.RESPONSE: "response-added",
+                Effect.AUTOMATIC: "auto-reply-recorded"}[self.effect]
 
 
 def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
@@ -74,19 +74,19 @@ def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
 def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdict,
            now: datetime, reopen_days: int) -> Decision:
     if ticket is None:
-        return Decision(Kind.NEW, "names no ticket of ours")
+        return Decision(Effect.NEW, "names no ticket of ours")
     found = f"{ticket.number} by {how}"
     if verdict.automatic:
-        return Decision(Kind.AUTOMATIC, f"{found}; automatic mail ({verdict.reason})", ticket)
+        return Decision(Effect.AUTOMATIC, f"{found}; automatic mail ({verdict.reason})", ticket)
     if role is Role.STRANGER:
-        return Decision(Kind.NEW_LINKED, f"{found}, but the sender is neither its requester, "
+        return Decision(Effect.NEW_LINKED, f"{found}, but the sender is neither its requester, "
                         "a participant nor staff of its department", ticket)
     if role is Role.STAFF:
-        return Decision(Kind.RESPONSE, f"{found}; staff of {ticket.department} answers", ticket)
+        return Decision(Effect.RESPONSE, f"{found}; staff of {ticket.department} answers", ticket)
     if ticket.status == "closed" and ticket.closed_at is not None \
             and now - ticket.closed_at > timedelta(days=reopen_days):
-        return Decision(Kind.NEW_LINKED, f"{found}, closed more than {reopen_days} days ago", ticket)
-    return Decision(Kind.REPLY, f"{found}; the {role.value} writes", ticket)
+        return Decision(Effect.NEW_LINKED, f"{found}, closed more than {reopen_days} days ago", ticket)
+    return Decision(Effect.REPLY, f"{found}; the {role.value} writes", ticket)
 
 
 class Conversation:
@@ -98,10 +98,10 @@ class Conversation:
               author: PersonRef | None, inbound_id: int) -> None:
         """``ticket`` is the one the message lands on (new for NEW and NEW_LINKED)."""
         a = self.actions
-        if decision.kind is Kind.AUTOMATIC:
+        if decision.effect is Effect.AUTOMATIC:
             a.add_entry(ticket, "event", mail, author, inbound_id)
             return
-        if decision.kind in (Kind.NEW, Kind.NEW_LINKED):
+        if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             a.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
             self._participants(ticket, mail, author)
             previous = decision.ticket
@@ -110,7 +110,7 @@ class Conversation:
             self.notify_new(ticket, department, mail, author, previous)
             return
         body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
-        if decision.kind is Kind.RESPONSE:
+        if decision.effect is Effect.RESPONSE:
             a.add_entry(ticket, "response", mail, author, inbound_id, body=body)
             self._participants(ticket, mail, author)
             if ticket.status != "answered":

@@ -36,7 +36,7 @@ from .actions import Actions
 from .blobs import BlobStore
 from .classify import Verdict, classify
 from .config import Config
-from .conversation import Kind
+from .conversation import Effect
 from .db import is_unavailable
 from .models import now
 from .organisation import Organisation
@@ -303,7 +303,7 @@ class Worker:
         decision = conversation.decide(found.ticket if found else None, found.how if found else "",
                                        role, p.verdict, now(), self.config.tickets.reopen_days)
 
-        if decision.kind in (Kind.NEW, Kind.NEW_LINKED):
+        if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             # The department written to; a reply to the other department's ticket that
             # lands here (token wins over address) never gets this far.
             department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None) \
@@ -317,7 +317,7 @@ class Worker:
             if department is None:
                 raise Unroutable(f"{ticket.number} belongs to {ticket.department}, no longer in the rules")
         reason = decision.reason
-        if decision.kind is Kind.NEW and p.verdict.automatic:
+        if decision.effect is Effect.NEW and p.verdict.automatic:
             reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
 
         inbound_id = actions.record_inbound(
@@ -328,7 +328,7 @@ class Worker:
                              .relative_to(self.config.data_dir)),
             ticket_id=ticket.id, disposition=decision.disposition, reason=reason)
         talk = conversation.Conversation(actions, org)
-        if decision.kind is Kind.NEW and p.verdict.automatic:
+        if decision.effect is Effect.NEW and p.verdict.automatic:
             actions.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
         else:
             talk.apply(decision, ticket, department, mail, author, inbound_id)
