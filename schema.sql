@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     source       VARCHAR(10) NOT NULL,
     created_at   TIMESTAMP WITH TIME ZONE NOT NULL,
     updated_at   TIMESTAMP WITH TIME ZONE NOT NULL,
-    closed_at    TIMESTAMP WITH TIME ZONE
+    closed_at    TIMESTAMP WITH TIME ZONE,
+    resolution   VARCHAR(30)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tickets_number ON tickets (number);
 CREATE INDEX IF NOT EXISTS tickets_department_status ON tickets (department, status);
@@ -136,5 +137,6 @@ CREATE TABLE IF NOT EXISTS outbox (
     sent_at         TIMESTAMP WITH TIME ZONE
 );
 CREATE UNIQUE INDEX IF NOT EXISTS outbox_message_id ON outbox (message_id);
+CREATE INDEX IF NOT EXISTS outbox_recipient_kind ON outbox (recipient, kind, created_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox (ticket_id);

@@ -23,6 +23,7 @@ from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, now
 from .organisation import Department
 from .parse import Mail
 from .render import Renderer
+from .rules import Routing
 from .store import PersonRef, TicketRef
 
 MAX_MESSAGE_ID = 900
@@ -37,7 +38,10 @@ _INSERT_ATTACHMENTS = insert(AttachmentRow.__table__)
 _INSERT_OUTBOX = insert(Outbox.__table__)
 _TOUCH_TICKET = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("ts"))
 _SET_STATUS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(
-    status=bindparam("new_status"), updated_at=bindparam("ts"), closed_at=bindparam("closed"))
+    status=bindparam("new_status"), updated_at=bindparam("ts"), closed_at=bindparam("closed"),
+    resolution=bindparam("resolution"))
+_SET_CATEGORY = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(
+    category=bindparam("category"), kind=bindparam("kind"), updated_at=bindparam("ts"))
 _ADD_PARTICIPANT = text("INSERT INTO participants (ticket_id, person_id, created_at) "
                         "VALUES (:tid, :pid, :ts) ON CONFLICT (ticket_id, person_id) DO NOTHING")
 _ADD_LINK = text("INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) "
@@ -78,15 +82,20 @@ class Actions:
             self._thread_ids = []
 
     def open_ticket(self, department: Department, subject: str, requester: PersonRef | None,
-                    source: str = "email") -> TicketRef:
+                    routing: Routing | None = None, source: str = "email") -> TicketRef:
         number = store.ticket_number(department.code, store.next_number(self.conn, department.code))
         created = now()
+        category = routing.category.name if routing and routing.category else None
+        kind = routing.kind if routing else None
+        assignee = routing.assign if routing else None
         ticket_id = self.conn.execute(_INSERT_TICKET, dict(
             number=number, department=department.code, subject=subject, status="open",
-            priority="normal", requester_id=requester.id if requester else None, source=source,
-            assignee=None, category=None, kind=None, created_at=created, updated_at=created)).scalar_one()
+            priority=routing.priority if routing else "normal",
+            requester_id=requester.id if requester else None, source=source,
+            assignee=assignee, category=category, kind=kind, created_at=created, updated_at=created,
+            closed_at=None, resolution=None)).scalar_one()
         return TicketRef(ticket_id, number, department.code, subject, "open", created,
-                         requester.id if requester else None)
+                         requester.id if requester else None, assignee, None, category, kind)
 
     def record_inbound(self, **values: object) -> int:
         """The row that says what became of an inbound message (see worker.py)."""
@@ -131,12 +140,16 @@ class Actions:
                                               created_at=now(), body=text_, full_body=text_,
                                               inbound_id=None))
 
-    def set_status(self, ticket: TicketRef, status: str) -> TicketRef:
+    def set_status(self, ticket: TicketRef, status: str, resolution: str | None = None) -> TicketRef:
         stamp = now()
         closed = stamp if status == "closed" else None
         self.conn.execute(_SET_STATUS, {"tid": ticket.id, "new_status": status, "ts": stamp,
-                                        "closed": closed})
-        return replace(ticket, status=status, closed_at=closed)
+                                        "closed": closed, "resolution": resolution})
+        return replace(ticket, status=status, closed_at=closed, resolution=resolution)
+
+    def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
+        self.conn.execute(_SET_CATEGORY, {"tid": ticket.id, "category": category, "kind": kind, "ts": now()})
+        return replace(ticket, category=category, kind=kind)
 
     def add_participants(self, ticket: TicketRef, people: list[PersonRef]) -> None:
         if people:
@@ -151,7 +164,7 @@ class Actions:
         self.event(a, f"Связана с заявкой {b.number}: {reason}")
         self.event(b, f"Связана с заявкой {a.number}: {reason}")
 
-    def queue(self, ticket: TicketRef, department: Department, notice: Notice,
+    def queue(self, ticket: TicketRef | None, department: Department, notice: Notice,
               recipients: list[Recipient], reply_to: Mail | None,
               thread: list[str] | None = None, **context: object) -> list[str]:
         """Render a notice once and collect an outbox row per recipient (written by
@@ -162,6 +175,7 @@ class Actions:
             return []
         rendered = self.renderer.render(notice.template, department.code, ticket=ticket,
                                         department=department, **context)
+        token = f"[#{ticket.number}]" if ticket is not None else ""
         references: tuple[str, ...] = ()
         if thread:
             references = tuple(dict.fromkeys(thread[:1] + thread[-9:]))
@@ -173,15 +187,16 @@ class Actions:
             outgoing = self.renderer.build(
                 sender_name=f"{department.short} — {department.name}", sender=department.address,
                 recipient_name=recipient.name, recipient=recipient.email,
-                token=f"[#{ticket.number}]", rendered=rendered,
+                token=token, rendered=rendered,
                 message_id=self.renderer.new_message_id(),
                 in_reply_to=references[-1] if references else None,
                 references=references, auto_submitted=notice.auto_submitted)
-            self._outbox.append({"ticket_id": ticket.id, "kind": notice.kind, "sender": outgoing.sender,
+            self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind, "sender": outgoing.sender,
                          "recipient": outgoing.recipient, "subject": outgoing.subject,
                          "message_id": outgoing.message_id, "raw": outgoing.raw, "status": "pending",
                          "attempts": 0, "next_attempt_at": created, "created_at": created})
-            self._thread_ids.append({"message_id": outgoing.message_id, "ticket_id": ticket.id,
-                                     "outbound": True})
+            if ticket is not None:
+                self._thread_ids.append({"message_id": outgoing.message_id, "ticket_id": ticket.id,
+                                         "outbound": True})
             ids.append(outgoing.message_id)
         return ids

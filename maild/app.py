@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, organisation
+from . import db
 from .blobs import BlobStore
 from .config import Config
-from .organisation import Organisation, RulesError
+from .policy import OrganisationHolder
 from .receive import IntakeHandler
 from .relay import Relay
 from .render import Renderer
@@ -21,29 +21,6 @@ from .spool import Spool
 from .worker import Worker
 
 log = logging.getLogger("maild")
-
-
-class OrganisationHolder:
-    """The rules in force. ``reload`` swaps them only when the new files are valid."""
-
-    def __init__(self, rules_dir):
-        self.rules_dir = rules_dir
-        self._current = organisation.load(rules_dir)
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Organisation:
-        return self._current
-
-    def reload(self) -> bool:
-        try:
-            new = organisation.load(self.rules_dir)
-        except RulesError as exc:
-            log.error("rules not reloaded, the old ones stay in force: %s", exc)
-            return False
-        with self._lock:
-            self._current = new
-        log.info("rules reloaded from %s", self.rules_dir)
-        return True
 
 
 @dataclass
@@ -57,7 +34,7 @@ class App:
     @classmethod
     def create(cls, config: Config) -> "App":
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(config=config, organisation=OrganisationHolder(config.rules_dir),
+        return cls(config=config, organisation=OrganisationHolder(config.rules_dir, config.templates_dir),
                    spool=Spool(config.spool_dir))
 
     @property

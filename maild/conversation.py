@@ -21,12 +21,16 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import quotes, store
+from . import quotes, rules, store
 from .actions import Actions, Notice, Recipient
 from .classify import Verdict
 from .organisation import Department, Organisation
 from .parse import Mail
+from .rules import Routing
 from .store import PersonRef, TicketRef
+
+
+UNCATEGORISED = "uncategorised"     # the close template (and resolution) of that policy
 
 
 class Role(enum.Enum):
@@ -95,19 +99,15 @@ class Conversation:
         self.org = org
 
     def apply(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
-              author: PersonRef | None, inbound_id: int) -> None:
-        """``ticket`` is the one the message lands on (new for NEW and NEW_LINKED)."""
+              author: PersonRef | None, inbound_id: int, routing: Routing | None = None) -> None:
+        """``ticket`` is the one the message lands on (new for NEW and NEW_LINKED, where
+        ``routing`` says what the admin's rules decided)."""
         a = self.actions
         if decision.effect is Effect.AUTOMATIC:
             a.add_entry(ticket, "event", mail, author, inbound_id)
             return
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
-            a.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
-            self._participants(ticket, mail, author)
-            previous = decision.ticket
-            if previous is not None:
-                a.link(ticket, previous, decision.reason.split(", ", 1)[-1])
-            self.notify_new(ticket, department, mail, author, previous)
+            self._new(decision, ticket, department, mail, author, inbound_id, routing)
             return
         body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
         if decision.effect is Effect.RESPONSE:
@@ -119,10 +119,60 @@ class Conversation:
             return
         a.add_entry(ticket, "message", mail, author, inbound_id, body=body)
         self._participants(ticket, mail, author)
+        if ticket.status == "closed" and ticket.resolution == UNCATEGORISED:
+            self._categorised_again(ticket, department, mail, author)
+            return
         if ticket.status == "closed":
             ticket = a.set_status(ticket, "open")
             a.event(ticket, "Заявка снова открыта: заявитель ответил после закрытия", author)
         self._alert_reply(ticket, department, mail, author, body)
+
+    def _new(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
+             author: PersonRef | None, inbound_id: int, routing: Routing | None) -> None:
+        a = self.actions
+        a.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
+        self._participants(ticket, mail, author)
+        previous = decision.ticket
+        if previous is not None:
+            a.link(ticket, previous, decision.reason.split(", ", 1)[-1])
+        if routing is not None and routing.transferred_from is not None:
+            a.event(ticket, f"Передана из {routing.transferred_from.short} в {department.short}: "
+                            f"{routing.transfer_reason}")
+        if routing is not None and routing.close:
+            # Closed at once (policy): the requester gets the rule's answer, staff nothing.
+            a.set_status(ticket, "closed", resolution=routing.close)
+            a.event(ticket, f"Закрыта без обработки: {routing.hits[-1].description or routing.hits[-1].rule}")
+            if author is not None and author.email.isascii():
+                a.queue(ticket, department, Notice(routing.close, routing.close, "auto-replied"),
+                        [Recipient(author.email, author.name)], mail,
+                        requester={"email": author.email, "name": author.name},
+                        reason=routing.hits[-1].description or routing.hits[-1].rule)
+            return
+        self.notify_new(ticket, department, mail, author, previous, routing)
+        if routing is not None and routing.reply and author is not None and author.email.isascii():
+            a.queue(ticket, department, Notice(routing.reply, routing.reply, "auto-replied"),
+                    [Recipient(author.email, author.name)], mail,
+                    requester={"email": author.email, "name": author.name},
+                    reason=routing.hits[-1].description if routing.hits else "")
+
+    def _categorised_again(self, ticket: TicketRef, department: Department, mail: Mail,
+                           author: PersonRef | None) -> None:
+        """A reply to "closed without processing": with a category named, the ticket opens
+        again with it; without one, the notice with the list of categories comes again."""
+        a = self.actions
+        found = rules.explicit_category(mail, (), self.org, department)
+        requester = {"email": author.email if author else "", "name": author.name if author else ""}
+        if found is None or found[0].department != department.code:
+            if author is not None and author.email.isascii():
+                a.queue(ticket, department, Notice(UNCATEGORISED, UNCATEGORISED, "auto-replied"),
+                        [Recipient(author.email, author.name)], mail, requester=requester,
+                        reason="категория не указана")
+            return
+        category, how = found
+        ticket = a.set_category(ticket, category.name, category.kind)
+        ticket = a.set_status(ticket, "open")
+        a.event(ticket, f"Заявка открыта снова с категорией «{category.name}» ({how})", author)
+        self.notify_new(ticket, department, mail, author)
 
     # -- who hears about it -----------------------------------------------------------------
     def _participants(self, ticket: TicketRef, mail: Mail, author: PersonRef | None) -> None:
@@ -139,16 +189,21 @@ class Conversation:
         self.actions.add_participants(ticket, [p for p in people if p.id != requester_id])
 
     def notify_new(self, ticket: TicketRef, department: Department, mail: Mail,
-                   author: PersonRef | None, previous: TicketRef | None = None) -> None:
+                   author: PersonRef | None, previous: TicketRef | None = None,
+                   routing: Routing | None = None) -> None:
         requester = {"email": author.email if author else "", "name": author.name if author else ""}
+        transfer = None
+        if routing is not None and routing.transferred_from is not None:
+            transfer = {"from": routing.transferred_from, "reason": routing.transfer_reason}
         # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
         if author is not None and author.email.isascii():
             self.actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
                                [Recipient(author.email, author.name)], mail, requester=requester,
-                               previous=previous)
+                               previous=previous, transfer=transfer)
         self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated"),
                            self._staff_for(ticket, department), mail, requester=requester,
-                           body=mail.text, attachments=mail.attachments, previous=previous)
+                           body=mail.text, attachments=mail.attachments, previous=previous,
+                           transfer=transfer)
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:

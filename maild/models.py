@@ -70,6 +70,7 @@ class Ticket(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str | None] = mapped_column(String(30))   # why it was closed
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
     entries: Mapped[list["Entry"]] = relationship(back_populates="ticket", order_by="Entry.id")
@@ -188,6 +189,7 @@ class Outbox(Base):
     ticket: Mapped[Ticket | None] = relationship()
     __table_args__ = (
         Index("outbox_message_id", "message_id", unique=True),
+        Index("outbox_recipient_kind", "recipient", "kind", "created_at"),
         Index("outbox_due", "status", "next_attempt_at"),
         Index("outbox_ticket", "ticket_id"),
     )

@@ -27,6 +27,20 @@ class Staff:
     department: str
 
 
+KINDS = ("problem", "request")
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str          # Russian, as people write it in [brackets] or "Категория: ..."
+    tag: str           # latin, for osticket+tag@torex.ru
+    kind: str          # problem | request
+    words: tuple[str, ...]
+    patterns: tuple[str, ...]
+    department: str
+    line: int = 0      # where it is defined, for explanations
+
+
 @dataclass(frozen=True)
 class Department:
     code: str
@@ -35,6 +49,14 @@ class Department:
     address: str
     phone_ext: str
     staff: tuple[Staff, ...]
+    categories: tuple[Category, ...] = ()
+
+    def category(self, name_or_tag: str) -> Category | None:
+        key = " ".join(name_or_tag.split()).lower().replace("ё", "е")
+        for category in self.categories:
+            if key in (category.name.lower().replace("ё", "е"), category.tag):
+                return category
+        return None
 
     @property
     def local_part(self) -> str:
@@ -54,6 +76,11 @@ class Organisation:
     def department(self, code: str) -> Department | None:
         code = code.upper()
         return next((d for d in self.departments if d.code == code), None)
+
+    def plus_tag(self, address: str) -> str:
+        """The ``+tag`` of a department sub-address (``osticket+printer@`` -> ``printer``)."""
+        local = address.strip().strip("<>").rpartition("@")[0]
+        return local.split("+", 1)[1].lower() if "+" in local else ""
 
     def department_for_address(self, address: str) -> Department | None:
         """The department an envelope recipient belongs to: exact address or a +tag of it."""
@@ -82,20 +109,46 @@ class Organisation:
         return any(domain == d or domain.endswith("." + d) for d in self.domains)
 
 
-def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        # tomllib words its errors "... (at line 3, column 7)": keep that position.
-        raise RulesError(f"{path}: {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"{path}: cannot read: {exc}") from None
+class Source:
+    """A rules file as text too, so every error can name its line (tomllib gives none)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        try:
+            self.text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise RulesError(f"{path}: cannot read: {exc}") from None
+        try:
+            self.data = tomllib.loads(self.text)
+        except tomllib.TOMLDecodeError as exc:
+            # tomllib words its errors "... (at line 3, column 7)": keep that position.
+            raise RulesError(f"{path}: {exc}") from None
+        self.lines = self.text.splitlines()
+
+    def table_line(self, header: str, index: int = 0) -> int:
+        """1-based line of the index-th ``[[header]]`` (or ``[header]``)."""
+        pattern = re.compile(rf"^\s*\[\[?\s*{re.escape(header)}\s*\]\]?\s*(#.*)?$")
+        found = [i for i, line in enumerate(self.lines, 1) if pattern.match(line)]
+        return found[index] if index < len(found) else 1
+
+    def key_line(self, header: str, index: int, key: str) -> int:
+        start = self.table_line(header, index)
+        for i in range(start, len(self.lines)):
+            line = self.lines[i]
+            if line.lstrip().startswith("["):
+                break
+            if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+                return i + 1
+        return start
+
+    def error(self, line: int, message: str) -> RulesError:
+        return RulesError(f"{self.path}: line {line}: {message}")
 
 
-def _text(path: Path, table: dict, key: str, where: str) -> str:
+def _text(src: Source, table: dict, key: str, header: str, index: int = 0) -> str:
     value = table.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise RulesError(f"{path}: {where}: '{key}' must be a non-empty string")
+        raise src.error(src.key_line(header, index, key), f"[{header}] '{key}' must be a non-empty string")
     return value.strip()
 
 
@@ -104,14 +157,15 @@ def load(rules_dir: Path) -> Organisation:
     org_file = rules_dir / "organisation.toml"
     if not org_file.is_file():
         raise RulesError(f"{org_file}: missing (the organisation's name and mail domains)")
-    org = _read(org_file).get("organisation", {})
+    src = Source(org_file)
+    org = src.data.get("organisation", {})
     domains = org.get("domains")
     if not isinstance(domains, list) or not domains or not all(isinstance(d, str) for d in domains):
-        raise RulesError(f"{org_file}: [organisation]: 'domains' must be a list of domains")
+        raise src.error(src.key_line("organisation", 0, "domains"), "'domains' must be a list of domains")
     departments: list[Department] = []
     seen_logins: dict[str, Path] = {}
     for path in sorted((rules_dir / "departments").glob("*.toml")):
-        departments.append(_department(path, _read(path), seen_logins))
+        departments.append(_department(Source(path), seen_logins))
     if not departments:
         raise RulesError(f"{rules_dir / 'departments'}: no department files (*.toml)")
     codes = [d.code for d in departments]
@@ -127,32 +181,69 @@ def load(rules_dir: Path) -> Organisation:
     )
 
 
-def _department(path: Path, data: dict, seen_logins: dict[str, Path]) -> Department:
-    table = data.get("department")
+def _department(src: Source, seen_logins: dict[str, Path]) -> Department:
+    table = src.data.get("department")
     if not isinstance(table, dict):
-        raise RulesError(f"{path}: missing [department] table")
-    code = _text(path, table, "code", "[department]")
+        raise src.error(1, "missing [department] table")
+    code = _text(src, table, "code", "department")
     if not CODE_RE.match(code):
-        raise RulesError(f"{path}: [department]: code {code!r} must be 2-10 capital latin letters/digits")
-    address = _text(path, table, "address", "[department]")
+        raise src.error(src.key_line("department", 0, "code"),
+                        f"code {code!r} must be 2-10 capital latin letters/digits")
+    address = _text(src, table, "address", "department")
     if not ADDRESS_RE.match(address):
-        raise RulesError(f"{path}: [department]: address {address!r} is not a mail address")
+        raise src.error(src.key_line("department", 0, "address"), f"address {address!r} is not a mail address")
     staff = []
-    for i, member in enumerate(data.get("staff", []), 1):
-        where = f"[[staff]] #{i}"
-        login = _text(path, member, "login", where)
-        email = _text(path, member, "email", where)
+    for i, member in enumerate(src.data.get("staff", [])):
+        login = _text(src, member, "login", "staff", i)
+        email = _text(src, member, "email", "staff", i)
         if not ADDRESS_RE.match(email):
-            raise RulesError(f"{path}: {where}: email {email!r} is not a mail address")
+            raise src.error(src.key_line("staff", i, "email"), f"email {email!r} is not a mail address")
         if login in seen_logins:
-            raise RulesError(f"{path}: {where}: login {login!r} is already used in {seen_logins[login]}")
-        seen_logins[login] = path
-        staff.append(Staff(login=login, name=_text(path, member, "name", where), email=email, department=code))
+            raise src.error(src.key_line("staff", i, "login"),
+                            f"login {login!r} is already used in {seen_logins[login]}")
+        seen_logins[login] = src.path
+        staff.append(Staff(login=login, name=_text(src, member, "name", "staff", i), email=email,
+                           department=code))
     return Department(
         code=code,
         short=str(table.get("short", code)),
-        name=_text(path, table, "name", "[department]"),
+        name=_text(src, table, "name", "department"),
         address=address,
         phone_ext=str(table.get("phone_ext", "")),
         staff=tuple(staff),
+        categories=_categories(src, code),
     )
+
+
+def _categories(src: Source, department: str) -> tuple[Category, ...]:
+    out: list[Category] = []
+    for i, table in enumerate(src.data.get("category", [])):
+        name = _text(src, table, "name", "category", i)
+        line = src.table_line("category", i)
+        kind = table.get("kind")
+        if kind not in KINDS:
+            raise src.error(src.key_line("category", i, "kind"),
+                            f"category {name!r}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        words = table.get("words", [])
+        patterns = table.get("patterns", [])
+        for key, values in (("words", words), ("patterns", patterns)):
+            if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+                raise src.error(src.key_line("category", i, key), f"category {name!r}: {key} must be a list of strings")
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise src.error(src.key_line("category", i, "patterns"),
+                                f"category {name!r}: bad regular expression {pattern!r}: {exc}") from None
+        tag = str(table.get("tag", "")).strip().lower()
+        if tag and not re.fullmatch(r"[a-z0-9][a-z0-9._-]*", tag):
+            raise src.error(src.key_line("category", i, "tag"),
+                            f"category {name!r}: tag {tag!r} must be latin letters, digits, . _ -")
+        for other in out:
+            if other.name.lower() == name.lower():
+                raise src.error(line, f"duplicate category name {name!r}")
+            if tag and other.tag == tag:
+                raise src.error(src.key_line("category", i, "tag"), f"duplicate category tag {tag!r}")
+        out.append(Category(name=name, tag=tag, kind=kind, words=tuple(words), patterns=tuple(patterns),
+                            department=department, line=line))
+    return tuple(out)

@@ -60,6 +60,8 @@ def _encode(value: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def _subject(token: str, subject: str) -> str:
     subject = _clean(subject)
+    if not token:
+        return _encode(subject)
     if subject.isascii():
         return f"{token} {subject}".strip()
     header = Header(token + " ", "us-ascii", maxlinelen=76)   # the token stays readable ASCII

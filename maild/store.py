@@ -31,6 +31,9 @@ class TicketRef:
     requester_id: int | None = None
     assignee: str | None = None
     closed_at: datetime | None = None
+    category: str | None = None
+    kind: str | None = None
+    resolution: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,11 @@ def next_number(conn: Connection, department: str) -> int:
 
 T_TICKET, T_INBOUND, T_PERSON, T_THREAD = (Ticket.__table__, Inbound.__table__, Person.__table__,
                                            ThreadId.__table__)
-T_PARTICIPANT = Participant.__table__
+T_PARTICIPANT, T_OUTBOX = Participant.__table__, Outbox.__table__
 _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.subject,
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
-                   T_TICKET.c.assignee, T_TICKET.c.closed_at)
+                   T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
+                   T_TICKET.c.resolution)
 _INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
     T_INBOUND.c.message_key == bindparam("key"))
@@ -116,6 +120,16 @@ def conversation_ids(conn: Connection, ticket_id: int, except_from: str = "") ->
     """Message-IDs of the mail received on a ticket, oldest first (not those of one sender)."""
     keys = conn.execute(_CONVERSATION_IDS, {"tid": ticket_id, "skip_from": except_from}).scalars()
     return [k for k in keys if not k.startswith("sha256:")]
+
+
+_RECENT_NOTICE = select(T_OUTBOX.c.id).where(
+    T_OUTBOX.c.recipient == bindparam("to"), T_OUTBOX.c.kind == bindparam("kind"),
+    T_OUTBOX.c.created_at > bindparam("since")).limit(1)
+
+
+def noticed_since(conn: Connection, recipient: str, kind: str, since: datetime) -> bool:
+    """Whether a mail of this kind went to this address since then (rate limits)."""
+    return conn.execute(_RECENT_NOTICE, {"to": recipient, "kind": kind, "since": since}).first() is not None
 
 
 def participants(conn: Connection, ticket_id: int) -> list[PersonRef]:

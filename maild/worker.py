@@ -31,7 +31,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import conversation, match, spool as spool_mod, store
+from . import conversation, match, rules, spool as spool_mod, store
 from .actions import Actions
 from .blobs import BlobStore
 from .classify import Verdict, classify
@@ -39,7 +39,7 @@ from .config import Config
 from .conversation import Effect
 from .db import is_unavailable
 from .models import now
-from .organisation import Organisation
+from .policy import OrganisationHolder
 from .parse import Mail, ParseError, parse
 from .relay import Relay
 from .render import Renderer
@@ -117,7 +117,7 @@ class Prepared:
 
 
 class Worker:
-    def __init__(self, config: Config, organisation: Callable[[], Organisation],
+    def __init__(self, config: Config, organisation: OrganisationHolder,
                  sessions: sessionmaker[Session], spool: Spool, renderer: Renderer,
                  blobs: BlobStore, relay: Relay,
                  parser_factory: Callable[[], Executor] | None = None):
@@ -303,6 +303,7 @@ class Worker:
         decision = conversation.decide(found.ticket if found else None, found.how if found else "",
                                        role, p.verdict, now(), self.config.tickets.reopen_days)
 
+        routing = None
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             # The department written to; a reply to the other department's ticket that
             # lands here (token wins over address) never gets this far.
@@ -310,13 +311,22 @@ class Worker:
                 or (org.department(decision.ticket.department) if decision.ticket else None)
             if department is None:
                 raise Unroutable(f"no department address among {', '.join(envelope.rcpt_to)}")
-            ticket = actions.open_ticket(department, mail.subject, author)
+            # The admin's categories and rules: department, category, kind, what to answer.
+            routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org,
+                                  self.organisation.rules)
+            department = routing.department
+            ticket = actions.open_ticket(department, mail.subject, author, routing)
         else:
             ticket = decision.ticket
             department = org.department(ticket.department)
             if department is None:
                 raise Unroutable(f"{ticket.number} belongs to {ticket.department}, no longer in the rules")
         reason = decision.reason
+        if routing is not None and routing.hits:
+            reason += "; " + routing.explain()
+        disposition = decision.disposition
+        if routing is not None and routing.close and not p.verdict.automatic:
+            disposition = "closed-" + routing.close.replace("_", "-")
         if decision.effect is Effect.NEW and p.verdict.automatic:
             reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
 
@@ -326,11 +336,11 @@ class Worker:
             received_at=envelope.received, size=p.size, subject=mail.subject,
             archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)
                              .relative_to(self.config.data_dir)),
-            ticket_id=ticket.id, disposition=decision.disposition, reason=reason)
+            ticket_id=ticket.id, disposition=disposition, reason=reason)
         talk = conversation.Conversation(actions, org)
         if decision.effect is Effect.NEW and p.verdict.automatic:
             actions.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
         else:
-            talk.apply(decision, ticket, department, mail, author, inbound_id)
+            talk.apply(decision, ticket, department, mail, author, inbound_id, routing)
         actions.finish()
-        return Outcome(decision.disposition, reason, ticket.number)
+        return Outcome(disposition, reason, ticket.number)

@@ -1,0 +1,63 @@
+"""The rules in force: the organisation (departments, staff, categories) and the rule
+table, loaded and checked together, swapped as one on a reload, kept when the new files
+are invalid. The daemon reloads on SIGHUP and when a change watch sees a file change."""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from . import organisation, rules
+from .organisation import Organisation, RulesError
+
+log = logging.getLogger("maild")
+
+
+def load_policy(rules_dir: Path, templates_dir: Path) -> tuple[Organisation, tuple[rules.Rule, ...]]:
+    """The organisation and the rule table, checked together (raises RulesError)."""
+    org = organisation.load(rules_dir)
+    names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")}
+    return org, rules.load(rules_dir, org, names)
+
+
+class OrganisationHolder:
+    """The rules in force. ``reload`` swaps them only when the new files are valid; a
+    change watch (``watch``) reloads when a file under rules/ changes."""
+
+    def __init__(self, rules_dir, templates_dir):
+        self.rules_dir = Path(rules_dir)
+        self.templates_dir = Path(templates_dir)
+        self._current = load_policy(self.rules_dir, self.templates_dir)
+        self._stamp = self._files_stamp()
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Organisation:
+        return self._current[0]
+
+    @property
+    def rules(self) -> tuple[rules.Rule, ...]:
+        return self._current[1]
+
+    def _files_stamp(self) -> tuple:
+        return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size)
+                            for p in self.rules_dir.rglob("*.toml") if p.is_file()))
+
+    def reload(self) -> bool:
+        self._stamp = self._files_stamp()
+        try:
+            new = load_policy(self.rules_dir, self.templates_dir)
+        except RulesError as exc:
+            log.error("rules not reloaded, the old ones stay in force: %s", exc)
+            return False
+        with self._lock:
+            self._current = new
+        log.info("rules reloaded from %s", self.rules_dir)
+        return True
+
+    def reload_if_changed(self) -> bool:
+        """For the change watch: reload when any rules file changed since the last look."""
+        if self._files_stamp() != self._stamp:
+            return self.reload()
+        return False
+
+

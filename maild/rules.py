@@ -1,0 +1,331 @@
+"""The admin's policy: categories and the ordered rule table from ``rules/``, applied to a
+new request, every decision recorded with the rule and the words that made it.
+
+``rules/rules.toml`` is a list of ``[[rule]]`` tables, tried top to bottom::
+
+    [[rule]]
+    name = "1С в ОСА"                 # shown in every explanation
+    description = "..."               # said to the requester when the rule transfers
+    department = "OSA"                # only for mail in this department (optional)
+    match = "any"                     # any (default) or all of the conditions
+    [[rule.if]]                       # conditions: field + one of words / contains / regex
+    field = "text"                    # subject, body, text, sender, sender_domain,
+    words = ["1С", "Бухгалтерия"]     #   attachment, header:Name, category, kind
+    [[rule.unless]]                   # the rule is skipped when any of these match
+    field = "text"
+    words = ["принтер"]
+    [rule.then]                       # category, kind, priority, route, transfer, assign,
+    transfer = "DAB"                  #   reply, close (template names), stop
+
+How a request gets its category: explicitly — ``[Принтер]`` in the subject, a first line
+``Категория: Принтер``, or the sub-address ``osticket+printer@`` — or by the category
+words of its department. Explicit wins. Then the rules run and may change anything; a
+transfer or route re-categorises in the new department unless the rule names a category.
+A word matches every word that begins with it, in any case, and ``1C`` (Latin) is ``1С``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .organisation import Category, Department, Organisation, RulesError, Source
+from .parse import Mail
+
+RULES_FILE = "rules.toml"
+FIELDS = ("subject", "body", "text", "sender", "sender_domain", "attachment", "category", "kind")
+PRIORITIES = ("low", "normal", "high", "urgent")
+ACTIONS = ("category", "kind", "priority", "route", "transfer", "assign", "reply", "close", "stop")
+_CATEGORY_LINE = re.compile(r"^\s*категория\s*:\s*(.+?)\s*$", re.I | re.M)
+_BRACKETS = re.compile(r"\[\s*([^\[\]#]{2,60}?)\s*\]")
+
+
+def normalise(text: str) -> str:
+    """What matching sees: 1C in Latin is the Cyrillic 1С; ё is е."""
+    return re.sub(r"(?<![\w])1[CcСс](?![\w])", "1С", text).replace("ё", "е").replace("Ё", "Е")
+
+
+def word_pattern(words: tuple[str, ...] | list[str]) -> re.Pattern | None:
+    """Words at a word start, any ending: "принтер" finds "Принтера"; spaces match any run."""
+    alternatives = [r"\s+".join(re.escape(part) for part in normalise(w).split()) for w in words if w.strip()]
+    if not alternatives:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(alternatives, key=len, reverse=True)) + ")",
+                      re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str                     # one of FIELDS, or "header:<Name>"
+    how: str                       # words | contains | regex
+    values: tuple[str, ...]
+    pattern: re.Pattern
+
+    def matches(self, value: str) -> list[str]:
+        return [m.group(0) for m in self.pattern.finditer(normalise(value))]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    description: str
+    department: str | None
+    match_all: bool
+    conditions: tuple[Condition, ...]
+    unless: tuple[Condition, ...]
+    then: dict
+    line: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One decision and why: the rule (or category) and the words that matched."""
+    rule: str
+    words: tuple[str, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Routing:
+    department: Department
+    category: Category | None
+    kind: str | None
+    priority: str = "normal"
+    assign: str | None = None
+    reply: str | None = None             # template to send the requester
+    close: str | None = None             # close at once, with this template
+    transferred_from: Department | None = None
+    transfer_reason: str = ""
+    hits: tuple[Hit, ...] = field(default_factory=tuple)
+
+    def explain(self) -> str:
+        return "; ".join(f"{h.rule}: {', '.join(h.words)}" if h.words else h.rule for h in self.hits)
+
+
+# -- loading ------------------------------------------------------------------------------
+def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) -> tuple[Rule, ...]:
+    """Read and check ``rules.toml`` against the organisation (and the template names)."""
+    path = Path(rules_dir) / RULES_FILE
+    if not path.is_file():
+        return ()
+    src = Source(path)
+    rules: list[Rule] = []
+    counters = {"rule.if": 0, "rule.unless": 0}
+    for i, table in enumerate(src.data.get("rule", [])):
+        line = src.table_line("rule", i)
+        name = table.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise src.error(line, "every [[rule]] needs a name")
+        if any(r.name == name for r in rules):
+            raise src.error(line, f"duplicate rule name {name!r}")
+        department = table.get("department")
+        if department is not None and org.department(str(department)) is None:
+            raise src.error(src.key_line("rule", i, "department"), f"rule {name!r}: unknown department {department!r}")
+        conditions = _conditions(src, table.get("if", []), "rule.if", counters, name)
+        unless = _conditions(src, table.get("unless", []), "rule.unless", counters, name)
+        if not conditions:
+            raise src.error(line, f"rule {name!r}: needs at least one [[rule.if]] condition")
+        match = table.get("match", "any")
+        if match not in ("any", "all"):
+            raise src.error(src.key_line("rule", i, "match"), f"rule {name!r}: match must be 'any' or 'all'")
+        then = table.get("then", {})
+        _check_actions(src, line, name, then, department, org, templates)
+        rules.append(Rule(name=name, description=str(table.get("description", "")), department=department,
+                          match_all=match == "all", conditions=conditions, unless=unless, then=then, line=line))
+    return tuple(rules)
+
+
+def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> tuple[Condition, ...]:
+    out = []
+    for table in tables:
+        index = counters[header]
+        counters[header] += 1
+        line = src.table_line(header, index)
+        name = table.get("field", "")
+        if name not in FIELDS and not (isinstance(name, str) and name.startswith("header:") and len(name) > 7):
+            raise src.error(line, f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
+        ops = [op for op in ("words", "contains", "regex") if op in table]
+        if len(ops) != 1:
+            raise src.error(line, f"rule {rule!r}: a condition needs exactly one of words, contains, regex")
+        values = table[ops[0]]
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+            raise src.error(line, f"rule {rule!r}: {ops[0]} must be a list of strings")
+        try:
+            if ops[0] == "words":
+                pattern = word_pattern(values)
+            elif ops[0] == "contains":
+                pattern = re.compile("|".join(re.escape(normalise(v)) for v in values), re.IGNORECASE)
+            else:
+                pattern = re.compile("|".join(f"(?:{v})" for v in values), re.IGNORECASE)
+        except re.error as exc:
+            raise src.error(line, f"rule {rule!r}: bad regular expression: {exc}") from None
+        out.append(Condition(field=name, how=ops[0], values=tuple(values), pattern=pattern))
+    return tuple(out)
+
+
+def _check_actions(src: Source, line: int, name: str, then: dict, department: str | None,
+                   org: Organisation, templates: set[str] | None) -> None:
+    if not isinstance(then, dict) or not then:
+        raise src.error(line, f"rule {name!r}: needs a [rule.then] with at least one action")
+    for key in then:
+        if key not in ACTIONS:
+            raise src.error(line, f"rule {name!r}: unknown action {key!r} (one of {', '.join(ACTIONS)})")
+    target = then.get("transfer") or then.get("route") or department
+    for key in ("transfer", "route"):
+        if key in then and org.department(str(then[key])) is None:
+            raise src.error(line, f"rule {name!r}: {key} to unknown department {then[key]!r}")
+    dept = org.department(str(target)) if target else None
+    if "category" in then:
+        if dept is None:
+            raise src.error(line, f"rule {name!r}: a category needs the rule's department or a transfer")
+        if dept.category(str(then["category"])) is None:
+            raise src.error(line, f"rule {name!r}: no category {then['category']!r} in {dept.code}")
+    if "kind" in then and then["kind"] not in ("problem", "request"):
+        raise src.error(line, f"rule {name!r}: kind must be problem or request")
+    if "priority" in then and then["priority"] not in PRIORITIES:
+        raise src.error(line, f"rule {name!r}: priority must be one of {', '.join(PRIORITIES)}")
+    if "assign" in then and (dept is None or not any(m.login == then["assign"] for m in dept.staff)):
+        raise src.error(line, f"rule {name!r}: assign to {then['assign']!r}, who is not staff of "
+                              f"{dept.code if dept else 'the rule department'}")
+    for key in ("reply", "close"):
+        if key in then and templates is not None and str(then[key]) not in templates:
+            raise src.error(line, f"rule {name!r}: template {then[key]!r}.txt.j2 does not exist")
+
+
+# -- applying -------------------------------------------------------------------------------
+def explicit_category(mail: Mail, rcpt: tuple[str, ...], org: Organisation,
+                      department: Department) -> tuple[Category, str] | None:
+    """A category the sender named: [Имя] in the subject, "Категория:" first line, +tag."""
+    candidates: list[tuple[str, str]] = []
+    for address in rcpt:
+        tag = org.plus_tag(address)
+        if tag:
+            candidates.append((tag, f"sub-address +{tag}"))
+    for name in _BRACKETS.findall(mail.subject):
+        candidates.append((name, f"[{name}] in the subject"))
+    first = next((line for line in mail.text.splitlines() if line.strip()), "")
+    found = _CATEGORY_LINE.match(first)
+    if found:
+        candidates.append((found.group(1), f"first line {first.strip()!r}"))
+    for value, how in candidates:
+        for dept in (department,) + tuple(d for d in org.departments if d is not department):
+            category = dept.category(value)
+            if category is not None:
+                return category, how
+    return None
+
+
+def implicit_category(mail: Mail, department: Department) -> tuple[Category, tuple[str, ...]] | None:
+    """The category whose words and patterns the mail uses most (the subject counts twice)."""
+    subject, body = normalise(mail.subject), normalise(mail.text)
+    best, best_score, best_words = None, 0, ()
+    for category in department.categories:
+        words: list[str] = []
+        score = 0
+        for pattern in _category_patterns(category):
+            in_subject = [m.group(0) for m in pattern.finditer(subject)]
+            in_body = [m.group(0) for m in pattern.finditer(body)]
+            score += 2 * len(set(w.lower() for w in in_subject)) + len(set(w.lower() for w in in_body))
+            words += in_subject + in_body
+        if score > best_score:
+            best, best_score, best_words = category, score, tuple(dict.fromkeys(w.lower() for w in words))
+    return (best, best_words) if best else None
+
+
+_PATTERNS: dict[Category, tuple[re.Pattern, ...]] = {}
+
+
+def _category_patterns(category: Category) -> tuple[re.Pattern, ...]:
+    cached = _PATTERNS.get(category)
+    if cached is None:
+        word = word_pattern(category.words)
+        cached = tuple(p for p in [word] + [re.compile(normalise(x), re.IGNORECASE) for x in category.patterns] if p)
+        _PATTERNS[category] = cached
+    return cached
+
+
+def _field_values(mail: Mail, name: str, sender: str, state: Routing) -> list[str]:
+    if name == "subject":
+        return [mail.subject]
+    if name == "body":
+        return [mail.text]
+    if name == "text":
+        return [mail.subject, mail.text]
+    if name == "sender":
+        return [sender]
+    if name == "sender_domain":
+        return [sender.rpartition("@")[2]]
+    if name == "attachment":
+        return [a.filename for a in mail.attachments]
+    if name == "category":
+        return [state.category.name if state.category else "none"]
+    if name == "kind":
+        return [state.kind or "none"]
+    header = mail.header(name.split(":", 1)[1])
+    return [header] if header is not None else []
+
+
+def _check(rule: Rule, mail: Mail, sender: str, state: Routing) -> list[str] | None:
+    """The words that made the rule match, or None if it does not."""
+    found: list[str] = []
+    results = []
+    for condition in rule.conditions:
+        words = [w for value in _field_values(mail, condition.field, sender, state)
+                 for w in condition.matches(value)]
+        results.append(bool(words))
+        found += words
+    matched = all(results) if rule.match_all else any(results)
+    if not matched:
+        return None
+    for condition in rule.unless:
+        if any(condition.matches(v) for v in _field_values(mail, condition.field, sender, state)):
+            return None
+    return list(dict.fromkeys(found))
+
+
+def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department,
+          org: Organisation, rules: tuple[Rule, ...]) -> Routing:
+    """Department, category, kind and actions for a new request, with the reasons."""
+    state = _categorised(Routing(department=department, category=None, kind=None), mail, rcpt, org)
+    for rule in rules:
+        if rule.department and rule.department != state.department.code:
+            continue
+        words = _check(rule, mail, sender, state)
+        if words is None:
+            continue
+        state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
+        then = rule.then
+        target = then.get("transfer") or then.get("route")
+        if target and target != state.department.code:
+            moved = org.department(target)
+            state = replace(state, department=moved, category=None, kind=None,
+                            transferred_from=state.department if "transfer" in then else state.transferred_from,
+                            transfer_reason=rule.description or rule.name)
+            if "category" not in then:
+                state = _categorised(state, mail, rcpt, org)
+        if "category" in then:
+            category = state.department.category(then["category"])
+            state = replace(state, category=category, kind=category.kind)
+        for key in ("kind", "priority", "assign", "reply", "close"):
+            if key in then:
+                state = replace(state, **{key: then[key]})
+        if then.get("stop"):
+            break
+    return state
+
+
+def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organisation) -> Routing:
+    explicit = explicit_category(mail, rcpt, org, state.department)
+    if explicit is not None:
+        category, how = explicit
+        department = org.department(category.department) or state.department
+        return replace(state, department=department, category=category, kind=category.kind,
+                       hits=state.hits + (Hit(f"category {category.name!r} named by the sender", (how,)),))
+    implicit = implicit_category(mail, state.department)
+    if implicit is not None:
+        category, words = implicit
+        return replace(state, category=category, kind=category.kind,
+                       hits=state.hits + (Hit(f"category {category.name!r} by its words", words),))
+    return state
