@@ -149,6 +149,17 @@ class IntakeHandler:
         self.organisation = organisation
         self.on_accept = on_accept or (lambda: None)
 
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
+                          address: str, mail_options: list[str]) -> str:
+        # Outside senders open no ticket: say so now, when the envelope already shows it.
+        # The null sender (bounces) is always accepted.
+        if address and address != "<>" and not self.organisation().is_corporate(address):
+            return ("550 5.7.1 Заявки принимаются только с корпоративных адресов / "
+                    "Only corporate addresses may write to the helpdesk")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
         if not self.organisation().is_department_address(address):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from datetime import timedelta
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
@@ -32,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import conversation, match, rules, spool as spool_mod, store
-from .actions import Actions
+from .actions import Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
 from .config import Config
@@ -296,6 +297,8 @@ class Worker:
         actions = Actions(conn, self.renderer, self.blobs, self.config.attachments)
 
         found = match.find(conn, mail, {d.code for d in org.departments})
+        if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
+            return self._outside(conn, p, actions, org, sender)
         role = None
         if found is not None:
             participant_ids = {person.id for person in store.participants(conn, found.ticket.id)}
@@ -330,13 +333,7 @@ class Worker:
         if decision.effect is Effect.NEW and p.verdict.automatic:
             reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
 
-        inbound_id = actions.record_inbound(
-            spool_id=p.item.id, message_key=p.key, mail_from=envelope.mail_from[:320],
-            rcpt_to=", ".join(envelope.rcpt_to), peer=envelope.peer[:100],
-            received_at=envelope.received, size=p.size, subject=mail.subject,
-            archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)
-                             .relative_to(self.config.data_dir)),
-            ticket_id=ticket.id, disposition=disposition, reason=reason)
+        inbound_id = self._record(actions, p, ticket.id, disposition, reason)
         talk = conversation.Conversation(actions, org)
         if decision.effect is Effect.NEW and p.verdict.automatic:
             actions.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
@@ -344,3 +341,32 @@ class Worker:
             talk.apply(decision, ticket, department, mail, author, inbound_id, routing)
         actions.finish()
         return Outcome(disposition, reason, ticket.number)
+
+    def _outside(self, conn: Connection, p: Prepared, actions: Actions, org, sender: str) -> Outcome:
+        """A sender outside the corporate domains: no ticket; one explanation a day, never
+        to automatic mail. The message is recorded and its file kept like any other."""
+        department = next(filter(None, map(org.department_for_address, p.envelope.rcpt_to)),
+                          org.departments[0])
+        reason = f"{sender} is outside the corporate domains ({', '.join(org.domains)})"
+        answered = False
+        if not p.verdict.automatic and sender.isascii() and not store.noticed_since(
+                conn, sender.lower(), "outside", now() - timedelta(days=1)):
+            actions.queue(None, department, Notice("outside", "outside", "auto-replied"),
+                          [Recipient(sender.lower())], p.mail, subject=p.mail.subject,
+                          domains=", ".join(org.domains))
+            answered = True
+        reason += "; answered" if answered else "; not answered (automatic, or answered today)"
+        self._record(actions, p, None, "refused-domain", reason)
+        actions.finish()
+        return Outcome("refused-domain", reason)
+
+    def _record(self, actions: Actions, p: Prepared, ticket_id: int | None, disposition: str,
+                reason: str) -> int:
+        envelope = p.envelope
+        return actions.record_inbound(
+            spool_id=p.item.id, message_key=p.key, mail_from=envelope.mail_from[:320],
+            rcpt_to=", ".join(envelope.rcpt_to), peer=envelope.peer[:100],
+            received_at=envelope.received, size=p.size, subject=p.mail.subject,
+            archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)
+                             .relative_to(self.config.data_dir)),
+            ticket_id=ticket_id, disposition=disposition, reason=reason)

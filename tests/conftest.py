@@ -4,6 +4,7 @@ the relay, real SQLite files and, when ``MAILD_TEST_PG`` names a server, Postgre
 from __future__ import annotations
 
 import contextlib
+import functools
 import email
 import email.message
 import email.policy
@@ -192,8 +193,10 @@ class Harness:
         self.app.engine.dispose()
 
 
-def make_config(tmp_path: Path, db_url: str, sink_port: int | None, **smtp) -> config_mod.Config:
-    cfg = config_mod.load(None, data_dir=str(tmp_path / "data"), db=db_url)
+def make_config(tmp_path: Path, db_url: str, sink_port: int | None, rules: Path | None = None,
+                **smtp) -> config_mod.Config:
+    cfg = config_mod.load(None, data_dir=str(tmp_path / "data"), db=db_url,
+                          rules=str(rules) if rules else None)
     relay = replace(cfg.relay, host="127.0.0.1" if sink_port else "", port=sink_port or 25,
                     retry_base=60)
     return replace(cfg, relay=relay, smtp=replace(cfg.smtp, **smtp), hostname="maild.test")
@@ -203,8 +206,8 @@ def make_config(tmp_path: Path, db_url: str, sink_port: int | None, **smtp) -> c
 def harness_factory(tmp_path, db_url, sink):
     made: list[Harness] = []
 
-    def make(**smtp) -> Harness:
-        cfg = make_config(tmp_path, db_url, sink.port, **smtp)
+    def make(rules: Path | None = None, **smtp) -> Harness:
+        cfg = make_config(tmp_path, db_url, sink.port, rules, **smtp)
         app = App.create(cfg)
         app.init_db()
         port = free_port()
@@ -225,6 +228,32 @@ def harness_factory(tmp_path, db_url, sink):
 @pytest.fixture
 def maild(harness_factory) -> Harness:
     return harness_factory()
+
+
+@functools.lru_cache(maxsize=1)
+def corpus_domains() -> tuple[str, ...]:
+    """Every sender domain in the corpus: for tests that treat its writers as employees."""
+    from maild.parse import parse
+    domains = {"example.com"}
+    for path in CORPUS.glob("*/*.eml"):
+        try:
+            sender = parse(path.read_bytes()).sender
+        except Exception:
+            continue
+        if sender and "@" in sender.email and sender.email.isascii():
+            domains.add(sender.email.rpartition("@")[2].lower())
+    return tuple(sorted(domains))
+
+
+@pytest.fixture(scope="session")
+def corpus_rules(tmp_path_factory) -> Path:
+    """The shipped rules, with the corpus's sender domains counted as corporate."""
+    require_corpus()
+    rules = tmp_path_factory.mktemp("corpus-rules")
+    shutil.copytree(PROJECT / "rules", rules, dirs_exist_ok=True)
+    listed = ", ".join(f'"{d}"' for d in ("torex.ru",) + corpus_domains())
+    (rules / "organisation.toml").write_text(f"[organisation]\ndomains = [{listed}]\n", encoding="utf-8")
+    return rules
 
 
 def mail(subject="Не печатает принтер", body="Добрый день! Принтер на 3 этаже не печатает.",

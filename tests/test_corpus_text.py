@@ -45,7 +45,8 @@ def test_corpus_files_are_found():
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_stored_text(maild, path):
+def test_stored_text(harness_factory, corpus_rules, path):
+    maild = harness_factory(rules=corpus_rules)
     raw = path.read_bytes()
     maild.app.spool.put(Envelope(mail_from="sender@torex.ru", rcpt_to=("osticket@torex.ru",)), raw)
     summary = maild.worker().drain(relay=False)
