@@ -72,6 +72,7 @@ class Organisation:
     name: str
     domains: tuple[str, ...]
     departments: tuple[Department, ...]
+    kind_words: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (kind, words): tip the balance
 
     def department(self, code: str) -> Department | None:
         code = code.upper()
@@ -174,10 +175,16 @@ def load(rules_dir: Path) -> Organisation:
         dupes = {v for v in values if values.count(v) > 1}
         if dupes:
             raise RulesError(f"{rules_dir / 'departments'}: duplicate department {what}: {', '.join(sorted(dupes))}")
+    kinds = src.data.get("kinds", {})
+    for kind, words in kinds.items():
+        if kind not in KINDS or not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise src.error(src.key_line("kinds", 0, kind), f"[kinds] {kind}: must be problem or request, "
+                                                             "with a list of words")
     return Organisation(
         name=str(org.get("name", "")),
         domains=tuple(d.lower().strip() for d in domains),
         departments=tuple(departments),
+        kind_words=tuple((kind, tuple(words)) for kind, words in kinds.items()),
     )
 
 

@@ -217,20 +217,37 @@ def explicit_category(mail: Mail, rcpt: tuple[str, ...], org: Organisation,
     return None
 
 
-def implicit_category(mail: Mail, department: Department) -> tuple[Category, tuple[str, ...]] | None:
-    """The category whose words and patterns the mail uses most (the subject counts twice)."""
+def _score(pattern: re.Pattern, subject: str, body: str) -> tuple[int, list[str]]:
+    """Distinct matches, each worth its number of words (a phrase says more than a word),
+    those in the subject twice."""
+    in_subject = {m.group(0).lower() for m in pattern.finditer(subject)}
+    in_body = {m.group(0).lower() for m in pattern.finditer(body)}
+    score = sum(2 * len(w.split()) for w in in_subject) + sum(len(w.split()) for w in in_body)
+    return score, sorted(in_subject | in_body)
+
+
+def implicit_category(mail: Mail, department: Department,
+                      kind_words: tuple = ()) -> tuple[Category, tuple[str, ...]] | None:
+    """The category whose words and patterns the mail uses most; the organisation's kind
+    words tip the balance towards problems or requests, but choose nothing on their own."""
     subject, body = normalise(mail.subject), normalise(mail.text)
+    bonus: dict[str, tuple[int, list[str]]] = {}
+    for kind, words in kind_words:
+        pattern = word_pattern(words)
+        bonus[kind] = _score(pattern, subject, body) if pattern else (0, [])
     best, best_score, best_words = None, 0, ()
     for category in department.categories:
         words: list[str] = []
         score = 0
         for pattern in _category_patterns(category):
-            in_subject = [m.group(0) for m in pattern.finditer(subject)]
-            in_body = [m.group(0) for m in pattern.finditer(body)]
-            score += 2 * len(set(w.lower() for w in in_subject)) + len(set(w.lower() for w in in_body))
-            words += in_subject + in_body
+            points, found = _score(pattern, subject, body)
+            score += points
+            words += found
+        if score and category.kind in bonus:
+            score += bonus[category.kind][0]
+            words += [f"({w})" for w in bonus[category.kind][1]]
         if score > best_score:
-            best, best_score, best_words = category, score, tuple(dict.fromkeys(w.lower() for w in words))
+            best, best_score, best_words = category, score, tuple(dict.fromkeys(words))
     return (best, best_words) if best else None
 
 
@@ -308,6 +325,8 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
         if "category" in then:
             category = state.department.category(then["category"])
             state = replace(state, category=category, kind=category.kind)
+        if "close" in then and "category" not in then:
+            state = replace(state, category=None, kind=None)   # closed unprocessed: no category
         for key in ("kind", "priority", "assign", "reply", "close"):
             if key in then:
                 state = replace(state, **{key: then[key]})
@@ -323,7 +342,7 @@ def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organis
         department = org.department(category.department) or state.department
         return replace(state, department=department, category=category, kind=category.kind,
                        hits=state.hits + (Hit(f"category {category.name!r} named by the sender", (how,)),))
-    implicit = implicit_category(mail, state.department)
+    implicit = implicit_category(mail, state.department, org.kind_words)
     if implicit is not None:
         category, words = implicit
         return replace(state, category=category, kind=category.kind,
