@@ -28,7 +28,7 @@ def test_inject_drain_and_read_back_as_json(run, tmp_path):
     result = run("inject", str(eml), "--rcpt", "osticket@torex.ru", "--sender", "ivan@torex.ru")
     assert result.exit_code == 0 and "queued as" in result.output
     result = run("inject", "-", "--rcpt", "osticket-1c@torex.ru", "--sender", "ivan@torex.ru",
-                 input=mail(subject="Ошибка 1С", message_id="cli2@torex.ru"))
+                 input=mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.", message_id="cli2@torex.ru"))
     assert result.exit_code == 0
     result = run("drain")
     assert result.exit_code == 0 and result.output.startswith("processed 2: 2 new tickets")
