@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import config as config_mod, match, store
+from . import config as config_mod, match, policy, store
 from .app import App
 from .config import ConfigError
 from .db import is_unavailable
@@ -174,6 +174,66 @@ def db_init(ctx: click.Context) -> None:
             raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
         raise
     click.echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
+
+
+@main.group("rules")
+def rules_group() -> None:
+    """Check the rule files and try them on a mail."""
+
+
+@command(rules_group, "check")
+@click.pass_context
+def rules_check(ctx: click.Context) -> None:
+    """Validate every rules file and template; each error names file, line and what is wrong.
+
+    Exit status 0 when all is well, 1 otherwise."""
+    opts = ctx.find_root().obj["opts"]
+    try:
+        cfg = config_mod.load(opts["config"], data_dir=opts["data_dir"], db=opts["db"], rules=opts["rules"])
+    except ConfigError as exc:
+        raise Fail(str(exc), EX_CONFIG) from None
+    errors = policy.check(cfg.rules_dir, cfg.templates_dir)
+    if errors:
+        for error in errors:
+            click.echo(error, err=True)
+        raise Fail(f"{len(errors)} error(s); the rules in force stay as they were", 1)
+    org, table = policy.load_policy(cfg.rules_dir, cfg.templates_dir)
+    categories = sum(len(d.categories) for d in org.departments)
+    click.echo(f"rules OK: {len(org.departments)} departments, {categories} categories, "
+               f"{len(table)} rules ({cfg.rules_dir})")
+
+
+@command(rules_group, "test")
+@click.argument("mail_file", type=click.Path(allow_dash=True, path_type=str))
+@click.option("--rcpt", help="Envelope recipient (default: the mail's To that is a department address).")
+@click.option("--sender", help="Envelope sender (default: the mail's From).")
+@click.option("--json", "as_json", is_flag=True, help="JSON (see README for the shape).")
+@click.pass_context
+def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> None:
+    """Dry run: what maild would do with MAIL_FILE and why. Touches nothing."""
+    from . import dryrun
+    from .parse import parse
+    from .render import Renderer
+    app = _app(ctx)
+    try:
+        raw = sys.stdin.buffer.read() if mail_file == "-" else Path(mail_file).read_bytes()
+    except OSError as exc:
+        raise Fail(f"cannot read {mail_file}: {exc.strerror or exc}", EX_DATAERR) from None
+    org = app.organisation()
+    mail = parse(raw)
+    if not rcpt:
+        rcpt = next((a.email for a in mail.to + mail.cc if org.is_department_address(a.email)),
+                    org.departments[0].address)
+    if sender is None:
+        sender = mail.sender.email if mail.sender else ""
+    engine = None
+    url = app.config.db_url
+    if not url.startswith("sqlite") or Path(url.split("///", 1)[-1]).is_file():
+        engine = app.sessions.kw["bind"]   # only read; a missing SQLite file is not created
+    result = dryrun.explain(raw, Envelope(mail_from=sender, rcpt_to=(rcpt,), peer="dry-run"), org,
+                            app.organisation.rules, Renderer(app.config.templates_dir, app.config.hostname),
+                            engine)
+    click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if as_json else result.text())
 
 
 @main.group()

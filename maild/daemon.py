@@ -4,8 +4,9 @@ The listener (this process, asyncio + aiosmtpd) only spools; the worker (a child
 with a parser process of its own) drains the spool into the database; the sender relays
 the outbox. Worker and sender run at a lower CPU priority than the listener. The
 listener wakes the worker after each accepted message and restarts it if it dies.
-Signals: SIGHUP reloads the rule files in both processes (invalid files are refused and
-the old rules stay); SIGTERM/SIGINT stop both cleanly.
+Signals: SIGHUP reloads the rule files in every process (invalid files are refused and
+the old rules stay); a change watch does the same within a second or so of an edit;
+SIGTERM/SIGINT stop everything cleanly.
 Config: everything under ``[smtp]`` and ``[worker]``; see README.
 """
 from __future__ import annotations
@@ -110,6 +111,9 @@ class Daemon:
 
     def _reload(self) -> None:
         self.app.organisation.reload()
+        self._signal_children()
+
+    def _signal_children(self) -> None:
         for child in self.children.values():
             if child.pid and child.is_alive():
                 os.kill(child.pid, signal.SIGHUP)
@@ -133,6 +137,9 @@ class Daemon:
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
             except asyncio.TimeoutError:
                 pass
+            # The change watch: an edited rules file is taken (or refused) without a signal.
+            if not stopping.is_set() and self.app.organisation.reload_if_changed():
+                self._signal_children()
             for name, child in list(self.children.items()):
                 if not stopping.is_set() and not child.is_alive():
                     log.error("%s exited (code %s); restarting it", name, child.exitcode)

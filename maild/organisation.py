@@ -248,7 +248,7 @@ def _categories(src: Source, department: str) -> tuple[Category, ...]:
                             f"category {name!r}: tag {tag!r} must be latin letters, digits, . _ -")
         for other in out:
             if other.name.lower() == name.lower():
-                raise src.error(line, f"duplicate category name {name!r}")
+                raise src.error(src.key_line("category", i, "name"), f"duplicate category name {name!r}")
             if tag and other.tag == tag:
                 raise src.error(src.key_line("category", i, "tag"), f"duplicate category tag {tag!r}")
         out.append(Category(name=name, tag=tag, kind=kind, words=tuple(words), patterns=tuple(patterns),

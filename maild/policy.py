@@ -61,3 +61,26 @@ class OrganisationHolder:
         return False
 
 
+def check(rules_dir: Path, templates_dir: Path) -> list[str]:
+    """Every problem in the rules and templates, worded 'file: line N: what' (empty: fine).
+    The rule files stop at their first error (each file is read as a whole); every
+    template is compiled, so all broken templates are listed at once."""
+    import jinja2
+
+    errors: list[str] = []
+    try:
+        load_policy(rules_dir, templates_dir)
+    except RulesError as exc:
+        errors.append(str(exc))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)))
+    for path in sorted(Path(templates_dir).rglob("*.txt.j2")):
+        name = str(path.relative_to(templates_dir))
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            errors.append(f"{path}: line {exc.lineno}: {exc.message}")
+            continue
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        if not first.lower().startswith("subject:"):
+            errors.append(f"{path}: line 1: a template starts with a 'Subject:' line")
+    return errors

@@ -129,7 +129,7 @@ def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) 
         if match not in ("any", "all"):
             raise src.error(src.key_line("rule", i, "match"), f"rule {name!r}: match must be 'any' or 'all'")
         then = table.get("then", {})
-        _check_actions(src, line, name, then, department, org, templates)
+        _check_actions(src, i, line, name, then, department, org, templates)
         rules.append(Rule(name=name, description=str(table.get("description", "")), department=department,
                           match_all=match == "all", conditions=conditions, unless=unless, then=then, line=line))
     return tuple(rules)
@@ -143,7 +143,7 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
         line = src.table_line(header, index)
         name = table.get("field", "")
         if name not in FIELDS and not (isinstance(name, str) and name.startswith("header:") and len(name) > 7):
-            raise src.error(line, f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
+            raise src.error(src.key_line(header, index, "field"), f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
         ops = [op for op in ("words", "contains", "regex") if op in table]
         if len(ops) != 1:
             raise src.error(line, f"rule {rule!r}: a condition needs exactly one of words, contains, regex")
@@ -160,38 +160,44 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
             else:
                 pattern = re.compile("|".join(f"(?:{v})" for v in values), re.IGNORECASE)
         except re.error as exc:
-            raise src.error(line, f"rule {rule!r}: bad regular expression: {exc}") from None
+            raise src.error(src.key_line(header, index, ops[0]),
+                            f"rule {rule!r}: bad regular expression: {exc}") from None
         out.append(Condition(field=name, how=ops[0], values=tuple(values), pattern=pattern))
     return tuple(out)
 
 
-def _check_actions(src: Source, line: int, name: str, then: dict, department: str | None,
-                   org: Organisation, templates: set[str] | None) -> None:
+def _check_actions(src: Source, index: int, rule_line: int, name: str, then: dict,
+                   department: str | None, org: Organisation, templates: set[str] | None) -> None:
     if not isinstance(then, dict) or not then:
-        raise src.error(line, f"rule {name!r}: needs a [rule.then] with at least one action")
+        raise src.error(rule_line, f"rule {name!r}: needs a [rule.then] with at least one action")
+    then_line = src.table_line("rule.then", index) if src.table_line("rule.then", index) > rule_line else rule_line
+
+    def line(key: str | None = None) -> int:
+        return src.key_line("rule.then", index, key) if key and then_line != rule_line else then_line
+
     for key in then:
         if key not in ACTIONS:
-            raise src.error(line, f"rule {name!r}: unknown action {key!r} (one of {', '.join(ACTIONS)})")
+            raise src.error(line(key), f"rule {name!r}: unknown action {key!r} (one of {', '.join(ACTIONS)})")
     target = then.get("transfer") or then.get("route") or department
     for key in ("transfer", "route"):
         if key in then and org.department(str(then[key])) is None:
-            raise src.error(line, f"rule {name!r}: {key} to unknown department {then[key]!r}")
+            raise src.error(line(key), f"rule {name!r}: {key} to unknown department {then[key]!r}")
     dept = org.department(str(target)) if target else None
     if "category" in then:
         if dept is None:
-            raise src.error(line, f"rule {name!r}: a category needs the rule's department or a transfer")
+            raise src.error(line("category"), f"rule {name!r}: a category needs the rule's department or a transfer")
         if dept.category(str(then["category"])) is None:
-            raise src.error(line, f"rule {name!r}: no category {then['category']!r} in {dept.code}")
+            raise src.error(line("category"), f"rule {name!r}: no category {then['category']!r} in {dept.code}")
     if "kind" in then and then["kind"] not in ("problem", "request"):
-        raise src.error(line, f"rule {name!r}: kind must be problem or request")
+        raise src.error(line("kind"), f"rule {name!r}: kind must be problem or request")
     if "priority" in then and then["priority"] not in PRIORITIES:
-        raise src.error(line, f"rule {name!r}: priority must be one of {', '.join(PRIORITIES)}")
+        raise src.error(line("priority"), f"rule {name!r}: priority must be one of {', '.join(PRIORITIES)}")
     if "assign" in then and (dept is None or not any(m.login == then["assign"] for m in dept.staff)):
-        raise src.error(line, f"rule {name!r}: assign to {then['assign']!r}, who is not staff of "
+        raise src.error(line("assign"), f"rule {name!r}: assign to {then['assign']!r}, who is not staff of "
                               f"{dept.code if dept else 'the rule department'}")
     for key in ("reply", "close"):
         if key in then and templates is not None and str(then[key]) not in templates:
-            raise src.error(line, f"rule {name!r}: template {then[key]!r}.txt.j2 does not exist")
+            raise src.error(line(key), f"rule {name!r}: template {then[key]!r}.txt.j2 does not exist")
 
 
 # -- applying -------------------------------------------------------------------------------

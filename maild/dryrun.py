@@ -1,0 +1,118 @@
+"""``maild rules test MAIL.eml``: what maild would do with a mail, and why. Touches nothing:
+the database is only read (to see whether the mail answers a ticket), nothing is written,
+no mail is sent; the mail that would be sent is rendered and shown."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from . import match, rules
+from .classify import classify
+from .db import is_unavailable
+from .models import now
+from .organisation import Organisation
+from .parse import parse
+from .render import Renderer
+from .spool import Envelope
+from .store import TicketRef
+
+
+@dataclass
+class DryRun:
+    disposition: str              # new-ticket, reply-to-ticket, automatic-mail, refused, closed-...
+    reason: str
+    department: str | None = None
+    category: str | None = None
+    kind: str | None = None
+    priority: str | None = None
+    assign: str | None = None
+    ticket: str | None = None     # the ticket it answers, for replies
+    transferred_from: str | None = None
+    rules: list[dict] = field(default_factory=list)       # every rule that matched, with its words
+    mail: list[dict] = field(default_factory=list)        # what would be sent: to, subject, body
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def text(self) -> str:
+        lines = [f"disposition: {self.disposition}", f"why: {self.reason}"]
+        for key in ("ticket", "department", "transferred_from", "category", "kind", "priority", "assign"):
+            value = getattr(self, key)
+            if value:
+                lines.append(f"{key.replace('_', ' ')}: {value}")
+        if self.rules:
+            lines.append("decided by:")
+            lines += [f"  - {r['rule']}" + (f": {', '.join(r['words'])}" if r["words"] else "") for r in self.rules]
+        for note in self.notes:
+            lines.append(f"note: {note}")
+        for m in self.mail:
+            lines += ["", f"--- would send to {m['to']}: {m['subject']}", m["body"].rstrip()]
+        return "\n".join(lines)
+
+
+def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple[rules.Rule, ...],
+            renderer: Renderer, engine: Engine | None) -> DryRun:
+    mail = parse(raw)
+    verdict = classify(mail, envelope)
+    sender = mail.sender.email if mail.sender else envelope.mail_from
+    if envelope.mail_from and not org.is_corporate(envelope.mail_from):
+        return DryRun("refused", f"550 5.7.1 at MAIL FROM: {envelope.mail_from} is outside "
+                                 f"the corporate domains ({', '.join(org.domains)})")
+    notes: list[str] = []
+    found = None
+    if engine is not None:
+        try:
+            with engine.connect() as conn:
+                found = match.find(conn, mail, {d.code for d in org.departments})
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            notes.append(f"database not reachable, replies to tickets not recognised: {exc}")
+    if sender and not org.is_corporate(sender):
+        return DryRun("refused-domain", f"{sender} is outside the corporate domains; "
+                      + ("automatic mail: no answer" if verdict.automatic
+                         else "answered with the 'outside' template, at most once a day"), notes=notes)
+    if found is not None:
+        return DryRun("automatic-mail" if verdict.automatic else "reply-to-ticket",
+                      f"{found.how}" + (f"; automatic mail ({verdict.reason})" if verdict.automatic else ""),
+                      ticket=found.ticket.number, department=found.ticket.department, notes=notes)
+    department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
+    if department is None:
+        return DryRun("refused", f"550 5.1.1: no department address among {', '.join(envelope.rcpt_to)}")
+    routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, rule_table)
+    result = DryRun(
+        "new-ticket", "names no ticket of ours", department=routing.department.code,
+        category=routing.category.name if routing.category else None, kind=routing.kind,
+        priority=routing.priority, assign=routing.assign,
+        transferred_from=routing.transferred_from.code if routing.transferred_from else None,
+        rules=[{"rule": h.rule, "words": list(h.words)} for h in routing.hits], notes=notes)
+    if verdict.automatic:
+        result.disposition, result.reason = "automatic-mail", f"automatic mail ({verdict.reason}): " \
+                                                              "a ticket, no acknowledgement, no alert"
+        return result
+    ticket = TicketRef(0, f"{routing.department.code}-NNNNNN", routing.department.code, mail.subject,
+                       "closed" if routing.close else "open", now(), None, routing.assign, None,
+                       result.category, routing.kind)
+    requester = {"email": sender or "", "name": mail.sender.name if mail.sender else ""}
+    transfer = ({"from": routing.transferred_from, "reason": routing.transfer_reason}
+                if routing.transferred_from else None)
+    reason = routing.hits[-1].description if routing.hits else ""
+    if routing.close:
+        result.disposition = "closed-" + routing.close.replace("_", "-")
+        outgoing = [(routing.close, sender, dict(requester=requester, reason=reason))]
+    else:
+        outgoing = [("ack", sender, dict(requester=requester, previous=None, transfer=transfer))]
+        outgoing += [("new_ticket_alert", m.email, dict(requester=requester, body=mail.text,
+                                                         attachments=mail.attachments, previous=None,
+                                                         transfer=transfer))
+                     for m in routing.department.staff if not routing.assign or m.login == routing.assign]
+        if routing.reply:
+            outgoing.append((routing.reply, sender, dict(requester=requester, reason=reason)))
+    for template, to, context in outgoing:
+        rendered = renderer.render(template, routing.department.code, ticket=ticket,
+                                   department=routing.department, **context)
+        result.mail.append({"to": to, "template": template,
+                            "subject": f"[#{ticket.number}] {rendered.subject}", "body": rendered.body})
+    return result
