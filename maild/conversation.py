@@ -203,7 +203,7 @@ class Conversation:
         self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated"),
                            self._staff_for(ticket, department), mail, requester=requester,
                            body=mail.text, attachments=mail.attachments, previous=previous,
-                           transfer=transfer)
+                           transfer=transfer, why=routing.explain() if routing is not None else "")
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:

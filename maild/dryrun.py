@@ -106,7 +106,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         outgoing = [("ack", sender, dict(requester=requester, previous=None, transfer=transfer))]
         outgoing += [("new_ticket_alert", m.email, dict(requester=requester, body=mail.text,
                                                          attachments=mail.attachments, previous=None,
-                                                         transfer=transfer))
+                                                         transfer=transfer, why=routing.explain()))
                      for m in routing.department.staff if not routing.assign or m.login == routing.assign]
         if routing.reply:
             outgoing.append((routing.reply, sender, dict(requester=requester, reason=reason)))
