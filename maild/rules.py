@@ -25,6 +25,7 @@ A word matches every word that begins with it, in any case, and ``1C`` (Latin) i
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,23 +46,17 @@ def normalise(text: str) -> str:
     return re.sub(r"(?<![\w])1[CcСс](?![\w])", "1С", text).replace("ё", "е").replace("Ё", "Е")
 
 
-def word_pattern(words: tuple[str, ...] | list[str]) -> re.Pattern | None:
-    """Words at a word start, any ending: "принтер" finds "Принтера"; spaces match any run."""
-    alternatives = [r"\s+".join(re.escape(part) for part in normalise(w).split()) for w in words if w.strip()]
-    if not alternatives:
-        return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(alternatives, key=len, reverse=True)) + ")",
-                      re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class Condition:
     field: str                     # one of FIELDS, or "header:<Name>"
     how: str                       # words | contains | regex
     values: tuple[str, ...]
-    pattern: re.Pattern
+    pattern: re.Pattern | None     # contains, regex (words are looked up in a Matcher)
+    key: str = ""                  # the condition's name among the Matcher's word sets
 
-    def matches(self, value: str) -> list[str]:
+    def matches(self, value: str, matcher: "Matcher") -> list[str]:
+        if self.pattern is None:
+            return sorted(matcher.find(normalise(value)).get(self.key, ()))
         return [m.group(0) for m in self.pattern.finditer(normalise(value))]
 
 
@@ -154,7 +149,7 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
             raise src.error(line, f"rule {rule!r}: {ops[0]} must be a list of strings")
         try:
             if ops[0] == "words":
-                pattern = word_pattern(values)
+                pattern = None
             elif ops[0] == "contains":
                 pattern = re.compile("|".join(re.escape(normalise(v)) for v in values), re.IGNORECASE)
             else:
@@ -162,7 +157,8 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
         except re.error as exc:
             raise src.error(src.key_line(header, index, ops[0]),
                             f"rule {rule!r}: bad regular expression: {exc}") from None
-        out.append(Condition(field=name, how=ops[0], values=tuple(values), pattern=pattern))
+        out.append(Condition(field=name, how=ops[0], values=tuple(values), pattern=pattern,
+                             key=f"{header}#{index}"))
     return tuple(out)
 
 
@@ -232,39 +228,133 @@ def _score(pattern: re.Pattern, subject: str, body: str) -> tuple[int, list[str]
     return score, sorted(in_subject | in_body)
 
 
+MAX_ROUTING_TEXT = 20_000   # characters of the body the categories look at: the request is at the top
+
+
 def implicit_category(mail: Mail, department: Department,
-                      kind_words: tuple = ()) -> tuple[Category, tuple[str, ...]] | None:
+                      matcher: "Matcher") -> tuple[Category, tuple[str, ...]] | None:
     """The category whose words and patterns the mail uses most; the organisation's kind
     words tip the balance towards problems or requests, but choose nothing on their own."""
-    subject, body = normalise(mail.subject), normalise(mail.text)
-    bonus: dict[str, tuple[int, list[str]]] = {}
-    for kind, words in kind_words:
-        pattern = word_pattern(words)
-        bonus[kind] = _score(pattern, subject, body) if pattern else (0, [])
+    subject, body = normalise(mail.subject), normalise(mail.text[:MAX_ROUTING_TEXT])
+    found = matcher.scores(subject, body)
     best, best_score, best_words = None, 0, ()
     for category in department.categories:
-        words: list[str] = []
-        score = 0
+        score, words = found.get(f"{department.code}|{category.name}", (0, []))
         for pattern in _category_patterns(category):
-            points, found = _score(pattern, subject, body)
+            points, matched = _score(pattern, subject, body)
             score += points
-            words += found
-        if score and category.kind in bonus:
-            score += bonus[category.kind][0]
-            words += [f"({w})" for w in bonus[category.kind][1]]
+            words = words + matched
+        if score and f"kind|{category.kind}" in found:
+            bonus, kind_matched = found[f"kind|{category.kind}"]
+            score += bonus
+            words = words + [f"({w})" for w in kind_matched]
         if score > best_score:
             best, best_score, best_words = category, score, tuple(dict.fromkeys(words))
     return (best, best_words) if best else None
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+@functools.lru_cache(maxsize=16)
+def _words(text: str) -> tuple[str, ...]:
+    """A text's words, lower case (cached: every set and rule looks at the same texts)."""
+    return tuple(_TOKEN.findall(text.lower()))
+
+
+class WordSets:
+    """Named sets of words and phrases found in one pass over a text's words (a dict lookup
+    per word), instead of one regular-expression scan per set: the category step went from
+    the most expensive part of processing a message to a small one.
+
+    A word matches every word that begins with it; in a phrase the last word is such a
+    prefix and the others must be whole ("сетевая папк" finds "сетевая папка")."""
+
+    def __init__(self, sets: list[tuple[str, tuple[str, ...]]]):
+        self.single: dict[str, list[str]] = {}                             # word prefix -> names
+        self.multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}      # first word -> phrases
+        for name, words in sets:
+            for phrase in words:
+                tokens = tuple(t.lower() for t in _TOKEN.findall(normalise(phrase)))
+                if len(tokens) == 1:
+                    self.single.setdefault(tokens[0], []).append(name)
+                elif tokens:
+                    self.multi.setdefault(tokens[0], []).append((tokens, name))
+        self.lengths = sorted({len(prefix) for prefix in self.single})
+        self.starts = {prefix[:2] for prefix in self.single} | {first[:2] for first in self.multi}
+
+    def find(self, text: str) -> dict[str, set[str]]:
+        """name -> the phrases (as written in the text, lower case) that matched."""
+        words = _words(text)
+        hits: dict[str, set[str]] = {}
+        single, multi, lengths, starts = self.single, self.multi, self.lengths, self.starts
+        for i, word in enumerate(words):
+            if word[:2] not in starts:
+                continue                       # most words: nothing in any set begins so
+            for length in lengths:
+                if length > len(word):
+                    break
+                for name in single.get(word[:length], ()):
+                    hits.setdefault(name, set()).add(word)
+            for tokens, name in multi.get(word, ()):
+                last = len(tokens) - 1
+                if i + last < len(words) and words[i + last].startswith(tokens[last]) \
+                        and all(words[i + k] == tokens[k] for k in range(1, last)):
+                    hits.setdefault(name, set()).add(" ".join(words[i:i + last + 1]))
+        return hits
+
+
+class Matcher(WordSets):
+    """Every word set of the policy — all departments' categories, the kind words, every
+    rule condition — in one index: one pass over a text answers them all (cached for the
+    few texts of the mail being routed)."""
+
+    def __init__(self, org: Organisation, table: tuple[Rule, ...]):
+        sets = [(f"{d.code}|{c.name}", c.words) for d in org.departments for c in d.categories]
+        sets += [(f"kind|{kind}", tuple(words)) for kind, words in org.kind_words]
+        sets += [(c.key, c.values) for rule in table for c in rule.conditions + rule.unless if c.how == "words"]
+        super().__init__(sets)
+        self._cache: dict[str, dict[str, set[str]]] = {}
+
+    def find(self, text: str) -> dict[str, set[str]]:
+        found = self._cache.get(text)
+        if found is None:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            found = self._cache[text] = super().find(text)
+        return found
+
+    def scores(self, subject: str, body: str) -> dict[str, tuple[int, list[str]]]:
+        """name -> (score, words): a match is worth its number of words, twice in the subject."""
+        in_subject, in_body = self.find(subject), self.find(body)
+        return {name: (sum(2 * len(w.split()) for w in in_subject.get(name, ()))
+                       + sum(len(w.split()) for w in in_body.get(name, ())),
+                       sorted(in_subject.get(name, set()) | in_body.get(name, set())))
+                for name in set(in_subject) | set(in_body)}
+
+
+_MATCHERS: dict[tuple[int, int], tuple[Organisation, tuple[Rule, ...], Matcher]] = {}
+
+
+def matcher_for(org: Organisation, table: tuple[Rule, ...]) -> Matcher:
+    """The Matcher of a policy, built once (the policy objects live until a reload)."""
+    key = (id(org), id(table))
+    entry = _MATCHERS.get(key)
+    if entry is None or entry[0] is not org or entry[1] is not table:
+        if len(_MATCHERS) > 4:
+            _MATCHERS.clear()
+        entry = _MATCHERS[key] = (org, table, Matcher(org, table))
+    return entry[2]
 
 
 _PATTERNS: dict[Category, tuple[re.Pattern, ...]] = {}
 
 
 def _category_patterns(category: Category) -> tuple[re.Pattern, ...]:
+    """A category's own regular expressions (its words are in _WordSets)."""
     cached = _PATTERNS.get(category)
     if cached is None:
-        word = word_pattern(category.words)
-        cached = tuple(p for p in [word] + [re.compile(normalise(x), re.IGNORECASE) for x in category.patterns] if p)
+        cached = tuple(re.compile(normalise(x), re.IGNORECASE) for x in category.patterns)
         _PATTERNS[category] = cached
     return cached
 
@@ -290,20 +380,20 @@ def _field_values(mail: Mail, name: str, sender: str, state: Routing) -> list[st
     return [header] if header is not None else []
 
 
-def _check(rule: Rule, mail: Mail, sender: str, state: Routing) -> list[str] | None:
+def _check(rule: Rule, mail: Mail, sender: str, state: Routing, matcher: Matcher) -> list[str] | None:
     """The words that made the rule match, or None if it does not."""
     found: list[str] = []
     results = []
     for condition in rule.conditions:
         words = [w for value in _field_values(mail, condition.field, sender, state)
-                 for w in condition.matches(value)]
+                 for w in condition.matches(value, matcher)]
         results.append(bool(words))
         found += words
     matched = all(results) if rule.match_all else any(results)
     if not matched:
         return None
     for condition in rule.unless:
-        if any(condition.matches(v) for v in _field_values(mail, condition.field, sender, state)):
+        if any(condition.matches(v, matcher) for v in _field_values(mail, condition.field, sender, state)):
             return None
     return list(dict.fromkeys(found))
 
@@ -311,11 +401,12 @@ def _check(rule: Rule, mail: Mail, sender: str, state: Routing) -> list[str] | N
 def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department,
           org: Organisation, rules: tuple[Rule, ...]) -> Routing:
     """Department, category, kind and actions for a new request, with the reasons."""
-    state = _categorised(Routing(department=department, category=None, kind=None), mail, rcpt, org)
+    matcher = matcher_for(org, rules)
+    state = _categorised(Routing(department=department, category=None, kind=None), mail, rcpt, org, matcher)
     for rule in rules:
         if rule.department and rule.department != state.department.code:
             continue
-        words = _check(rule, mail, sender, state)
+        words = _check(rule, mail, sender, state, matcher)
         if words is None:
             continue
         state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
@@ -327,7 +418,7 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
                             transferred_from=state.department if "transfer" in then else state.transferred_from,
                             transfer_reason=rule.description or rule.name)
             if "category" not in then:
-                state = _categorised(state, mail, rcpt, org)
+                state = _categorised(state, mail, rcpt, org, matcher)
         if "category" in then:
             category = state.department.category(then["category"])
             state = replace(state, category=category, kind=category.kind)
@@ -341,14 +432,15 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
     return state
 
 
-def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organisation) -> Routing:
+def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organisation,
+                 matcher: Matcher) -> Routing:
     explicit = explicit_category(mail, rcpt, org, state.department)
     if explicit is not None:
         category, how = explicit
         department = org.department(category.department) or state.department
         return replace(state, department=department, category=category, kind=category.kind,
                        hits=state.hits + (Hit(f"category {category.name!r} named by the sender", (how,)),))
-    implicit = implicit_category(mail, state.department, org.kind_words)
+    implicit = implicit_category(mail, state.department, matcher)
     if implicit is not None:
         category, words = implicit
         return replace(state, category=category, kind=category.kind,

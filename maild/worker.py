@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from datetime import timedelta
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
@@ -40,8 +40,9 @@ from .config import Config
 from .conversation import Effect
 from .db import is_unavailable
 from .models import now
-from .policy import OrganisationHolder
+from .organisation import Department, Organisation
 from .parse import Mail, ParseError, parse
+from .policy import OrganisationHolder
 from .relay import Relay
 from .render import Renderer
 from .spool import Envelope, Spool, SpoolItem
@@ -85,26 +86,40 @@ class DrainSummary:
 
 @dataclass(frozen=True)
 class Parsed:
-    """A spool file read and parsed (possibly in the parser process: it is pickled)."""
+    """A spool file read, parsed, classified and — should it be a new request — routed by
+    the admin's rules. All of it is pure (no database), so it runs in the parser process
+    beside the database work; this value is pickled back."""
     envelope: Envelope
     size: int
     mail: Mail | None
     key: str            # the Message-ID, or the hash of the bytes for mail without one
     error: str | None = None
+    verdict: Verdict | None = None
+    routing: rules.Routing | None = None    # used only if the mail names no ticket
 
 
-def read_and_parse(path: Path) -> Parsed:
+def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...]) -> Parsed:
     envelope, raw = spool_mod.read(path)
     try:
         mail = parse(raw)
     except ParseError as exc:
         return Parsed(envelope, len(raw), None, "", str(exc))
     key = mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
-    return Parsed(envelope, len(raw), mail, key)
+    department = first_department(org, envelope)
+    routing = None
+    if department is not None:
+        sender = mail.sender.email if mail.sender else envelope.mail_from
+        routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, table)
+    return Parsed(envelope, len(raw), mail, key, verdict=classify(mail, envelope), routing=routing)
 
 
-def read_and_parse_all(paths: list[Path]) -> list[Parsed]:
-    return [read_and_parse(path) for path in paths]
+def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...]) -> list[Parsed]:
+    return [read_and_parse(path, org, table) for path in paths]
+
+
+def first_department(org: Organisation, envelope: Envelope) -> Department | None:
+    """The department written to: the first recipient that is a department address."""
+    return next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,7 @@ class Prepared:
     mail: Mail
     verdict: Verdict
     key: str        # the Message-ID, or the hash of the bytes for mail without one
+    routing: rules.Routing | None = None
 
 
 class Worker:
@@ -198,7 +214,8 @@ class Worker:
     def _parse_async(self, items: list[SpoolItem]) -> Future | None:
         if self.parser is None or not items:
             return None
-        return self.parser.submit(read_and_parse_all, [item.path for item in items])
+        return self.parser.submit(read_and_parse_all, [item.path for item in items],
+                                  self.organisation(), self.organisation.rules)
 
     def _parsed(self, items: list[SpoolItem], parsing: Future | None) -> list[Parsed]:
         if parsing is not None:
@@ -208,7 +225,7 @@ class Worker:
                 # The parser process died (killed, or out of memory): parse here this time.
                 log.error("parser process died; parsing this batch in the worker")
                 self.parser = self.parser_factory() if self.parser_factory else None
-        return read_and_parse_all([item.path for item in items])
+        return read_and_parse_all([item.path for item in items], self.organisation(), self.organisation.rules)
 
     def _release_all(self, items: list[SpoolItem], parsing: Future | None) -> None:
         if parsing is not None:
@@ -240,7 +257,7 @@ class Worker:
                 log.warning("quarantined %s: cannot parse: %s", item.id, result.error)
                 continue
             prepared.append(Prepared(item, result.envelope, result.size, result.mail,
-                                     classify(result.mail, result.envelope), result.key))
+                                     result.verdict, result.key, result.routing))
 
         done: list[tuple[Prepared, Outcome]] = []
         failed: list[tuple[Prepared, Exception]] = []
@@ -310,13 +327,14 @@ class Worker:
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             # The department written to; a reply to the other department's ticket that
             # lands here (token wins over address) never gets this far.
-            department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None) \
+            department = first_department(org, envelope) \
                 or (org.department(decision.ticket.department) if decision.ticket else None)
             if department is None:
                 raise Unroutable(f"no department address among {', '.join(envelope.rcpt_to)}")
-            # The admin's categories and rules: department, category, kind, what to answer.
-            routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org,
-                                  self.organisation.rules)
+            # The admin's categories and rules: department, category, kind, what to answer
+            # (worked out beside the parsing, unless this is not the department it assumed).
+            routing = p.routing or rules.route(mail, envelope.rcpt_to, sender or "", department, org,
+                                               self.organisation.rules)
             department = routing.department
             ticket = actions.open_ticket(department, mail.subject, author, routing)
         else:
