@@ -118,8 +118,8 @@ class Actions:
                 total += attachment.size
                 # Over a limit: listed with its hash, not stored apart (the archived raw
                 # message still holds it).
-                stored = attachment.size <= self.limits.max_size and total <= self.limits.max_total
-                if stored:
+                stored = self.limits.keeps(attachment.size, total)
+                if stored and attachment.data:      # empty: the parser process stored it
                     self.blobs.put(sha, attachment.data)
                 rows.append({"entry_id": entry_id, "filename": attachment.filename,
                              "content_type": attachment.content_type[:200], "size": attachment.size,

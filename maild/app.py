@@ -54,11 +54,12 @@ class App:
 
     def worker(self, parser_process: bool = False) -> Worker:
         """The pipeline; with ``parser_process`` (``maild serve``) parsing runs in a process of
-        its own, overlapped with the database work (``worker.parse_process``)."""
+        its own, overlapped with the database work (``worker.parse_processes``)."""
         cfg = self.config
         factory = None
-        if parser_process and cfg.worker.parse_process:
-            factory = lambda: ProcessPoolExecutor(1, mp_context=mp.get_context("fork"))  # noqa: E731
+        if parser_process and cfg.worker.parse_processes > 0:
+            factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
+                                                  mp_context=mp.get_context("fork"))
         return Worker(cfg, self.organisation, self.sessions, self.spool,
                       Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
                       Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname), factory)

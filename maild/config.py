@@ -55,7 +55,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "batch_size": (int, 200),
         "poll_interval": ((int, float), 0.2),
         "max_attempts": (int, 3),
-        "parse_process": (bool, True),
+        "parse_processes": (int, 2),
     },
 }
 
@@ -86,7 +86,7 @@ class WorkerConfig:
     batch_size: int = 200
     poll_interval: float = 0.2
     max_attempts: int = 3
-    parse_process: bool = True   # serve: parse in a second process, overlapped with the database
+    parse_processes: int = 2     # serve: processes that parse (and route) beside the database work
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,10 @@ class TicketsConfig:
 class AttachmentsConfig:
     max_size: int = 20 * 1024 * 1024    # larger attachments are listed, not stored apart
     max_total: int = 40 * 1024 * 1024   # per message; the raw message keeps them all
+
+    def keeps(self, size: int, total_so_far: int) -> bool:
+        """Whether an attachment is stored apart (``total_so_far`` includes it)."""
+        return size <= self.max_size and total_so_far <= self.max_total
 
 
 @dataclass(frozen=True)

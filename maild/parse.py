@@ -20,7 +20,7 @@ import hashlib
 import logging
 import mimetypes
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.message import Message
 
@@ -55,17 +55,20 @@ class Address:
 class Attachment:
     filename: str
     content_type: str
-    data: bytes = field(repr=False)
+    data: bytes = field(repr=False)   # b"" once stored (see without_data)
     content_id: str = ""
     inline: bool = False
+    size: int = -1                    # of the data; filled in from it when not given
+    sha256: str = ""
 
-    @property
-    def size(self) -> int:
-        return len(self.data)
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
+            object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+    def without_data(self) -> "Attachment":
+        """The same attachment with its bytes dropped (they are in the blob store)."""
+        return replace(self, data=b"")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ _CATEGORY_LINE = re.compile(r"^\s*категория\s*:\s*(.+?)\s*$", re.I | re
 _BRACKETS = re.compile(r"\[\s*([^\[\]#]{2,60}?)\s*\]")
 
 
+@functools.lru_cache(maxsize=32)
 def normalise(text: str) -> str:
     """What matching sees: 1C in Latin is the Cyrillic 1С; ё is е."""
     return re.sub(r"(?<![\w])1[CcСс](?![\w])", "1С", text).replace("ё", "е").replace("Ё", "Е")
@@ -228,7 +229,8 @@ def _score(pattern: re.Pattern, subject: str, body: str) -> tuple[int, list[str]
     return score, sorted(in_subject | in_body)
 
 
-MAX_ROUTING_TEXT = 20_000   # characters of the body the categories look at: the request is at the top
+MAX_ROUTING_TEXT = 4000   # characters of the body the categories look at: the request is at the top,
+                          # quoted history and signatures below it
 
 
 def implicit_category(mail: Mail, department: Department,
@@ -281,15 +283,18 @@ class WordSets:
                 elif tokens:
                     self.multi.setdefault(tokens[0], []).append((tokens, name))
         self.lengths = sorted({len(prefix) for prefix in self.single})
-        self.starts = {prefix[:2] for prefix in self.single} | {first[:2] for first in self.multi}
+        # A quick test that rules out most words: no single word of a set begins like them,
+        # and no phrase starts with them.
+        self.starts = {prefix[:3] for prefix in self.single if len(prefix) >= 3}
+        self.short = {prefix for prefix in self.single if len(prefix) < 3}
 
     def find(self, text: str) -> dict[str, set[str]]:
         """name -> the phrases (as written in the text, lower case) that matched."""
         words = _words(text)
         hits: dict[str, set[str]] = {}
-        single, multi, lengths, starts = self.single, self.multi, self.lengths, self.starts
+        single, multi, lengths, starts, short = self.single, self.multi, self.lengths, self.starts, self.short
         for i, word in enumerate(words):
-            if word[:2] not in starts:
+            if word[:3] not in starts and word not in multi and word[:2] not in short and word[:1] not in short:
                 continue                       # most words: nothing in any set begins so
             for length in lengths:
                 if length > len(word):
@@ -363,9 +368,9 @@ def _field_values(mail: Mail, name: str, sender: str, state: Routing) -> list[st
     if name == "subject":
         return [mail.subject]
     if name == "body":
-        return [mail.text]
+        return [mail.text[:MAX_ROUTING_TEXT]]
     if name == "text":
-        return [mail.subject, mail.text]
+        return [mail.subject, mail.text[:MAX_ROUTING_TEXT]]
     if name == "sender":
         return [sender]
     if name == "sender_domain":

@@ -15,7 +15,7 @@ whose processing raises is retried ``worker.max_attempts`` times, then quarantin
 the database is unreachable the whole batch goes back to ``incoming`` untouched and is
 retried later (not counted against the messages).
 Config: ``worker.batch_size``, ``worker.poll_interval``, ``worker.max_attempts``,
-``worker.parse_process``.
+``worker.parse_processes``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from . import conversation, match, rules, spool as spool_mod, store
 from .actions import Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
-from .config import Config
+from .config import AttachmentsConfig, Config
 from .conversation import Effect
 from .db import is_unavailable
 from .models import now
@@ -49,7 +49,7 @@ from .spool import Envelope, Spool, SpoolItem
 
 log = logging.getLogger("maild.worker")
 
-SENDER_YIELD_SECONDS = 2.0
+SENDER_YIELD_SECONDS = 5.0
 
 
 class Unroutable(Exception):
@@ -98,12 +98,24 @@ class Parsed:
     routing: rules.Routing | None = None    # used only if the mail names no ticket
 
 
-def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...]) -> Parsed:
+def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
+                   store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> Parsed:
+    """With ``store_in`` (the parser process), attachments within the limits are written to
+    the blob store here and their bytes dropped: only their names, types and hashes travel
+    back to the worker (copying them between processes cost more than parsing)."""
     envelope, raw = spool_mod.read(path)
     try:
         mail = parse(raw)
     except ParseError as exc:
         return Parsed(envelope, len(raw), None, "", str(exc))
+    if store_in is not None and mail.attachments:
+        blobs, limits = store_in
+        total = 0
+        for attachment in mail.attachments:
+            total += attachment.size
+            if limits.keeps(attachment.size, total):
+                blobs.put(attachment.sha256, attachment.data)
+        mail = replace(mail, attachments=tuple(a.without_data() for a in mail.attachments))
     key = mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
     department = first_department(org, envelope)
     routing = None
@@ -113,8 +125,9 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...])
     return Parsed(envelope, len(raw), mail, key, verdict=classify(mail, envelope), routing=routing)
 
 
-def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...]) -> list[Parsed]:
-    return [read_and_parse(path, org, table) for path in paths]
+def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...],
+                       store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> list[Parsed]:
+    return [read_and_parse(path, org, table, store_in) for path in paths]
 
 
 def first_department(org: Organisation, envelope: Envelope) -> Department | None:
@@ -185,11 +198,14 @@ class Worker:
 
     def send_forever(self, stop: threading.Event) -> None:
         """The outgoing side on its own (``maild serve`` runs it in a process of its own).
-        Inbound goes first: while a backlog waits in the spool, the sender only sends
-        every few seconds, so it does not take the database from the worker."""
+        Inbound goes first: while mail waits in the spool the sender holds back (it would
+        take CPU and the database from the worker), but never longer than
+        SENDER_YIELD_SECONDS, so acknowledgements still leave during a long burst."""
         while not stop.is_set():
-            if self.spool.pending() > self.config.worker.batch_size:
-                stop.wait(SENDER_YIELD_SECONDS)
+            waited = 0.0
+            while self.spool.pending() and waited < SENDER_YIELD_SECONDS and not stop.is_set():
+                stop.wait(self.config.worker.poll_interval)
+                waited += self.config.worker.poll_interval
             summary = DrainSummary()
             try:
                 self.send(summary)
@@ -211,25 +227,31 @@ class Worker:
         else:
             summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
 
-    def _parse_async(self, items: list[SpoolItem]) -> Future | None:
+    def _parse_async(self, items: list[SpoolItem]) -> list[Future] | None:
+        """Hand a batch to the parser processes, in one chunk per process (results come back
+        in order, so batches are still written in arrival order)."""
         if self.parser is None or not items:
             return None
-        return self.parser.submit(read_and_parse_all, [item.path for item in items],
-                                  self.organisation(), self.organisation.rules)
+        workers = max(1, self.config.worker.parse_processes)
+        size = -(-len(items) // workers)
+        store_in = (self.blobs, self.config.attachments)
+        return [self.parser.submit(read_and_parse_all, [item.path for item in items[i:i + size]],
+                                   self.organisation(), self.organisation.rules, store_in)
+                for i in range(0, len(items), size)]
 
-    def _parsed(self, items: list[SpoolItem], parsing: Future | None) -> list[Parsed]:
+    def _parsed(self, items: list[SpoolItem], parsing: list[Future] | None) -> list[Parsed]:
         if parsing is not None:
             try:
-                return parsing.result()
+                return [parsed for future in parsing for parsed in future.result()]
             except BrokenProcessPool:
                 # The parser process died (killed, or out of memory): parse here this time.
                 log.error("parser process died; parsing this batch in the worker")
                 self.parser = self.parser_factory() if self.parser_factory else None
         return read_and_parse_all([item.path for item in items], self.organisation(), self.organisation.rules)
 
-    def _release_all(self, items: list[SpoolItem], parsing: Future | None) -> None:
-        if parsing is not None:
-            parsing.cancel()
+    def _release_all(self, items: list[SpoolItem], parsing: list[Future] | None) -> None:
+        for future in parsing or ():
+            future.cancel()
         for item in items:
             self.spool.release(item)
 
