@@ -359,6 +359,10 @@ def run(msgs: list[Msg], k: int, tmp: Path, result: dict) -> int:
     print(f"every message a ticket with its ack queued {t_tickets:.2f} s after the first send: "
           f"{b['tickets_per_s']:.0f} tickets/s "
           f"(target >= {TARGET_TICKETS:.0f}: {verdict(b['tickets_per_s'] >= TARGET_TICKETS)})")
+    tail = max(t_tickets - wall_b, 1e-9)
+    b["backlog_per_s"] = backlog / tail
+    print(f"the backlog after sending ({backlog}) took {tail:.2f} s more: {backlog / tail:.0f} tickets/s "
+          "with both cores free of intake")
     print(f"database: {counts[0]} tickets, {counts[1]} acks, {counts[2]} alerts queued")
     if counts[0] < n or counts[1] < n:
         print(f"FAIL: only {counts[0]}/{n} tickets and {counts[1]}/{n} acks "
