@@ -8,7 +8,7 @@ new request, every decision recorded with the rule and the words that made it.
     description = "..."               # said to the requester when the rule transfers
     department = "OSA"                # only for mail in this department (optional)
     match = "any"                     # any (default) or all of the conditions
-    [[rule.if]]                       # conditions: field + one of words / contains / regex
+    [[rule.if]]                       # conditions: field + words / whole_words / contains / regex
     field = "text"                    # subject, body, text, sender, sender_domain,
     words = ["1С", "Бухгалтерия"]     #   attachment, header:Name, category, kind
     [[rule.unless]]                   # the rule is skipped when any of these match
@@ -50,7 +50,7 @@ def normalise(text: str) -> str:
 @dataclass(frozen=True)
 class Condition:
     field: str                     # one of FIELDS, or "header:<Name>"
-    how: str                       # words | contains | regex
+    how: str                       # words | whole_words | contains | regex
     values: tuple[str, ...]
     pattern: re.Pattern | None     # contains, regex (words are looked up in a Matcher)
     key: str = ""                  # the condition's name among the Matcher's word sets
@@ -140,21 +140,23 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
         name = table.get("field", "")
         if name not in FIELDS and not (isinstance(name, str) and name.startswith("header:") and len(name) > 7):
             raise src.error(src.key_line(header, index, "field"), f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
-        ops = [op for op in ("words", "contains", "regex") if op in table]
+        ops = [op for op in ("words", "whole_words", "contains", "regex") if op in table]
         if len(ops) != 1:
-            raise src.error(line, f"rule {rule!r}: a condition needs exactly one of words, contains, regex")
+            raise src.error(line, f"rule {rule!r}: a condition needs exactly one of words, whole_words, "
+                                  "contains, regex")
         values = table[ops[0]]
         if isinstance(values, str):
             values = [values]
         if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
             raise src.error(line, f"rule {rule!r}: {ops[0]} must be a list of strings")
         try:
-            if ops[0] == "words":
+            if ops[0] in ("words", "whole_words"):
                 pattern = None
             elif ops[0] == "contains":
                 pattern = re.compile("|".join(re.escape(normalise(v)) for v in values), re.IGNORECASE)
             else:
-                pattern = re.compile("|".join(f"(?:{v})" for v in values), re.IGNORECASE)
+                # The text is matched normalised (1C -> 1С): the expression must be too.
+                pattern = re.compile("|".join(f"(?:{normalise(v)})" for v in values), re.IGNORECASE)
         except re.error as exc:
             raise src.error(src.key_line(header, index, ops[0]),
                             f"rule {rule!r}: bad regular expression: {exc}") from None
@@ -272,16 +274,18 @@ class WordSets:
     A word matches every word that begins with it; in a phrase the last word is such a
     prefix and the others must be whole ("сетевая папк" finds "сетевая папка")."""
 
-    def __init__(self, sets: list[tuple[str, tuple[str, ...]]]):
+    def __init__(self, sets: list[tuple[str, tuple[str, ...]]], exact: set[str] = frozenset()):
+        """``exact`` names the sets whose words must be whole words (no endings)."""
         self.single: dict[str, list[str]] = {}                             # word prefix -> names
-        self.multi: dict[str, list[tuple[tuple[str, ...], str]]] = {}      # first word -> phrases
+        self.whole: dict[str, list[str]] = {}                              # whole word -> names
+        self.multi: dict[str, list[tuple[tuple[str, ...], str, bool]]] = {}  # first word -> phrases
         for name, words in sets:
             for phrase in words:
                 tokens = tuple(t.lower() for t in _TOKEN.findall(normalise(phrase)))
                 if len(tokens) == 1:
-                    self.single.setdefault(tokens[0], []).append(name)
+                    (self.whole if name in exact else self.single).setdefault(tokens[0], []).append(name)
                 elif tokens:
-                    self.multi.setdefault(tokens[0], []).append((tokens, name))
+                    self.multi.setdefault(tokens[0], []).append((tokens, name, name in exact))
         self.lengths = sorted({len(prefix) for prefix in self.single})
         # A quick test that rules out most words: no single word of a set begins like them,
         # and no phrase starts with them.
@@ -294,6 +298,8 @@ class WordSets:
         hits: dict[str, set[str]] = {}
         single, multi, lengths, starts, short = self.single, self.multi, self.lengths, self.starts, self.short
         for i, word in enumerate(words):
+            for name in self.whole.get(word, ()):
+                hits.setdefault(name, set()).add(word)
             if word[:3] not in starts and word not in multi and word[:2] not in short and word[:1] not in short:
                 continue                       # most words: nothing in any set begins so
             for length in lengths:
@@ -301,9 +307,10 @@ class WordSets:
                     break
                 for name in single.get(word[:length], ()):
                     hits.setdefault(name, set()).add(word)
-            for tokens, name in multi.get(word, ()):
+            for tokens, name, whole in multi.get(word, ()):
                 last = len(tokens) - 1
-                if i + last < len(words) and words[i + last].startswith(tokens[last]) \
+                if i + last < len(words) and (words[i + last] == tokens[last] if whole
+                                              else words[i + last].startswith(tokens[last])) \
                         and all(words[i + k] == tokens[k] for k in range(1, last)):
                     hits.setdefault(name, set()).add(" ".join(words[i:i + last + 1]))
         return hits
@@ -317,8 +324,10 @@ class Matcher(WordSets):
     def __init__(self, org: Organisation, table: tuple[Rule, ...]):
         sets = [(f"{d.code}|{c.name}", c.words) for d in org.departments for c in d.categories]
         sets += [(f"kind|{kind}", tuple(words)) for kind, words in org.kind_words]
-        sets += [(c.key, c.values) for rule in table for c in rule.conditions + rule.unless if c.how == "words"]
-        super().__init__(sets)
+        conditions = [c for rule in table for c in rule.conditions + rule.unless
+                      if c.how in ("words", "whole_words")]
+        sets += [(c.key, c.values) for c in conditions]
+        super().__init__(sets, exact={c.key for c in conditions if c.how == "whole_words"})
         self._cache: dict[str, dict[str, set[str]]] = {}
 
     def find(self, text: str) -> dict[str, set[str]]:

@@ -164,3 +164,53 @@ def test_invalid_rules_are_refused_on_reload_and_the_old_stay(rules_copy):
         (rules_copy / "organisation.toml").read_text(encoding="utf-8").replace(
             '"torex.ru"', '"torex.ru", "plant.example"'), encoding="utf-8")
     assert holder.reload_if_changed() is True and "plant.example" in holder().domains
+
+
+def test_condition_kinds_words_whole_words_contains_regex(tmp_path, rules_copy):
+    from maild import rules
+    from maild.parse import parse
+    from maild.policy import load_policy
+    (rules_copy / "rules.toml").write_text('''
+[[rule]]
+name = "w"
+  [[rule.if]]
+  field = "text"
+  words = ["срочн"]
+  [rule.then]
+  priority = "high"
+
+[[rule]]
+name = "ww"
+  [[rule.if]]
+  field = "subject"
+  whole_words = ["ВПР"]
+  [rule.then]
+  priority = "urgent"
+
+[[rule]]
+name = "all"
+match = "all"
+  [[rule.if]]
+  field = "sender_domain"
+  contains = ["torex.ru"]
+  [[rule.if]]
+  field = "header:X-Mailer"
+  regex = ['1C:Enterprise\\s+8']
+  [rule.then]
+  assign = "kuznetsov"
+  route = "DAB"
+''', encoding="utf-8")
+    org, table = load_policy(rules_copy, PROJECT / "templates")
+    osa = org.department("OSA")
+
+    def routed(subject, body="текст", headers=""):
+        raw = (f"From: a@torex.ru\r\nSubject: {subject}\r\n{headers}Content-Type: text/plain; "
+               f"charset=utf-8\r\n\r\n{body}").encode()
+        return rules.route(parse(raw), ("osticket@torex.ru",), "a@torex.ru", osa, org, table)
+
+    assert routed("Срочно: принтер").priority == "high"           # a word start, any case
+    assert routed("принтер ВПРЫСК").priority == "normal"           # whole word only ...
+    assert routed("ВПР не открывается").priority == "urgent"       # ... matches
+    r = routed("обмен", headers="X-Mailer: 1C:Enterprise 8.3\r\n")
+    assert (r.department.code, r.assign) == ("DAB", "kuznetsov")   # all of the conditions
+    assert routed("обмен").department.code == "OSA"
