@@ -35,7 +35,7 @@ _INSERT_TICKET = insert(_T_TICKET).returning(_T_TICKET.c.id)
 _INSERT_INBOUND = insert(Inbound.__table__).returning(Inbound.__table__.c.id)
 _INSERT_ENTRY = insert(_T_ENTRY).returning(_T_ENTRY.c.id)
 _INSERT_ATTACHMENTS = insert(AttachmentRow.__table__)
-_INSERT_OUTBOX = insert(Outbox.__table__)
+INSERT_OUTBOX = insert(Outbox.__table__)
 _TOUCH_TICKET = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(updated_at=bindparam("ts"))
 _SET_STATUS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).values(
     status=bindparam("new_status"), updated_at=bindparam("ts"), closed_at=bindparam("closed"),
@@ -64,8 +64,11 @@ class Notice:
 
 class Actions:
     def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
-                 limits: AttachmentsConfig = AttachmentsConfig()):
+                 limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: list[dict] | None = None):
+        """``outbox_sink``: collect outbox rows there for the caller to insert once per batch
+        (they are never looked up while the batch is processed)."""
         self.conn = conn
+        self.outbox_sink = outbox_sink
         self.limits = limits
         self.renderer = renderer
         self.blobs = blobs
@@ -75,7 +78,10 @@ class Actions:
     def finish(self) -> None:
         """Write what was collected: outgoing mail rows and the conversation's Message-IDs."""
         if self._outbox:
-            self.conn.execute(_INSERT_OUTBOX, self._outbox)
+            if self.outbox_sink is not None:
+                self.outbox_sink.extend(self._outbox)
+            else:
+                self.conn.execute(INSERT_OUTBOX, self._outbox)
             self._outbox = []
         if self._thread_ids:
             self.conn.execute(_INSERT_THREAD_ID, self._thread_ids)

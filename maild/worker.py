@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import conversation, match, rules, spool as spool_mod, store
-from .actions import Actions, Notice, Recipient
+from .actions import INSERT_OUTBOX, Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
 from .config import AttachmentsConfig, Config
@@ -281,18 +281,15 @@ class Worker:
             prepared.append(Prepared(item, result.envelope, result.size, result.mail,
                                      result.verdict, result.key, result.routing))
 
-        done: list[tuple[Prepared, Outcome]] = []
-        failed: list[tuple[Prepared, Exception]] = []
         try:
-            with self.engine.begin() as conn:
-                for p in prepared:
-                    try:
-                        with conn.begin_nested():
-                            done.append((p, self.process(conn, p)))
-                    except Exception as exc:
-                        if is_unavailable(exc):
-                            raise
-                        failed.append((p, exc))
+            try:
+                done, failed = self._write(prepared, isolate=False)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    raise
+                # Something in the batch failed: do it again, a savepoint per message, to
+                # find the message at fault and let the others through.
+                done, failed = self._write(prepared, isolate=True)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -321,8 +318,36 @@ class Worker:
                 summary.retried += 1
         return True
 
+    def _write(self, prepared: list[Prepared], isolate: bool
+               ) -> tuple[list[tuple[Prepared, Outcome]], list[tuple[Prepared, Exception]]]:
+        """One transaction for the batch. Without ``isolate`` any failure aborts it all (the
+        common case pays no savepoints); with it, each message has its own savepoint."""
+        done: list[tuple[Prepared, Outcome]] = []
+        failed: list[tuple[Prepared, Exception]] = []
+        outbox: list[dict] = []
+        with self.engine.begin() as conn:
+            for p in prepared:
+                if not isolate:
+                    done.append((p, self.process(conn, p, outbox)))
+                    continue
+                mine: list[dict] = []
+                try:
+                    with conn.begin_nested():
+                        done.append((p, self.process(conn, p, mine)))
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise
+                    failed.append((p, exc))
+                    continue
+                outbox += mine
+            if outbox:
+                conn.execute(INSERT_OUTBOX, outbox)
+        return done, failed
+
     # -- one message ----------------------------------------------------------------
-    def process(self, conn: Connection, p: Prepared) -> Outcome:
+    def process(self, conn: Connection, p: Prepared, outbox: list[dict] | None = None) -> Outcome:
+        """One message, in the caller's transaction; outgoing mail rows go to ``outbox``
+        (inserted once for the batch) when given."""
         seen = store.duplicate_of(conn, p.key)
         if seen is not None:
             # A retried delivery, the same mail sent to both addresses separately, or this
@@ -333,7 +358,7 @@ class Worker:
         mail, envelope = p.mail, p.envelope
         sender = mail.sender.email if mail.sender else envelope.mail_from
         author = store.person(conn, sender, mail.sender.name if mail.sender else "") if sender else None
-        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments)
+        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox)
 
         found = match.find(conn, mail, {d.code for d in org.departments})
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
@@ -389,8 +414,10 @@ class Worker:
                           org.departments[0])
         reason = f"{sender} is outside the corporate domains ({', '.join(org.domains)})"
         answered = False
+        pending = actions.outbox_sink or []
         if not p.verdict.automatic and sender.isascii() and not store.noticed_since(
-                conn, sender.lower(), "outside", now() - timedelta(days=1)):
+                conn, sender.lower(), "outside", now() - timedelta(days=1)) \
+                and not any(r["recipient"] == sender.lower() and r["kind"] == "outside" for r in pending):
             actions.queue(None, department, Notice("outside", "outside", "auto-replied"),
                           [Recipient(sender.lower())], p.mail, subject=p.mail.subject,
                           domains=", ".join(org.domains))
