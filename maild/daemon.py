@@ -26,7 +26,7 @@ from .receive import smtp_factory
 
 log = logging.getLogger("maild.daemon")
 
-WORKER_NICENESS = 5
+WORKER_NICENESS = 8
 PR_SET_PDEATHSIG = 1
 
 
