@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .organisation import Category, Department, Organisation, RulesError, Source
+from .organisation import Category, Department, Organisation, Source
 from .parse import Mail
 
 RULES_FILE = "rules.toml"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from maild import store
-from maild.models import Ticket, TicketLink, now
+from maild.models import Ticket, now
 
 from conftest import mail
 
