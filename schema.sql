@@ -73,7 +73,8 @@ CREATE TABLE IF NOT EXISTS entries (
     created_at  TIMESTAMP WITH TIME ZONE NOT NULL,
     body        TEXT NOT NULL,
     full_body   TEXT NOT NULL,
-    inbound_id  BIGINT REFERENCES inbound (id)
+    inbound_id  BIGINT REFERENCES inbound (id),
+    unauthenticated BOOLEAN NOT NULL DEFAULT FALSE   -- claimed a staff From, proved nothing
 );
 CREATE INDEX IF NOT EXISTS entries_ticket ON entries (ticket_id);
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
-from . import store
+from . import auth, store
 from .blobs import BlobStore
 from .config import AttachmentsConfig
 from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, now
@@ -60,15 +60,18 @@ class Notice:
     kind: str
     template: str
     auto_submitted: str     # auto-replied (answers a message) or auto-generated
+    signed_reply: bool = False   # staff mail: Reply-To the address signed for them and the ticket
 
 
 class Actions:
     def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
-                 limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: list[dict] | None = None):
+                 limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: list[dict] | None = None,
+                 secret: bytes = b""):
         """``outbox_sink``: collect outbox rows there for the caller to insert once per batch
         (they are never looked up while the batch is processed)."""
         self.conn = conn
         self.outbox_sink = outbox_sink
+        self.secret = secret
         self.limits = limits
         self.renderer = renderer
         self.blobs = blobs
@@ -108,7 +111,8 @@ class Actions:
         return self.conn.execute(_INSERT_INBOUND, values).scalar_one()
 
     def add_entry(self, ticket: TicketRef, type_: str, mail: Mail, author: PersonRef | None,
-                  inbound_id: int | None, touch: bool = True, body: str | None = None) -> int:
+                  inbound_id: int | None, touch: bool = True, body: str | None = None,
+                  unauthenticated: bool = False) -> int:
         """An entry for a received message: ``body`` is what the person wrote (default: the
         whole text); the whole text is kept as ``full_body`` either way."""
         body = mail.text if body is None else body
@@ -116,7 +120,8 @@ class Actions:
             body = NO_TEXT
         entry_id = self.conn.execute(_INSERT_ENTRY, dict(
             ticket_id=ticket.id, type=type_, author_id=author.id if author else None,
-            created_at=now(), body=body, full_body=mail.text, inbound_id=inbound_id)).scalar_one()
+            created_at=now(), body=body, full_body=mail.text, inbound_id=inbound_id,
+            unauthenticated=unauthenticated)).scalar_one()
         if mail.attachments:
             rows, total = [], 0
             for attachment in mail.attachments:
@@ -144,7 +149,7 @@ class Actions:
         self.conn.execute(_INSERT_ENTRY, dict(ticket_id=ticket.id, type="event",
                                               author_id=author.id if author else None,
                                               created_at=now(), body=text_, full_body=text_,
-                                              inbound_id=None))
+                                              inbound_id=None, unauthenticated=False))
 
     def set_status(self, ticket: TicketRef, status: str, resolution: str | None = None) -> TicketRef:
         stamp = now()
@@ -190,13 +195,16 @@ class Actions:
         created = now()
         ids = []
         for recipient in recipients:
+            reply_to = None
+            if notice.signed_reply and ticket is not None and self.secret:
+                reply_to = auth.signed_address(self.secret, department.address, ticket.number, recipient.email)
             outgoing = self.renderer.build(
                 sender_name=f"{department.short} — {department.name}", sender=department.address,
                 recipient_name=recipient.name, recipient=recipient.email,
                 token=token, rendered=rendered,
                 message_id=self.renderer.new_message_id(),
                 in_reply_to=references[-1] if references else None,
-                references=references, auto_submitted=notice.auto_submitted)
+                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to)
             self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind, "sender": outgoing.sender,
                          "recipient": outgoing.recipient, "subject": outgoing.subject,
                          "message_id": outgoing.message_id, "raw": outgoing.raw, "status": "pending",

@@ -8,6 +8,7 @@ Precedence: command-line option > environment variable > config file > default.
 """
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
     "attachments": {
         "max_size": (int, 20 * 1024 * 1024),
         "max_total": (int, 40 * 1024 * 1024),
+    },
+    "auth": {
+        "methods": (list, ["authentication-results", "signed-address"]),
+        "trusted_hosts": (list, []),
+        "trusted_networks": (list, []),
+        "secret": (str, ""),
     },
     "worker": {
         "batch_size": (int, 200),
@@ -104,6 +111,18 @@ class AttachmentsConfig:
         return size <= self.max_size and total_so_far <= self.max_total
 
 
+AUTH_METHODS = ("authentication-results", "trusted-network", "signed-address")
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """How a mail proves it comes from the staff member its From names (see auth.py)."""
+    methods: tuple[str, ...] = ("authentication-results", "signed-address")
+    trusted_hosts: tuple[str, ...] = ()      # authserv-ids of the company's mail servers
+    trusted_networks: tuple[str, ...] = ()   # CIDRs the company's relays connect from
+    secret: str = ""                         # HMAC key of signed reply addresses ("" : generated)
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -115,6 +134,7 @@ class Config:
     relay: RelayConfig = field(default_factory=RelayConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
     attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
 
     @property
@@ -157,7 +177,7 @@ def _assign(source: str, values: dict, section: str, key: str, value: object) ->
     expected, _ = spec
     # bool is an int in Python; refuse it where a number is meant and vice versa.
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
-        kind = expected.__name__ if isinstance(expected, type) else "number"
+        kind = {"list": "list"}.get(getattr(expected, "__name__", ""), getattr(expected, "__name__", "number"))
         raise ConfigError(f"{source}: key '{name}' must be a {kind}, not {value!r}")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
         raise ConfigError(f"{source}: key '{name}' must not be negative")
@@ -214,4 +234,22 @@ def load(
         worker=WorkerConfig(**v["worker"]),
         tickets=TicketsConfig(**v["tickets"]),
         attachments=AttachmentsConfig(**v["attachments"]),
+        auth=_auth(source, v["auth"]),
     )
+
+
+def _auth(source: str, values: dict) -> AuthConfig:
+    for key in ("methods", "trusted_hosts", "trusted_networks"):
+        if not all(isinstance(item, str) for item in values[key]):
+            raise ConfigError(f"{source}: key 'auth.{key}' must be a list of strings")
+    unknown = [m for m in values["methods"] if m not in AUTH_METHODS]
+    if unknown:
+        raise ConfigError(f"{source}: key 'auth.methods': unknown {', '.join(unknown)} "
+                          f"(one of {', '.join(AUTH_METHODS)})")
+    for network in values["trusted_networks"]:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{source}: key 'auth.trusted_networks': {network!r} is not a network") from None
+    return AuthConfig(methods=tuple(values["methods"]), trusted_hosts=tuple(h.lower() for h in values["trusted_hosts"]),
+                      trusted_networks=tuple(values["trusted_networks"]), secret=values["secret"])

@@ -18,17 +18,21 @@
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import quotes, rules, store
 from .actions import Actions, Notice, Recipient
+from .auth import AuthResult
 from .classify import Verdict
 from .organisation import Department, Organisation
 from .parse import Mail
 from .rules import Routing
 from .store import PersonRef, TicketRef
 
+
+security = logging.getLogger("maild.security")
 
 UNCATEGORISED = "uncategorised"     # the close template (and resolution) of that policy
 
@@ -46,6 +50,7 @@ class Effect(enum.Enum):
     REPLY = "reply"
     RESPONSE = "response"
     AUTOMATIC = "automatic"
+    UNAUTHENTICATED = "unauthenticated"
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,8 @@ class Decision:
     def disposition(self) -> str:
         return {Effect.NEW: "ticket-created", Effect.NEW_LINKED: "ticket-created",
                 Effect.REPLY: "reply-added", Effect.RESPONSE: "response-added",
-                Effect.AUTOMATIC: "auto-reply-recorded"}[self.effect]
+                Effect.AUTOMATIC: "auto-reply-recorded",
+                Effect.UNAUTHENTICATED: "unauthenticated-staff"}[self.effect]
 
 
 def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
@@ -76,7 +82,8 @@ def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
 
 
 def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdict,
-           now: datetime, reopen_days: int) -> Decision:
+           now: datetime, reopen_days: int, proof: AuthResult | None = None) -> Decision:
+    """``proof``: for a staff sender, whether the mail is really theirs (auth.py)."""
     if ticket is None:
         return Decision(Effect.NEW, "names no ticket of ours")
     found = f"{ticket.number} by {how}"
@@ -86,7 +93,10 @@ def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdi
         return Decision(Effect.NEW_LINKED, f"{found}, but the sender is neither its requester, "
                         "a participant nor staff of its department", ticket)
     if role is Role.STAFF:
-        return Decision(Effect.RESPONSE, f"{found}; staff of {ticket.department} answers", ticket)
+        if proof is None or not proof.ok:
+            return Decision(Effect.UNAUTHENTICATED, f"{found}; claims staff of {ticket.department} but "
+                            f"is not authenticated ({proof.how if proof else 'not checked'})", ticket)
+        return Decision(Effect.RESPONSE, f"{found}; staff of {ticket.department} answers ({proof.how})", ticket)
     if ticket.status == "closed" and ticket.closed_at is not None \
             and now - ticket.closed_at > timedelta(days=reopen_days):
         return Decision(Effect.NEW_LINKED, f"{found}, closed more than {reopen_days} days ago", ticket)
@@ -105,6 +115,9 @@ class Conversation:
         a = self.actions
         if decision.effect is Effect.AUTOMATIC:
             a.add_entry(ticket, "event", mail, author, inbound_id)
+            return
+        if decision.effect is Effect.UNAUTHENTICATED:
+            self._refuse_unauthenticated(decision, ticket, department, mail, author, inbound_id)
             return
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             self._new(decision, ticket, department, mail, author, inbound_id, routing)
@@ -155,6 +168,21 @@ class Conversation:
                     requester={"email": author.email, "name": author.name},
                     reason=routing.hits[-1].description if routing.hits else "")
 
+    def _refuse_unauthenticated(self, decision: Decision, ticket: TicketRef, department: Department,
+                                mail: Mail, author: PersonRef | None, inbound_id: int) -> None:
+        """A staff From without proof: stored, flagged, sent to nobody; the real staff
+        member hears that a mail in their name was refused."""
+        body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
+        self.actions.add_entry(ticket, "message", mail, author, inbound_id, body=body, unauthenticated=True)
+        security.warning("refused unauthenticated mail in the name of %s on %s: %s",
+                         author.email if author else "?", ticket.number, decision.reason)
+        member = self.org.staff_by_email(author.email) if author else None
+        if member is not None:
+            self.actions.queue(ticket, department, Notice("security", "forged_staff", "auto-generated"),
+                               [Recipient(member.email, member.name)], mail, staff={"name": member.name},
+                               reason=decision.reason.split("(", 1)[-1].rstrip(")"),
+                               subject=mail.subject, sender=mail.sender.email if mail.sender else "")
+
     def _categorised_again(self, ticket: TicketRef, department: Department, mail: Mail,
                            author: PersonRef | None) -> None:
         """A reply to "closed without processing": with a category named, the ticket opens
@@ -200,14 +228,14 @@ class Conversation:
             self.actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
                                [Recipient(author.email, author.name)], mail, requester=requester,
                                previous=previous, transfer=transfer)
-        self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated"),
+        self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated", True),
                            self._staff_for(ticket, department), mail, requester=requester,
                            body=mail.text, attachments=mail.attachments, previous=previous,
                            transfer=transfer, why=routing.explain() if routing is not None else "")
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:
-        self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated"),
+        self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
                            self._staff_for(ticket, department), mail,
                            author={"email": author.email if author else "",
                                    "name": author.name if author else ""},

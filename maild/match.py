@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from . import store
+from . import auth, store
 from .store import TicketRef
 from .parse import Mail
 
@@ -41,7 +41,7 @@ def parse_number(text: str, codes: set[str]) -> str | None:
     return found[0] if found else None
 
 
-def find(conn: Connection, mail: Mail, codes: set[str]) -> Match | None:
+def find(conn: Connection, mail: Mail, codes: set[str], rcpt: tuple[str, ...] = ()) -> Match | None:
     ids = tuple(dict.fromkeys(mail.references + mail.in_reply_to))
     ticket = store.ticket_by_message_ids(conn, ids)
     if ticket is not None:
@@ -50,4 +50,9 @@ def find(conn: Connection, mail: Mail, codes: set[str]) -> Match | None:
         ticket = store.ticket_by_number(conn, number)
         if ticket is not None:
             return Match(ticket, f"subject token [#{number}]")
+    for address in rcpt:
+        signed = auth.signed_ticket(address)      # the signature is checked for staff in auth
+        ticket = store.ticket_by_number(conn, signed[0]) if signed else None
+        if ticket is not None:
+            return Match(ticket, f"reply address for {ticket.number}")
     return None

@@ -118,6 +118,7 @@ class Entry(Base):
     body: Mapped[str] = mapped_column(Text)
     full_body: Mapped[str] = mapped_column(Text)
     inbound_id: Mapped[int | None] = mapped_column(ID, ForeignKey("inbound.id"))
+    unauthenticated: Mapped[bool] = mapped_column(Boolean, default=False)
 
     ticket: Mapped[Ticket] = relationship(back_populates="entries")
     author: Mapped[Person | None] = relationship(lazy="joined")

@@ -122,7 +122,8 @@ class Renderer:
 
     def build(self, *, sender_name: str, sender: str, recipient_name: str, recipient: str,
               token: str, rendered: Rendered, message_id: str, in_reply_to: str | None = None,
-              references: tuple[str, ...] = (), auto_submitted: str = "auto-generated") -> Outgoing:
+              references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
+              reply_to: str | None = None) -> Outgoing:
         refs = " ".join(f"<{_clean(r)}>" for r in references[-20:])
         headers = [
             ("From", _address(sender_name, sender)),
@@ -131,6 +132,8 @@ class Renderer:
             ("Date", formatdate(localtime=False, usegmt=True)),
             ("Message-ID", f"<{message_id}>"),
         ]
+        if reply_to:
+            headers.append(("Reply-To", _address(sender_name, reply_to)))
         if in_reply_to:
             headers.append(("In-Reply-To", f"<{_clean(in_reply_to)}>"))
         if refs:

@@ -32,7 +32,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import conversation, match, rules, spool as spool_mod, store
+from . import auth, conversation, match, rules, spool as spool_mod, store
 from .actions import INSERT_OUTBOX, Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
@@ -158,6 +158,7 @@ class Worker:
         self.renderer = renderer
         self.blobs = blobs
         self.relay = relay
+        self.secret = auth.load_secret(config.auth, config.data_dir)
         self.parser_factory = parser_factory
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
@@ -305,7 +306,8 @@ class Worker:
             summary.outcomes.append(outcome)
             if outcome.disposition == "ticket-created":
                 summary.created += 1
-            elif outcome.disposition in ("reply-added", "response-added", "auto-reply-recorded"):
+            elif outcome.disposition in ("reply-added", "response-added", "auto-reply-recorded",
+                                         "unauthenticated-staff"):
                 summary.replies += 1
             elif outcome.disposition == "duplicate":
                 summary.duplicates += 1
@@ -358,17 +360,20 @@ class Worker:
         mail, envelope = p.mail, p.envelope
         sender = mail.sender.email if mail.sender else envelope.mail_from
         author = store.person(conn, sender, mail.sender.name if mail.sender else "") if sender else None
-        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox)
+        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret)
 
-        found = match.find(conn, mail, {d.code for d in org.departments})
+        found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
-        role = None
+        role = proof = None
         if found is not None:
             participant_ids = {person.id for person in store.participants(conn, found.ticket.id)}
             role = conversation.role_of(org, found.ticket, author, participant_ids)
+            if role is conversation.Role.STAFF:
+                proof = auth.check(mail, envelope, author.email, found.ticket.number, self.config.auth,
+                                   self.secret)
         decision = conversation.decide(found.ticket if found else None, found.how if found else "",
-                                       role, p.verdict, now(), self.config.tickets.reopen_days)
+                                       role, p.verdict, now(), self.config.tickets.reopen_days, proof)
 
         routing = None
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):

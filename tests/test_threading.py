@@ -9,7 +9,7 @@ from sqlalchemy import update
 from maild import store
 from maild.models import Ticket, now
 
-from conftest import mail
+from conftest import TRUSTED_DKIM, mail
 
 OUTLOOK_RU_QUOTE = ("\n\n________________________________\nОт: ОСА <osticket@torex.ru>\n"
                     "Отправлено: 27 ноября 2026 г. 13:02\nКому: Иван Иванов\n"
@@ -49,7 +49,7 @@ def test_staff_reply_answers_the_requester(maild):
     [alert_mid] = [r.message_id for r in store_rows(maild) if r.recipient == "p.petrov@torex.ru"]
     maild.send(mail(subject="RE: Новая заявка", sender="Пётр Петров <p.petrov@torex.ru>",
                     body="Замените картридж, он в шкафу 3.\n\n-- \nПётр\n\n> старый текст",
-                    headers={"In-Reply-To": f"<{alert_mid}>", "References": f"<{alert_mid}>"}),
+                    headers={"In-Reply-To": f"<{alert_mid}>", "References": f"<{alert_mid}>", **TRUSTED_DKIM}),
                sender="p.petrov@torex.ru")
     summary = maild.drain()
     assert summary.replies == 1
@@ -152,8 +152,8 @@ def test_corporate_cc_become_participants_and_get_responses(maild):
     maild.send(mail(subject="Re: [#OSA-000001]", sender="o.belova@torex.ru", body="Подтверждаю."),
                sender="o.belova@torex.ru")
     # ... and gets the department's answer, like the requester; the other address never does.
-    maild.send(mail(subject="Re: [#OSA-000001]", sender="p.petrov@torex.ru", body="Исправлено."),
-               sender="p.petrov@torex.ru")
+    maild.send(mail(subject="Re: [#OSA-000001]", sender="p.petrov@torex.ru", body="Исправлено.",
+                    headers=TRUSTED_DKIM), sender="p.petrov@torex.ru")
     maild.drain()
     assert [e.type for e in ticket(maild).entries] == ["message", "message", "response"]
     for who in ("ivan@torex.ru", "o.belova@torex.ru"):
@@ -194,8 +194,8 @@ def test_tickets_show_prints_the_conversation_and_full_originals(maild):
     from maild.cli import main
     opened(maild)
     maild.send(mail(subject="RE: [#OSA-000001]", body="Не помогло." + OUTLOOK_RU_QUOTE))
-    maild.send(mail(subject="RE: [#OSA-000001]", sender="p.petrov@torex.ru", body="Приду в 15:00."),
-               sender="p.petrov@torex.ru")
+    maild.send(mail(subject="RE: [#OSA-000001]", sender="p.petrov@torex.ru", body="Приду в 15:00.",
+                    headers=TRUSTED_DKIM), sender="p.petrov@torex.ru")
     maild.drain()
     args = ["tickets", "show", "osa-1", "--data-dir", str(maild.app.config.data_dir),
             "--db", maild.app.config.db_url]
