@@ -76,6 +76,7 @@ def _worker_main(config: Config, wake_fd: int) -> None:
 def _sender_main(config: Config) -> None:
     _child_setup()
     app = App.create(config)
+    signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())   # SIGHUP would kill it
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:

@@ -78,6 +78,7 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
         assert _wait(lambda: len(list(outbox.iterdir())) == 12), "not processed after the restart"
         text = Path(log.name).read_text()
         assert "worker exited" in text and "sender exited" in text
+        assert text.count("sender exited") == 1          # SIGHUP reloads it, never kills it
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
