@@ -57,8 +57,9 @@ class App:
         cfg = self.config
         factory = None
         if parser_process and cfg.worker.parse_processes > 0:
+            from .daemon import child_setup   # parser processes: die with the worker, no signals of its
             factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
-                                                  mp_context=mp.get_context("fork"))
+                                                  mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,
                       Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
                       Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname), factory)

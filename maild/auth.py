@@ -49,10 +49,21 @@ def load_secret(config: AuthConfig, data_dir: Path) -> bytes:
         return config.secret.encode("utf-8")
     path = Path(data_dir) / "reply-secret"
     if not path.exists():
+        # Written whole under another name, then linked into place: processes starting
+        # together all end up with the same, complete secret.
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".reply-secret.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass   # another process was first: use theirs
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip().encode("ascii")
 
 

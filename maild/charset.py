@@ -49,9 +49,11 @@ def lookup(name: str | None) -> str | None:
     name = name.strip().strip('"\'').lower()
     name = ALIASES.get(name, name)
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except LookupError:
         return None
+    # hex, base64, rot13, zlib... are codecs too, but not charsets: a mail may not pick them.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def _is_cyrillic(ch: str) -> bool:
@@ -106,6 +108,13 @@ def _mostly_utf8(data: bytes) -> str | None:
 
 def decode(data: bytes, declared: str | None = None) -> str:
     """Decode ``data``; never raises, and uses replacement only when nothing fits."""
+    try:
+        return _decode(data, declared)
+    except Exception:   # a codec that misbehaves on odd input: the bytes still become text
+        return data.decode("utf-8", "replace")
+
+
+def _decode(data: bytes, declared: str | None) -> str:
     if not data:
         return ""
     codec = lookup(declared)

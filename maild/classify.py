@@ -36,14 +36,16 @@ class Verdict:
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 _DAEMONS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 _ROBOT_LOCALPARTS = re.compile(r"^(no-?reply|do-?not-?reply|noreply-.*|bounce[s]?|auto-?reply)$", re.I)
+# Subjects alone decide only in the forms servers and clients write, never in words a
+# person might start a request with ("Не доставлено письмо клиенту", "В отпуске не работает VPN").
 _BOUNCE_SUBJECT = re.compile(
-    r"^\s*(undeliver(able|ed)|delivery (status notification|failure)|failure (notice|delivery)"
-    r"|returned mail|mail delivery (failed|status|subsystem)|message status - undeliverable"
-    r"|non[- ]?delivery|\[postmaster\]|недоставлен|не доставлено|сообщение не доставлено)", re.I)
+    r"^\s*(undeliver(able|ed)( mail)?\b|delivery status notification|delivery failure\b"
+    r"|failure (notice|delivery)\b|returned mail:|mail delivery (failed|status|subsystem)"
+    r"|message status - undeliverable|non[- ]?delivery report|\[postmaster\]"
+    r"|недоставленное сообщение:|не удается доставить:|уведомление о (не)?доставке)", re.I)
 _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto[- ]?reply|auto[- ]?response|out of (the )?office|abwesend"
-    r"|automatische antwort|réponse automatique|автоматический ответ|автоответ|вне офиса"
-    r"|нет на месте|в отпуске)\b", re.I)
+    r"|automatische antwort|réponse automatique|автоматический ответ|автоответ)\s*:", re.I)
 
 Check = Callable[[Mail, Envelope], "str | None"]
 

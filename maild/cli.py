@@ -95,7 +95,7 @@ def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
 @click.pass_context
 def serve(ctx: click.Context, listen) -> None:
     """Listen for SMTP and process mail continuously."""
-    from .daemon import serve as run
+    from .daemon import ListenError, serve as run
     ctx.obj["listen"] = listen
     app = _app(ctx)
     try:
@@ -105,7 +105,10 @@ def serve(ctx: click.Context, listen) -> None:
             raise
         logging.getLogger("maild").warning("database unavailable at start; intake runs, "
                                            "processing waits: %s", exc)
-    run(app)
+    try:
+        run(app)
+    except ListenError as exc:
+        raise Fail(str(exc), EX_TEMPFAIL) from None
 
 
 @command(main)
@@ -129,7 +132,8 @@ def drain(ctx: click.Context) -> None:
 @command(main)
 @click.argument("file", default="-", type=click.Path(allow_dash=True, path_type=str))
 @click.option("--rcpt", "rcpts", multiple=True, required=True, help="Envelope recipient (repeatable).")
-@click.option("--sender", default="", help="Envelope sender (default: none given).")
+@click.option("--sender", default=None, help="Envelope sender (default: the message's From; "
+              "give '' for the null sender of a bounce).")
 @click.pass_context
 def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -> None:
     """Put a message into intake, as SMTP would (for MTA pipes and saved .eml files).
@@ -150,6 +154,10 @@ def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -
     if len(raw) > app.config.smtp.max_message_size:
         raise Fail(f"message is {len(raw)} bytes, over the limit of "
                    f"{app.config.smtp.max_message_size}", EX_DATAERR)
+    if sender is None:
+        import email.utils
+        from email.parser import BytesHeaderParser
+        sender = email.utils.parseaddr(str(BytesHeaderParser().parsebytes(raw).get("From", "")))[1]
     try:
         item_id = app.spool.put(Envelope(mail_from=sender, rcpt_to=tuple(rcpts), peer="inject"), raw)
     except OSError as exc:

@@ -46,9 +46,19 @@ class Wakeup:
         return bool(ready)
 
 
-def _child_setup() -> None:
-    """In a child: stop with the parent even if it is killed outright (no orphan workers
-    racing a restarted daemon), leave SIGINT to the parent, and yield the CPU to intake."""
+def child_setup(close_fds: tuple[int, ...] = ()) -> None:
+    """In a child: drop what fork copied from the listener (its asyncio signal wake-up fd,
+    which would replay every signal of ours in the parent, and its listening sockets),
+    stop with the parent even if it is killed outright, leave SIGINT to the parent, and
+    yield the CPU to intake. Also the parser processes' initializer."""
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    for fd in close_fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):
@@ -59,8 +69,8 @@ def _child_setup() -> None:
     os.nice(WORKER_NICENESS)
 
 
-def _worker_main(config: Config, wake_fd: int) -> None:
-    _child_setup()
+def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
+    child_setup(close_fds)
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())
     done = threading.Event()
@@ -73,8 +83,8 @@ def _worker_main(config: Config, wake_fd: int) -> None:
         app.close()
 
 
-def _sender_main(config: Config) -> None:
-    _child_setup()
+def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
+    child_setup(close_fds)
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())   # SIGHUP would kill it
     done = threading.Event()
@@ -83,6 +93,10 @@ def _sender_main(config: Config) -> None:
         app.worker().send_forever(done)
     finally:
         app.close()
+
+
+class ListenError(Exception):
+    """The SMTP port cannot be had (in use, or not allowed)."""
 
 
 class Daemon:
@@ -96,6 +110,7 @@ class Daemon:
         self.roles = {"worker": (_worker_main, (app.config, self.wake_r)),
                       "sender": (_sender_main, (app.config,))}
         self.children: dict[str, mp.process.BaseProcess] = {}
+        self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
 
     def kick(self) -> None:
         try:
@@ -105,7 +120,8 @@ class Daemon:
 
     def _start(self, name: str) -> None:
         target, args = self.roles[name]
-        child = self.ctx.Process(target=target, name=f"maild-{name}", args=args, daemon=False)
+        child = self.ctx.Process(target=target, name=f"maild-{name}", args=args + (self.listen_fds,),
+                                 daemon=False)
         child.start()
         self.children[name] = child
         log.info("%s started (pid %s)", name, child.pid)
@@ -121,13 +137,17 @@ class Daemon:
 
     async def serve(self) -> None:
         cfg = self.app.config
-        for name in self.roles:
-            self._start(name)
         handler = self.app.intake(on_accept=self.kick)
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            smtp_factory(handler, cfg.smtp.max_message_size, cfg.hostname, cfg.smtp.data_timeout),
-            host=cfg.smtp.host, port=cfg.smtp.port)
+        try:
+            server = await loop.create_server(
+                smtp_factory(handler, cfg.smtp.max_message_size, cfg.hostname, cfg.smtp.data_timeout),
+                host=cfg.smtp.host, port=cfg.smtp.port)
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}") from None
+        self.listen_fds = tuple(sock.fileno() for sock in server.sockets)
+        for name in self.roles:
+            self._start(name)
         log.info("listening for SMTP on %s:%s", cfg.smtp.host, cfg.smtp.port)
         stopping = asyncio.Event()
         loop.add_signal_handler(signal.SIGHUP, self._reload)

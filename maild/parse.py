@@ -143,7 +143,13 @@ def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
     return tuple(out)
 
 
+def _printable(text: str) -> str:
+    """No NUL or other control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(ch for ch in text if ch >= " " and ch != "\x7f") if not text.isprintable() else text
+
+
 def _message_ids(value: str | None) -> tuple[str, ...]:
+    value = _printable(str(value)) if value else value
     if not value:
         return ()
     ids = MSGID_RE.findall(str(value))
@@ -262,11 +268,11 @@ class _Walker:
 
     def _attach(self, part: Message, data: bytes, ctype: str, filename: str = "",
                 default_name: str = "") -> None:
-        cid = str(part.get("Content-ID", "") or "").strip().strip("<>")
+        cid = _printable(str(part.get("Content-ID", "") or "")).strip().strip("<>")
         if not filename:
             filename = default_name or _default_name(len(self.attachments) + 1, ctype)
         self.attachments.append(Attachment(
-            filename=_safe_name(filename), content_type=ctype, data=data, content_id=cid,
+            filename=_safe_name(filename), content_type=_printable(ctype), data=data, content_id=cid,
             inline=(part.get_content_disposition() or "").lower() == "inline" or bool(cid)))
 
 
@@ -385,7 +391,7 @@ def parse(raw: bytes) -> Mail:
         in_reply_to=_message_ids(msg.get("In-Reply-To")),
         references=_message_ids(" ".join(str(v) for v in msg.get_all("References") or [])),
         date=_date(msg.get("Date")),
-        content_type=msg.get_content_type(),
+        content_type=_printable(msg.get_content_type()),
         headers=tuple(headers),
         text=text,
         text_from_html=from_html,

@@ -90,7 +90,7 @@ class IntakeSMTP(SMTP):
             finally:
                 if limit and len(buf) > limit + 3:
                     too_big = True
-                    del buf[:-4]        # keep enough to recognise the end
+                    del buf[:-5]        # keep enough to recognise the end: <CRLF>.<CRLF>
             if buf.endswith(b"\r\n.\r\n") or (buf == b".\r\n" and not too_big):
                 break
         if too_big:

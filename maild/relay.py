@@ -94,8 +94,15 @@ class Relay:
                     if not rows:
                         break
                     row = rows[0]
+                    if client is None:
+                        try:
+                            client = self._connect()
+                        except (OSError, smtplib.SMTPException) as exc:
+                            # Refused login or greeting: the relay's problem, not this mail's.
+                            self._defer(row, f"relay unreachable or refused us: {exc}", result)
+                            relay_down = True
+                            continue
                     try:
-                        client = client or self._connect()
                         client.sendmail(row.sender, [row.recipient], row.raw.encode("utf-8"))
                     except smtplib.SMTPRecipientsRefused as exc:
                         code, reply = next(iter(exc.recipients.values()))

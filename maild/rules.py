@@ -195,6 +195,9 @@ def _check_actions(src: Source, index: int, rule_line: int, name: str, then: dic
         raise src.error(line("assign"), f"rule {name!r}: assign to {then['assign']!r}, who is not staff of "
                               f"{dept.code if dept else 'the rule department'}")
     for key in ("reply", "close"):
+        if key in then and not re.fullmatch(r"[a-z0-9_]{1,30}", str(then[key])):
+            raise src.error(line(key), f"rule {name!r}: template name {then[key]!r} must be 1-30 "
+                                       "latin lower-case letters, digits or _")
         if key in then and templates is not None and str(then[key]) not in templates:
             raise src.error(line(key), f"rule {name!r}: template {then[key]!r}.txt.j2 does not exist")
 

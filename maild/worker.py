@@ -108,6 +108,8 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
         mail = parse(raw)
     except ParseError as exc:
         return Parsed(envelope, len(raw), None, "", str(exc))
+    except Exception as exc:      # a parser bug must cost this message, not its batch
+        return Parsed(envelope, len(raw), None, "", f"parser failed: {type(exc).__name__}: {exc}")
     if store_in is not None and mail.attachments:
         blobs, limits = store_in
         total = 0
@@ -185,9 +187,15 @@ class Worker:
         parsing = self._parse_async(items)
         while items:
             following = self.spool.claim(self.config.worker.batch_size)
-            parsed = self._parsed(items, parsing)
-            parsing = self._parse_async(following) if following else None
-            if not self.process_batch(items, parsed, summary):
+            try:
+                parsed = self._parsed(items, parsing)
+                parsing = self._parse_async(following) if following else None
+                ok = self.process_batch(items, parsed, summary)
+            except Exception:
+                # Never strand claimed files in active/: give them back, then report.
+                self._release_all(items + following, parsing)
+                raise
+            if not ok:
                 self._release_all(following, parsing)
                 break   # database unavailable: stop and leave the rest for later
             if self.log_batches:
@@ -254,7 +262,8 @@ class Worker:
         for future in parsing or ():
             future.cancel()
         for item in items:
-            self.spool.release(item)
+            if item.path.exists():
+                self.spool.release(item)
 
     def run_forever(self, stop: threading.Event | None = None, wakeup=None, relay: bool = True) -> None:
         """Drain, then wait for a wake-up (an object with ``wait(timeout)``) or the poll interval."""
@@ -332,16 +341,14 @@ class Worker:
                 if not isolate:
                     done.append((p, self.process(conn, p, outbox)))
                     continue
-                mine: list[dict] = []
                 try:
                     with conn.begin_nested():
-                        done.append((p, self.process(conn, p, mine)))
+                        outcome = self.process(conn, p, None)   # its outbox rows inside its savepoint
+                    done.append((p, outcome))
                 except Exception as exc:
                     if is_unavailable(exc):
                         raise
                     failed.append((p, exc))
-                    continue
-                outbox += mine
             if outbox:
                 conn.execute(INSERT_OUTBOX, outbox)
         return done, failed

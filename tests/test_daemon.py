@@ -79,9 +79,31 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
         text = Path(log.name).read_text()
         assert "worker exited" in text and "sender exited" in text
         assert text.count("sender exited") == 1          # SIGHUP reloads it, never kills it
+
+        # One SIGHUP after the restarts is one reload per process, not a storm (restarted
+        # children must not replay their signals into the listener).
+        before = text.count("rules reloaded")
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        assert 1 <= Path(log.name).read_text().count("rules reloaded") - before <= 3
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
         log.close()
     assert code == 0
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    # Nothing of it lives on listening (parser processes of a killed worker included).
+    assert _wait(lambda: not _listening(port), timeout=10), "something still listens on the port"
+
+
+def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
+    import socket
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"))
+        result = subprocess.run([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
+                                capture_output=True, text=True, timeout=30)
+    assert result.returncode == 75
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
