@@ -1,6 +1,7 @@
 """The command line for people and scripts: ``maild --help``."""
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -11,6 +12,8 @@ import click
 from . import config as config_mod, match, policy, store
 from .app import App
 from .config import ConfigError
+from sqlalchemy.exc import DBAPIError
+
 from .db import is_unavailable
 from .organisation import RulesError
 from .spool import Envelope
@@ -24,6 +27,20 @@ class Fail(click.ClickException):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
         self.exit_code = code
+
+
+@contextlib.contextmanager
+def database_errors():
+    """Database trouble as a sentence and an exit status, never a traceback."""
+    try:
+        yield
+    except DBAPIError as exc:
+        text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+        if "no such table" in text or "does not exist" in text:
+            raise Fail(f"the database has no maild schema yet: run 'maild db init' ({text})", EX_CONFIG) from None
+        if is_unavailable(exc):
+            raise Fail(f"database unavailable: {text}", EX_TEMPFAIL) from None
+        raise
 
 
 def _app(ctx: click.Context) -> App:
@@ -118,14 +135,10 @@ def drain(ctx: click.Context) -> None:
     app = _app(ctx)
     worker = app.worker()
     app.spool.recover(min_age=600)   # leave a running daemon's work in progress alone
-    try:
+    with database_errors():
         summary = worker.drain()
-    except Exception as exc:
-        if is_unavailable(exc):
-            raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
-        raise
     click.echo(summary.line())
-    if summary.deferred_db:
+    if summary.deferred_db or summary.send_waits_for_db:
         sys.exit(EX_TEMPFAIL)
 
 
@@ -256,7 +269,7 @@ def tickets() -> None:
 @click.pass_context
 def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
     """List tickets, oldest first."""
-    with _app(ctx).sessions() as session:
+    with database_errors(), _app(ctx).sessions() as session:
         rows = store.tickets(session, dept, status)
         if as_json:
             click.echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
@@ -274,7 +287,7 @@ def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> 
     """Show one ticket with its conversation."""
     app = _app(ctx)
     normalised = match.parse_number(number, {d.code for d in app.organisation().departments})
-    with app.sessions() as session:
+    with database_errors(), app.sessions() as session:
         ticket = store.ticket_with_entries(session, normalised) if normalised else None
         if ticket is None:
             raise Fail(f"no ticket {number}")
@@ -295,7 +308,7 @@ def outbox() -> None:
 @click.pass_context
 def outbox_list(ctx: click.Context, status, as_json) -> None:
     """List outgoing mail, oldest first."""
-    with _app(ctx).sessions() as session:
+    with database_errors(), _app(ctx).sessions() as session:
         rows = store.outbox_rows(session, status)
         if as_json:
             click.echo(json.dumps([views.outbox(r) for r in rows], ensure_ascii=False, indent=2))

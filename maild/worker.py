@@ -75,6 +75,7 @@ class DrainSummary:
     sent: int = 0
     send_deferred: int = 0
     send_failed: int = 0
+    send_waits_for_db: bool = False
     outcomes: list[Outcome] = field(default_factory=list)
 
     def line(self) -> str:
@@ -233,6 +234,7 @@ class Worker:
             if not is_unavailable(exc):
                 raise
             log.warning("outgoing mail waits: database unavailable: %s", exc)
+            summary.send_waits_for_db = True
         else:
             summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
 

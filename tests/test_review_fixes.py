@@ -61,3 +61,12 @@ def test_inject_without_sender_takes_the_from_address(tmp_path, db_url):
     assert runner.invoke(main, args + ["inject", "-", "--rcpt", "osticket@torex.ru"], input=mail()).exit_code == 0
     result = runner.invoke(main, args + ["drain"])
     assert "1 new tickets" in result.output and "3 sent" in result.output   # ack and alerts: not a bounce
+
+
+def test_cli_on_a_database_without_schema_says_what_to_do(tmp_path):
+    runner = CliRunner()
+    args = ["--data-dir", str(tmp_path / "d")]
+    for command in (["tickets", "list"], ["tickets", "show", "OSA-1"], ["outbox", "list"]):
+        result = runner.invoke(main, args + command)
+        assert result.exit_code == 78 and "maild db init" in result.output, command
+        assert "Traceback" not in result.output
