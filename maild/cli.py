@@ -251,9 +251,13 @@ def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> Non
     url = app.config.db_url
     if not url.startswith("sqlite") or Path(url.split("///", 1)[-1]).is_file():
         engine = app.sessions.kw["bind"]   # only read; a missing SQLite file is not created
-    result = dryrun.explain(raw, Envelope(mail_from=sender, rcpt_to=(rcpt,), peer="dry-run"), org,
-                            app.organisation.rules, Renderer(app.config.templates_dir, app.config.hostname),
-                            engine)
+    secret_file = app.config.data_dir / "reply-secret"
+    secret = (app.config.auth.secret.encode() if app.config.auth.secret
+              else secret_file.read_text().strip().encode() if secret_file.exists() else b"")
+    with database_errors():
+        result = dryrun.explain(raw, Envelope(mail_from=sender, rcpt_to=(rcpt,), peer="dry-run"), org,
+                                app.organisation.rules, Renderer(app.config.templates_dir, app.config.hostname),
+                                engine, app.config.auth, secret, app.config.tickets.reopen_days)
     click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if as_json else result.text())
 
 

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from . import match, rules
+from . import auth, conversation, match, rules, store
+from .config import AuthConfig
 from .classify import classify
 from .db import is_unavailable
 from .models import now
@@ -53,7 +54,8 @@ class DryRun:
 
 
 def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple[rules.Rule, ...],
-            renderer: Renderer, engine: Engine | None) -> DryRun:
+            renderer: Renderer, engine: Engine | None, auth_config: AuthConfig | None = None,
+            secret: bytes = b"", reopen_days: int = 14) -> DryRun:
     mail = parse(raw)
     verdict = classify(mail, envelope)
     sender = mail.sender.email if mail.sender else envelope.mail_from
@@ -61,11 +63,23 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         return DryRun("refused", f"550 5.7.1 at MAIL FROM: {envelope.mail_from} is outside "
                                  f"the corporate domains ({', '.join(org.domains)})")
     notes: list[str] = []
-    found = None
+    found = decision = None
     if engine is not None:
         try:
             with engine.connect() as conn:
-                found = match.find(conn, mail, {d.code for d in org.departments})
+                found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
+                if found is not None:
+                    # What the worker would decide: the same policy, read-only.
+                    # Someone not yet known is nobody's requester or participant, but may be staff.
+                    author = (store.person_ref(conn, sender) or store.PersonRef(-1, sender.lower(), "")
+                              if sender else None)
+                    ids = {p.id for p in store.participants(conn, found.ticket.id)}
+                    role = conversation.role_of(org, found.ticket, author, ids)
+                    proof = None
+                    if role is conversation.Role.STAFF and auth_config is not None:
+                        proof = auth.check(mail, envelope, sender, found.ticket.number, auth_config, secret)
+                    decision = conversation.decide(found.ticket, found.how, role, verdict, now(),
+                                                   reopen_days, proof)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -74,10 +88,11 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         return DryRun("refused-domain", f"{sender} is outside the corporate domains; "
                       + ("automatic mail: no answer" if verdict.automatic
                          else "answered with the 'outside' template, at most once a day"), notes=notes)
-    if found is not None:
-        return DryRun("automatic-mail" if verdict.automatic else "reply-to-ticket",
-                      f"{found.how}" + (f"; automatic mail ({verdict.reason})" if verdict.automatic else ""),
-                      ticket=found.ticket.number, department=found.ticket.department, notes=notes)
+    if decision is not None and decision.effect is not conversation.Effect.NEW_LINKED:
+        return DryRun(decision.disposition, decision.reason, ticket=found.ticket.number,
+                      department=found.ticket.department, notes=notes)
+    if decision is not None:
+        notes.append(f"names {found.ticket.number}, but: {decision.reason}; a new ticket linked to it")
     department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
     if department is None:
         return DryRun("refused", f"550 5.1.1: no department address among {', '.join(envelope.rcpt_to)}")

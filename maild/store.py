@@ -141,6 +141,12 @@ def person_by_id(conn: Connection, person_id: int | None) -> PersonRef | None:
     return PersonRef(*row) if row else None
 
 
+def person_ref(conn: Connection, email: str) -> PersonRef | None:
+    """The person with this address, if known (read only)."""
+    row = conn.execute(_PERSON_BY_EMAIL, {"email": email.strip().lower()}).first()
+    return PersonRef(row.id, email.strip().lower(), row.name) if row else None
+
+
 def person(conn: Connection, email: str, name: str = "") -> PersonRef:
     """The person with this address, created on first contact; the name follows changes."""
     email = email.strip().lower()

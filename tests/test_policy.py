@@ -214,3 +214,19 @@ match = "all"
     r = routed("обмен", headers="X-Mailer: 1C:Enterprise 8.3\r\n")
     assert (r.department.code, r.assign) == ("DAB", "kuznetsov")   # all of the conditions
     assert routed("обмен").department.code == "OSA"
+
+
+def test_rules_test_tells_replies_as_the_worker_would(maild, tmp_path):
+    maild.send(mail(message_id="orig@torex.ru"))
+    maild.drain()
+    args = ["--data-dir", str(maild.app.config.data_dir), "--db", maild.app.config.db_url]
+
+    def dry(sender, body="Ещё не печатает."):
+        eml = tmp_path / "r.eml"
+        eml.write_bytes(mail(subject="Re: [#OSA-000001] Не печатает принтер", sender=sender, body=body))
+        return json.loads(CliRunner().invoke(main, ["rules", "test", str(eml), "--json"] + args).output)
+
+    assert dry("ivan@torex.ru")["disposition"] == "reply-added"
+    assert dry("p.petrov@torex.ru")["disposition"] == "unauthenticated-staff"     # no proof in it
+    stranger = dry("a.kozlova@torex.ru")
+    assert stranger["disposition"] == "new-ticket" and any("OSA-000001" in n for n in stranger["notes"])
