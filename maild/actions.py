@@ -44,6 +44,10 @@ _SET_CATEGORY = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).valu
     category=bindparam("category"), kind=bindparam("kind"), updated_at=bindparam("ts"))
 _ADD_PARTICIPANT = text("INSERT INTO participants (ticket_id, person_id, created_at) "
                         "VALUES (:tid, :pid, :ts) ON CONFLICT (ticket_id, person_id) DO NOTHING")
+_SET_FIELDS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid"))
+_REMOVE_PARTICIPANT = text("DELETE FROM participants WHERE ticket_id = :tid AND person_id = :pid")
+_UPDATE_INBOUND = update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("iid")).values(
+    ticket_id=bindparam("tid"), disposition=bindparam("disp"), reason=bindparam("why"))
 _ADD_LINK = text("INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) "
                  "VALUES (:a, :b, :reason, :ts) ON CONFLICT (ticket_id, linked_id) DO NOTHING")
 
@@ -91,20 +95,22 @@ class Actions:
             self._thread_ids = []
 
     def open_ticket(self, department: Department, subject: str, requester: PersonRef | None,
-                    routing: Routing | None = None, source: str = "email") -> TicketRef:
+                    routing: Routing | None = None, source: str = "email",
+                    filed_by: str | None = None) -> TicketRef:
         number = store.ticket_number(department.code, store.next_number(self.conn, department.code))
         created = now()
         category = routing.category.name if routing and routing.category else None
         kind = routing.kind if routing else None
         assignee = routing.assign if routing else None
+        priority = routing.priority if routing else "normal"
         ticket_id = self.conn.execute(_INSERT_TICKET, dict(
             number=number, department=department.code, subject=subject, status="open",
-            priority=routing.priority if routing else "normal",
-            requester_id=requester.id if requester else None, source=source,
+            priority=priority, requester_id=requester.id if requester else None, source=source,
             assignee=assignee, category=category, kind=kind, created_at=created, updated_at=created,
-            closed_at=None, resolution=None)).scalar_one()
+            closed_at=None, resolution=None, filed_by=filed_by)).scalar_one()
         return TicketRef(ticket_id, number, department.code, subject, "open", created,
-                         requester.id if requester else None, assignee, None, category, kind)
+                         requester.id if requester else None, assignee, None, category, kind,
+                         None, priority)
 
     def record_inbound(self, **values: object) -> int:
         """The row that says what became of an inbound message (see worker.py)."""
@@ -161,6 +167,25 @@ class Actions:
     def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
         self.conn.execute(_SET_CATEGORY, {"tid": ticket.id, "category": category, "kind": kind, "ts": now()})
         return replace(ticket, category=category, kind=kind)
+
+    def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:
+        """Change ticket fields the staff steer (assignee, priority, department)."""
+        self.conn.execute(_SET_FIELDS.values(updated_at=now(), **fields), {"tid": ticket.id})
+        return replace(ticket, **fields)
+
+    def update_inbound(self, inbound_id: int, ticket: TicketRef | None, disposition: str, reason: str) -> None:
+        """The outcome, once known (a command mail is recorded before its commands run)."""
+        self.conn.execute(_UPDATE_INBOUND, {"iid": inbound_id, "tid": ticket.id if ticket else None,
+                                            "disp": disposition, "why": reason})
+
+    def remember_message_id(self, ticket: TicketRef, mail: Mail) -> None:
+        """The mail belongs to the ticket's conversation even without an entry of its own."""
+        if mail.message_id:
+            self._thread_ids.append({"message_id": mail.message_id[:MAX_MESSAGE_ID],
+                                     "ticket_id": ticket.id, "outbound": False})
+
+    def remove_participant(self, ticket: TicketRef, person: PersonRef) -> None:
+        self.conn.execute(_REMOVE_PARTICIPANT, {"tid": ticket.id, "pid": person.id})
 
     def add_participants(self, ticket: TicketRef, people: list[PersonRef]) -> None:
         if people:

@@ -26,7 +26,7 @@ from . import quotes, rules, store
 from .actions import Actions, Notice, Recipient
 from .auth import AuthResult
 from .classify import Verdict
-from .organisation import Department, Organisation
+from .organisation import Department, Organisation, Staff
 from .parse import Mail
 from .rules import Routing
 from .store import PersonRef, TicketRef
@@ -117,7 +117,8 @@ class Conversation:
             a.add_entry(ticket, "event", mail, author, inbound_id)
             return
         if decision.effect is Effect.UNAUTHENTICATED:
-            self._refuse_unauthenticated(decision, ticket, department, mail, author, inbound_id)
+            self.refuse_unauthenticated(decision.reason.split("(", 1)[-1].rstrip(")"), ticket,
+                                        department, mail, author, inbound_id)
             return
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             self._new(decision, ticket, department, mail, author, inbound_id, routing)
@@ -125,13 +126,13 @@ class Conversation:
         body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
         if decision.effect is Effect.RESPONSE:
             a.add_entry(ticket, "response", mail, author, inbound_id, body=body)
-            self._participants(ticket, mail, author)
+            self.participants_from_copies(ticket, mail, author)
             if ticket.status != "answered":
                 ticket = a.set_status(ticket, "answered")
             self._send_response(ticket, department, mail, author, body)
             return
         a.add_entry(ticket, "message", mail, author, inbound_id, body=body)
-        self._participants(ticket, mail, author)
+        self.participants_from_copies(ticket, mail, author)
         if ticket.status == "closed" and ticket.resolution == UNCATEGORISED:
             self._categorised_again(ticket, department, mail, author)
             return
@@ -144,7 +145,7 @@ class Conversation:
              author: PersonRef | None, inbound_id: int, routing: Routing | None) -> None:
         a = self.actions
         a.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
-        self._participants(ticket, mail, author)
+        self.participants_from_copies(ticket, mail, author)
         previous = decision.ticket
         if previous is not None:
             a.link(ticket, previous, decision.reason.split(", ", 1)[-1])
@@ -168,20 +169,22 @@ class Conversation:
                     requester={"email": author.email, "name": author.name},
                     reason=routing.hits[-1].description if routing.hits else "")
 
-    def _refuse_unauthenticated(self, decision: Decision, ticket: TicketRef, department: Department,
-                                mail: Mail, author: PersonRef | None, inbound_id: int) -> None:
-        """A staff From without proof: stored, flagged, sent to nobody; the real staff
-        member hears that a mail in their name was refused."""
-        body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
-        self.actions.add_entry(ticket, "message", mail, author, inbound_id, body=body, unauthenticated=True)
+    def refuse_unauthenticated(self, why: str, ticket: TicketRef | None, department: Department,
+                               mail: Mail, author: PersonRef | None, inbound_id: int,
+                               commands: tuple[str, ...] = ()) -> None:
+        """A staff From without proof: stored (on ``ticket``, flagged), sent to nobody, no
+        command applied; the real staff member hears that a mail in their name was refused."""
+        if ticket is not None:
+            body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
+            self.actions.add_entry(ticket, "message", mail, author, inbound_id, body=body, unauthenticated=True)
         security.warning("refused unauthenticated mail in the name of %s on %s: %s",
-                         author.email if author else "?", ticket.number, decision.reason)
+                         author.email if author else "?", ticket.number if ticket else "no ticket", why)
         member = self.org.staff_by_email(author.email) if author else None
         if member is not None:
             self.actions.queue(ticket, department, Notice("security", "forged_staff", "auto-generated"),
                                [Recipient(member.email, member.name)], mail, staff={"name": member.name},
-                               reason=decision.reason.split("(", 1)[-1].rstrip(")"),
-                               subject=mail.subject, sender=mail.sender.email if mail.sender else "")
+                               reason=why, subject=mail.subject, commands=commands,
+                               sender=mail.sender.email if mail.sender else "")
 
     def _categorised_again(self, ticket: TicketRef, department: Department, mail: Mail,
                            author: PersonRef | None) -> None:
@@ -203,14 +206,16 @@ class Conversation:
         self.notify_new(ticket, department, mail, author)
 
     # -- who hears about it -----------------------------------------------------------------
-    def _participants(self, ticket: TicketRef, mail: Mail, author: PersonRef | None) -> None:
-        """Corporate addresses copied on the mail join the ticket (never our own addresses)."""
+    def participants_from_copies(self, ticket: TicketRef, mail: Mail, author: PersonRef | None) -> None:
+        """Corporate addresses copied on the mail join the ticket (never our own addresses,
+        never staff: they hear as staff, and only about their own department's tickets)."""
         people = []
         sender = author.email if author else ""
         for address in mail.to + mail.cc:
             email = address.email.lower()
             if email == sender or self.org.is_department_address(email) \
-                    or not self.org.is_corporate(email) or not email.isascii():
+                    or not self.org.is_corporate(email) or not email.isascii() \
+                    or self.org.staff_by_email(email) is not None:
                 continue
             people.append(store.person(self.actions.conn, email, address.name))
         requester_id = ticket.requester_id
@@ -218,31 +223,47 @@ class Conversation:
 
     def notify_new(self, ticket: TicketRef, department: Department, mail: Mail,
                    author: PersonRef | None, previous: TicketRef | None = None,
-                   routing: Routing | None = None) -> None:
+                   routing: Routing | None = None, body: str | None = None,
+                   filed_by: Staff | None = None) -> None:
+        """The acknowledgement to the requester and the alert to the department (not to
+        ``filed_by``, the staff member who filed it on the requester's behalf)."""
         requester = {"email": author.email if author else "", "name": author.name if author else ""}
         transfer = None
         if routing is not None and routing.transferred_from is not None:
             transfer = {"from": routing.transferred_from, "reason": routing.transfer_reason}
         # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
         if author is not None and author.email.isascii():
+            # A phone ticket's ack starts a conversation: the staff member's mail is not theirs.
             self.actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
-                               [Recipient(author.email, author.name)], mail, requester=requester,
-                               previous=previous, transfer=transfer)
+                               [Recipient(author.email, author.name)], None if filed_by else mail,
+                               requester=requester, previous=previous, transfer=transfer,
+                               filed_by=filed_by)
         self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated", True),
-                           self._staff_for(ticket, department), mail, requester=requester,
-                           body=mail.text, attachments=mail.attachments, previous=previous,
+                           self.staff_for(ticket, department, exclude=filed_by.email if filed_by else ""),
+                           mail, requester=requester, filed_by=filed_by,
+                           body=mail.text if body is None else body, attachments=mail.attachments,
+                           previous=previous,
                            transfer=transfer, why=routing.explain() if routing is not None else "")
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:
         self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
-                           self._staff_for(ticket, department), mail,
+                           self.staff_for(ticket, department), mail,
                            author={"email": author.email if author else "",
                                    "name": author.name if author else ""},
                            body=body, attachments=mail.attachments)
 
     def _send_response(self, ticket: TicketRef, department: Department, mail: Mail,
                        author: PersonRef | None, body: str) -> None:
+        self.tell_requester(ticket, department, mail, author, "response", body=body,
+                            attachments=mail.attachments)
+
+    def tell_requester(self, ticket: TicketRef, department: Department, mail: Mail,
+                       author: PersonRef | None, template: str, kind: str = "response",
+                       **context: object) -> None:
+        """Public mail in the department's name to the requester and participants (never
+        to the staff member who wrote it), threaded under the requester's side of the
+        conversation (they never saw the alert the staff member answered)."""
         member = self.org.staff_by_email(author.email) if author else None
         recipients = []
         requester = store.person_by_id(self.actions.conn, ticket.requester_id)
@@ -250,17 +271,18 @@ class Conversation:
             if person is not None and person.email.isascii() and (author is None or person.id != author.id) \
                     and person.email not in {r.email for r in recipients}:
                 recipients.append(Recipient(person.email, person.name))
-        # Threaded under the requester's side of the conversation (they never saw the alert
-        # the staff member answered).
         thread = store.conversation_ids(self.actions.conn, ticket.id,
                                         except_from=author.email if author else "")
-        self.actions.queue(ticket, department, Notice("response", "response", "auto-generated"),
-                           recipients, mail, thread=thread or None, body=body,
+        context.setdefault("attachments", ())
+        context.setdefault("body", "")
+        self.actions.queue(ticket, department, Notice(kind, template, "auto-generated"),
+                           recipients, mail, thread=thread or None,
                            staff={"name": member.name if member else (author.name if author else ""),
-                                  "email": author.email if author else ""},
-                           attachments=mail.attachments)
+                                  "email": author.email if author else ""}, **context)
 
-    def _staff_for(self, ticket: TicketRef, department: Department) -> list[Recipient]:
-        """The assignee once there is one, else the whole department."""
+    def staff_for(self, ticket: TicketRef, department: Department, exclude: str = "") -> list[Recipient]:
+        """The assignee once there is one, else the whole department (never ``exclude``,
+        the staff member who caused the mail)."""
         staff = [m for m in department.staff if ticket.assignee and m.login == ticket.assignee]
-        return [Recipient(m.email, m.name) for m in (staff or department.staff)]
+        return [Recipient(m.email, m.name) for m in (staff or department.staff)
+                if m.email.lower() != exclude.lower()]

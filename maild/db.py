@@ -72,7 +72,16 @@ def schema_statements(dialect: str, schema: str | None = None) -> list[str]:
     return [s.strip() for s in re.split(r";\s*(?:\n|$)", sql) if s.strip()]
 
 
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+)", re.I)
+
+
 def init_schema(engine: Engine) -> None:
     with engine.begin() as conn:
         for statement in schema_statements(engine.dialect.name):
+            added = _ADD_COLUMN.match(statement)
+            if added and engine.dialect.name == "sqlite":
+                table, column = added.groups()
+                if column in {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}:
+                    continue
+                statement = statement.replace(" IF NOT EXISTS", "", 1)
             conn.execute(text(statement))

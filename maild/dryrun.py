@@ -118,10 +118,12 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         result.disposition = "closed-" + routing.close.replace("_", "-")
         outgoing = [(routing.close, sender, dict(requester=requester, reason=reason))]
     else:
-        outgoing = [("ack", sender, dict(requester=requester, previous=None, transfer=transfer))]
+        outgoing = [("ack", sender, dict(requester=requester, previous=None, transfer=transfer,
+                                                  filed_by=None))]
         outgoing += [("new_ticket_alert", m.email, dict(requester=requester, body=mail.text,
                                                          attachments=mail.attachments, previous=None,
-                                                         transfer=transfer, why=routing.explain()))
+                                                         transfer=transfer, why=routing.explain(),
+                                                         filed_by=None))
                      for m in routing.department.staff if not routing.assign or m.login == routing.assign]
         if routing.reply:
             outgoing.append((routing.reply, sender, dict(requester=requester, reason=reason)))

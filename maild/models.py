@@ -71,6 +71,7 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution: Mapped[str | None] = mapped_column(String(30))   # why it was closed
+    filed_by: Mapped[str | None] = mapped_column(String(64))     # staff login (phone tickets)
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
     entries: Mapped[list["Entry"]] = relationship(back_populates="ticket", order_by="Entry.id")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import organisation, rules
 from .organisation import Organisation, RulesError
+from .render import BODY_ONLY_DIRS
 
 log = logging.getLogger("maild")
 
@@ -16,7 +17,8 @@ log = logging.getLogger("maild")
 def load_policy(rules_dir: Path, templates_dir: Path) -> tuple[Organisation, tuple[rules.Rule, ...]]:
     """The organisation and the rule table, checked together (raises RulesError)."""
     org = organisation.load(rules_dir)
-    names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")}
+    names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")
+             if not set(p.relative_to(templates_dir).parts) & set(BODY_ONLY_DIRS)}
     return org, rules.load(rules_dir, org, names)
 
 
@@ -81,6 +83,8 @@ def check(rules_dir: Path, templates_dir: Path) -> list[str]:
             errors.append(f"{path}: line {exc.lineno}: {exc.message}")
             continue
         first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        if set(path.relative_to(templates_dir).parts) & set(BODY_ONLY_DIRS):
+            continue
         if not first.lower().startswith("subject:"):
             errors.append(f"{path}: line 1: a template starts with a 'Subject:' line")
     return errors

@@ -25,6 +25,8 @@ import jinja2
 from .quotes import REPLY_MARKER
 
 LOOP_HEADER = "X-Maild-Loop"
+CANNED_DIR = "canned"
+BODY_ONLY_DIRS = (CANNED_DIR, "parts")     # templates without a Subject line: canned answers, includes
 
 
 class TemplateMissing(Exception):
@@ -107,6 +109,26 @@ class Renderer:
 
     def new_message_id(self) -> str:
         return f"{time.time_ns():x}.{secrets.token_hex(6)}@{self.hostname}"
+
+    # -- canned answers: templates/canned/<name>.txt.j2 (a department's own first), body
+    # only; an optional first line ``{# what it says #}`` describes it in ``#canned`` lists.
+    def canned(self, dept_code: str) -> dict[str, str]:
+        """The canned answers a department may send: name -> description."""
+        found: dict[str, str] = {}
+        for folder in (self.templates_dir / dept_code / CANNED_DIR, self.templates_dir / CANNED_DIR):
+            for path in sorted(folder.glob("*.txt.j2")):
+                name = path.name.removesuffix(".txt.j2")
+                if name not in found:
+                    first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+                    found[name] = first[2:-2].strip() if first.startswith("{#") and first.endswith("#}") else ""
+        return dict(sorted(found.items()))
+
+    def render_canned(self, name: str, dept_code: str, **context: object) -> str:
+        if name not in self.canned(dept_code):
+            raise TemplateMissing(f"no canned answer {name!r}")
+        template = self.env.select_template([f"{dept_code}/{CANNED_DIR}/{name}.txt.j2",
+                                             f"{CANNED_DIR}/{name}.txt.j2"])
+        return template.render(**context).strip("\n")
 
     def render(self, name: str, dept_code: str, **context: object) -> Rendered:
         """Render ``<name>.txt.j2``, the department's own version first."""

@@ -34,6 +34,7 @@ class TicketRef:
     category: str | None = None
     kind: str | None = None
     resolution: str | None = None
+    priority: str = "normal"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ T_PARTICIPANT, T_OUTBOX = Participant.__table__, Outbox.__table__
 _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.subject,
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
                    T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
-                   T_TICKET.c.resolution)
+                   T_TICKET.c.resolution, T_TICKET.c.priority)
 _INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
     T_INBOUND.c.message_key == bindparam("key"))
@@ -161,6 +162,46 @@ def person(conn: Connection, email: str, name: str = "") -> PersonRef:
         conn.execute(_PERSON_RENAME, {"pid": row.id, "new_name": name, "ts": now()})
         return PersonRef(row.id, email, name)
     return PersonRef(row.id, email, row.name)
+
+
+T_ENTRY = Entry.__table__
+_FIRST_MESSAGE = select(T_ENTRY.c.body).where(T_ENTRY.c.ticket_id == bindparam("tid"),
+                                              T_ENTRY.c.type == "message").order_by(T_ENTRY.c.id).limit(1)
+
+
+def first_message(conn: Connection, ticket_id: int) -> str:
+    """The request as the requester wrote it (for staff who take a ticket over)."""
+    return conn.execute(_FIRST_MESSAGE, {"tid": ticket_id}).scalar() or ""
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """A line of a department's queue, as ``#list`` mails it back."""
+    number: str
+    subject: str
+    status: str
+    priority: str
+    assignee: str | None
+    created_at: datetime
+    requester: str
+
+
+_QUEUE = select(T_TICKET.c.number, T_TICKET.c.subject, T_TICKET.c.status, T_TICKET.c.priority,
+                T_TICKET.c.assignee, T_TICKET.c.created_at, T_PERSON.c.email).select_from(
+    T_TICKET.outerjoin(T_PERSON, T_TICKET.c.requester_id == T_PERSON.c.id)).where(
+    T_TICKET.c.department == bindparam("dept"))
+
+
+def queue(conn: Connection, department: str, assignee: str | None = None,
+          closed_too: bool = False, limit: int = 200) -> list[QueueRow]:
+    """A department's tickets: the open ones (not closed) oldest first, as a queue is
+    worked; with ``closed_too`` all of them, newest first."""
+    query = _QUEUE.order_by(T_TICKET.c.id.desc() if closed_too else T_TICKET.c.id)
+    if not closed_too:
+        query = query.where(T_TICKET.c.status != "closed")
+    if assignee is not None:
+        query = query.where(T_TICKET.c.assignee == assignee)
+    return [QueueRow(*row) for row in conn.execute(query.limit(limit), {"dept": department})]
 
 
 # -- the command line's reads (ORM) ----------------------------------------------------------

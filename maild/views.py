@@ -38,6 +38,7 @@ def ticket(t: Ticket, entries: bool = False) -> dict:
         "kind": t.kind,
         "priority": t.priority,
         "source": t.source,
+        "filed_by": t.filed_by,
         "created_at": _time(t.created_at),
         "updated_at": _time(t.updated_at),
     }
@@ -79,7 +80,8 @@ def ticket_text(t: Ticket, full: bool = False) -> str:
     who = f"{t.requester.name} <{t.requester.email}>" if t.requester else "-"
     lines = [
         f"{t.number}  {t.subject}",
-        f"  status {t.status}, department {t.department}, source {t.source}, priority {t.priority}",
+        f"  status {t.status}, department {t.department}, source {t.source}"
+        + (f" (filed by {t.filed_by})" if t.filed_by else "") + f", priority {t.priority}",
         f"  requester {who}; assignee {t.assignee or '-'}; category {t.category or '-'}",
         f"  opened {t.created_at:%Y-%m-%d %H:%M} UTC"
         + (f", closed {t.closed_at:%Y-%m-%d %H:%M} UTC" if t.closed_at else ""),

@@ -32,7 +32,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import auth, conversation, match, rules, spool as spool_mod, store
+from . import auth, commands, conversation, match, quotes, rules, spool as spool_mod, store
 from .actions import INSERT_OUTBOX, Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
@@ -318,7 +318,7 @@ class Worker:
             if outcome.disposition == "ticket-created":
                 summary.created += 1
             elif outcome.disposition in ("reply-added", "response-added", "auto-reply-recorded",
-                                         "unauthenticated-staff"):
+                                         "unauthenticated-staff", "command-applied", "command-refused"):
                 summary.replies += 1
             elif outcome.disposition == "duplicate":
                 summary.duplicates += 1
@@ -374,6 +374,12 @@ class Worker:
         found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
+        member = org.staff_by_email(sender) if sender else None
+        if member is not None and not p.verdict.automatic:
+            # Staff steer tickets with command lines at the top of what they wrote.
+            block = commands.read(quotes.reply_text(mail.text, mail.html if mail.text_from_html else ""))
+            if block is not None:
+                return self._commands(p, actions, org, member, author, found, block)
         role = proof = None
         if found is not None:
             participant_ids = {person.id for person in store.participants(conn, found.ticket.id)}
@@ -420,6 +426,22 @@ class Worker:
             talk.apply(decision, ticket, department, mail, author, inbound_id, routing)
         actions.finish()
         return Outcome(disposition, reason, ticket.number)
+
+    def _commands(self, p: Prepared, actions: Actions, org: Organisation, member, author,
+                  found: match.Match | None, block: commands.CommandMail) -> Outcome:
+        """A staff member's command mail: applied whole or not at all, with a receipt."""
+        ticket = found.ticket if found else None
+        written_to = first_department(org, p.envelope) or org.department(member.department)
+        proof = auth.check(p.mail, p.envelope, member.email, ticket.number if ticket else None,
+                           self.config.auth, self.secret)
+        # Recorded first (the entries name it), completed with the outcome below.
+        inbound_id = self._record(actions, p, ticket.id if ticket else None, "command-refused", "")
+        result = commands.Commander(actions, org, self.renderer, self.organisation.rules).run(
+            block, member, author, p.mail, inbound_id, ticket, written_to, proof)
+        disposition = "command-applied" if result.applied else "command-refused"
+        actions.update_inbound(inbound_id, result.ticket, disposition, result.reason)
+        actions.finish()
+        return Outcome(disposition, result.reason, result.ticket.number if result.ticket else None)
 
     def _outside(self, conn: Connection, p: Prepared, actions: Actions, org, sender: str) -> Outcome:
         """A sender outside the corporate domains: no ticket; one explanation a day, never
