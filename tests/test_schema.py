@@ -92,10 +92,34 @@ def test_every_lookup_of_the_pipeline_uses_an_index(tmp_path):
         store.person(conn, "a@torex.ru", "B")          # the rename
         store.next_number(conn, "OSA")
         store.next_number(conn, "OSA")
+        store.first_message(conn, 1)                     # staff commands
+        store.queue(conn, "OSA")
+        store.queue(conn, "OSA", assignee="petrov", closed_too=True)
         lookups = [(sql, params) for sql, params in executed
                    if sql.lstrip().upper().startswith(("SELECT", "UPDATE"))]
         assert len(lookups) >= 7
         for sql, params in lookups:
             plan = " / ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
             assert "SCAN" not in plan, f"{sql}: {plan}"
+    engine.dispose()
+
+
+def test_db_init_brings_an_older_database_up_to_date(db_url):
+    """A database made before a column was added gets it from ``db init``, data intact."""
+    engine = db.make_engine(db_url)
+    old = db.SCHEMA_FILE.read_text(encoding="utf-8")
+    old = old.replace(",\n    filed_by     VARCHAR(64)", "").split("ALTER TABLE", 1)[0]
+    assert "filed_by" not in old.split("-- Columns added")[0]
+    db.init_schema_sql(engine, old)
+    from sqlalchemy import text
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tickets (number, department, subject, status, source, created_at, "
+                          "updated_at) VALUES ('OSA-000001', 'OSA', 'старая', 'open', 'email', "
+                          "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    assert "filed_by" not in {c["name"] for c in inspect(engine).get_columns("tickets")}
+    db.init_schema(engine)
+    db.init_schema(engine)
+    assert "filed_by" in {c["name"] for c in inspect(engine).get_columns("tickets")}
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT subject, filed_by FROM tickets")).all() == [("старая", None)]
     engine.dispose()
