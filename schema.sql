@@ -10,7 +10,10 @@ CREATE TABLE IF NOT EXISTS people (
     email       VARCHAR(320) NOT NULL,
     name        VARCHAR(400) NOT NULL DEFAULT '',
     created_at  TIMESTAMP WITH TIME ZONE NOT NULL,
-    updated_at  TIMESTAMP WITH TIME ZONE NOT NULL
+    updated_at  TIMESTAMP WITH TIME ZONE NOT NULL,
+    phone       VARCHAR(100) NOT NULL DEFAULT '',   -- the profile the person keeps by mail (#profile)
+    office      VARCHAR(100) NOT NULL DEFAULT '',
+    company     VARCHAR(200) NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS people_email ON people (email);
 
@@ -36,7 +39,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     updated_at   TIMESTAMP WITH TIME ZONE NOT NULL,
     closed_at    TIMESTAMP WITH TIME ZONE,
     resolution   VARCHAR(30),
-    filed_by     VARCHAR(64)          -- staff login, for tickets filed on behalf of a caller
+    filed_by     VARCHAR(64),         -- staff login, for tickets filed on behalf of a caller
+    transferred_from VARCHAR(10)      -- the department it came from, if it was transferred
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tickets_number ON tickets (number);
 CREATE INDEX IF NOT EXISTS tickets_department_status ON tickets (department, status);
@@ -146,3 +150,7 @@ CREATE INDEX IF NOT EXISTS outbox_ticket ON outbox (ticket_id);
 -- Columns added after a database may already exist (``db init`` brings an older one up to
 -- date; db.py runs these on SQLite too, which lacks IF NOT EXISTS here).
 ALTER TABLE tickets ADD COLUMN IF NOT EXISTS filed_by VARCHAR(64);
+ALTER TABLE tickets ADD COLUMN IF NOT EXISTS transferred_from VARCHAR(10);
+ALTER TABLE people ADD COLUMN IF NOT EXISTS phone VARCHAR(100) NOT NULL DEFAULT '';
+ALTER TABLE people ADD COLUMN IF NOT EXISTS office VARCHAR(100) NOT NULL DEFAULT '';
+ALTER TABLE people ADD COLUMN IF NOT EXISTS company VARCHAR(200) NOT NULL DEFAULT '';

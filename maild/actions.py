@@ -18,11 +18,11 @@ from sqlalchemy.engine import Connection
 
 from . import auth, store
 from .blobs import BlobStore
-from .config import AttachmentsConfig
+from .config import AttachmentsConfig, NotificationsConfig
 from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, now
 from .organisation import Department
 from .parse import Mail
-from .render import Renderer
+from .render import File, Renderer
 from .rules import Routing
 from .store import PersonRef, TicketRef
 
@@ -70,12 +70,13 @@ class Notice:
 class Actions:
     def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
                  limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: list[dict] | None = None,
-                 secret: bytes = b""):
+                 secret: bytes = b"", notifications: NotificationsConfig = NotificationsConfig()):
         """``outbox_sink``: collect outbox rows there for the caller to insert once per batch
         (they are never looked up while the batch is processed)."""
         self.conn = conn
         self.outbox_sink = outbox_sink
         self.secret = secret
+        self.notifications = notifications
         self.limits = limits
         self.renderer = renderer
         self.blobs = blobs
@@ -107,7 +108,9 @@ class Actions:
             number=number, department=department.code, subject=subject, status="open",
             priority=priority, requester_id=requester.id if requester else None, source=source,
             assignee=assignee, category=category, kind=kind, created_at=created, updated_at=created,
-            closed_at=None, resolution=None, filed_by=filed_by)).scalar_one()
+            closed_at=None, resolution=None, filed_by=filed_by,
+            transferred_from=routing.transferred_from.code if routing and routing.transferred_from else None
+        )).scalar_one()
         return TicketRef(ticket_id, number, department.code, subject, "open", created,
                          requester.id if requester else None, assignee, None, category, kind,
                          None, priority)
@@ -171,7 +174,12 @@ class Actions:
     def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:
         """Change ticket fields the staff steer (assignee, priority, department)."""
         self.conn.execute(_SET_FIELDS.values(updated_at=now(), **fields), {"tid": ticket.id})
-        return replace(ticket, **fields)
+        return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
+
+    def pending_to(self, recipient: str, kind: str) -> bool:
+        """Whether mail of this kind to this address waits in this batch, not yet written."""
+        rows = self._outbox + (self.outbox_sink or [])
+        return any(r["recipient"] == recipient.lower() and r["kind"] == kind for r in rows)
 
     def update_inbound(self, inbound_id: int, ticket: TicketRef | None, disposition: str, reason: str) -> None:
         """The outcome, once known (a command mail is recorded before its commands run)."""
@@ -202,12 +210,12 @@ class Actions:
 
     def queue(self, ticket: TicketRef | None, department: Department, notice: Notice,
               recipients: list[Recipient], reply_to: Mail | None,
-              thread: list[str] | None = None, **context: object) -> list[str]:
+              thread: list[str] | None = None, files: tuple[File, ...] = (), **context: object) -> list[str]:
         """Render a notice once and collect an outbox row per recipient (written by
         ``finish``, sent later by the relay step). It answers ``reply_to``, or, given a
         ``thread`` (Message-IDs, oldest first), the last message of that conversation.
-        Returns the queued Message-IDs."""
-        if not recipients:
+        Returns the queued Message-IDs (none when the department switched this kind off)."""
+        if not recipients or not self.notifications.allows(department.code, notice.template):
             return []
         rendered = self.renderer.render(notice.template, department.code, ticket=ticket,
                                         department=department, **context)
@@ -229,7 +237,7 @@ class Actions:
                 token=token, rendered=rendered,
                 message_id=self.renderer.new_message_id(),
                 in_reply_to=references[-1] if references else None,
-                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to)
+                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to, files=files)
             self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind, "sender": outgoing.sender,
                          "recipient": outgoing.recipient, "subject": outgoing.subject,
                          "message_id": outgoing.message_id, "raw": outgoing.raw, "status": "pending",

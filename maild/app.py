@@ -64,6 +64,19 @@ class App:
                       Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
                       Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname), factory)
 
+    def engine_begin(self):
+        """A transaction on the database (the command line's writes)."""
+        self.sessions  # noqa: B018 - creates the engine
+        return self.engine.begin()
+
+    def actions(self, conn) -> "Actions":
+        """The writer for the command line's own mail (digests, reports), on ``conn``."""
+        from . import auth
+        from .actions import Actions
+        cfg = self.config
+        return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
+                       cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications)
+
     def close(self) -> None:
         if self.engine is not None:
             self.engine.dispose()

@@ -127,7 +127,17 @@ def _by_network(envelope: Envelope, config: AuthConfig) -> AuthResult:
     return AuthResult(False, f"{ip} is in no trusted network")
 
 
+def _base(address: str) -> str:
+    local, at, domain = address.strip().strip("<>").lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}{at}{domain}"
+
+
 def _by_address(envelope: Envelope, secret: bytes, ticket: str | None, sender: str) -> AuthResult:
+    # The address is a secret only until someone copies it (a Cc'd requester sees it):
+    # the envelope sender must be the staff member too.
+    if _base(envelope.mail_from) != _base(sender):
+        return AuthResult(False, f"sent to a reply address, but the envelope sender "
+                                 f"{envelope.mail_from or '<>'} is not {sender}")
     for rcpt in envelope.rcpt_to:
         signed = signed_ticket(rcpt)
         if signed is None:

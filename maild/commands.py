@@ -74,6 +74,10 @@ STAFF_RESOLUTION = "resolved"      # tickets.resolution of a ticket staff closed
 LIST_LIMIT = 200
 
 # ``#`` and a word at the start of a line; html2text may have escaped the ``#``.
+_MAY_START = re.compile(r"\s*\\?#")
+# What html2text makes of an HTML mail's command line: autolinked addresses, escapes.
+_MD_LINK = re.compile(r"\[([^\]]*)\]\((?:mailto:)?[^)]*\)")
+_MD_ESCAPE = re.compile(r"\\([\\_*#\[\]()`.+!-])")
 _LINE = re.compile(r"^\\?#([^\W\d_][\w-]*)(?:[ \t]+(.*))?$")
 
 
@@ -95,6 +99,11 @@ class CommandMail:
         return tuple(c.line for c in self.commands)
 
 
+def may_start(text: str) -> bool:
+    """A cheap first look (every message passes here): could the body start with a command?"""
+    return _MAY_START.match(text) is not None
+
+
 def read(body: str) -> CommandMail | None:
     """The command lines at the top of ``body`` (blank lines between them allowed) and the
     text after them; None when the body does not start with one."""
@@ -108,12 +117,25 @@ def read(body: str) -> CommandMail | None:
             if found is None:
                 break
             word = found.group(1).lower()
-            commands.append(Command(line.lstrip("\\"), _KEYWORD_OF.get(word, ""),
-                                    (found.group(2) or "").strip(), word))
+            args = _MD_ESCAPE.sub(r"\1", _MD_LINK.sub(r"\1", found.group(2) or "")).strip()
+            commands.append(Command(line.lstrip("\\"), _KEYWORD_OF.get(word, ""), args, word))
         i += 1
     if not commands:
         return None
     return CommandMail(tuple(commands), "\n".join(lines[i:]).strip("\n"))
+
+
+def is_command_mail(block: CommandMail, member: Staff, ticket: TicketRef | None, written_to: Department,
+                    customer: bool) -> bool:
+    """Whether a staff member's mail that starts with ``#`` lines is a command mail.
+    On their own department's ticket, or new mail to their own department: yes (an unknown
+    word is refused). As the requester or a participant of a ticket (staff file tickets
+    too), or writing to the other department: only when the first word is a command, which
+    is then refused — otherwise it is their ordinary mail ("#принтер не печатает")."""
+    own = ticket.department == member.department if ticket is not None else written_to.code == member.department
+    if ticket is not None and customer:
+        return False
+    return own or bool(block.commands[0].keyword)
 
 
 @dataclass(frozen=True)
@@ -195,7 +217,12 @@ class Commander:
                          ticket.status if ticket else "",
                          {p.email for p in store.participants(conn, ticket.id)} if ticket else set())
         lines, steps = [], []
+        foreign = ticket is not None and ticket.department != member.department
         for command in block.commands:
+            if foreign:     # not even #help: the mail is about another department's ticket
+                lines.append(ReceiptLine(command.line, Refusal("other-department", state.department.short
+                                                               if state.department else ticket.department)))
+                continue
             outcome = self._check(command, block, member, state, written_to)
             if isinstance(outcome, Refusal):
                 lines.append(ReceiptLine(command.line, outcome))
@@ -224,7 +251,7 @@ class Commander:
                 return Refusal("wrong-address", home.address)
             name, address = parseaddr(args)
             address = address.strip().lower()
-            if not args or "@" not in address or not address.isascii():
+            if not args or "@" not in address or not address.isascii() or any(c in args for c in ",;"):
                 return Refusal("bad-address", args)
             if not self.org.is_corporate(address) or self.org.is_department_address(address):
                 return Refusal("not-employee", address)
@@ -252,7 +279,9 @@ class Commander:
                 return Refusal("colleague-elsewhere", f"{colleague.name}, {self.org.department(colleague.department).short}")
             return Step(c, staff=colleague)
         if key == "transfer":
-            word, reason = (args.split(None, 1) + [""])[:2]
+            word, reason = (args.split(None, 1) + ["", ""])[:2]
+            if not word:
+                return Refusal("missing-argument", "#transfer OSA|DAB")
             target = self._department(word)
             if target is None:
                 return Refusal("unknown-department", word)
@@ -304,7 +333,7 @@ class Commander:
         if address not in state.participants:
             return Refusal("not-participant", address)
         state.participants.discard(address)
-        return Step(c, value="remove:" + address, person=store.person_ref(self.actions.conn, address))
+        return Step(c, value="remove:" + address)
 
     def _staff(self, who: str) -> Staff | None:
         who = parseaddr(who)[1] or who
@@ -324,7 +353,7 @@ class Commander:
     def apply(self, steps: list[Step], block: CommandMail, member: Staff, author: PersonRef,
               mail: Mail, inbound_id: int, ticket: TicketRef | None) -> tuple[TicketRef | None, dict]:
         a = self.actions
-        outputs: dict = {"help": False, "queue": None, "canned": None}
+        outputs: dict = {"help": False, "queue": None, "canned": None, "unsent": False}
         canned_bodies: list[str] = []
         status_step: Step | None = None
         note = any(s.command.keyword == "note" for s in steps)
@@ -355,7 +384,8 @@ class Commander:
                             by={"name": member.name}, staff={"name": step.staff.name},
                             body=self._first_words(ticket))
             elif key == "transfer":
-                ticket = a.set_fields(ticket, department=step.department.code, assignee=None)
+                ticket = a.set_fields(ticket, department=step.department.code, assignee=None,
+                                      transferred_from=department.code)
                 a.event(ticket, f"Передана из {department.short} в {step.department.short}"
                                 + (f": {step.value}" if step.value else ""), author)
                 a.queue(ticket, step.department, Notice("alert", "transfer_alert", "auto-generated", True),
@@ -388,10 +418,15 @@ class Commander:
                 if operation == "add":
                     a.add_participants(ticket, [store.person(a.conn, address)])
                     a.event(ticket, f"В копию добавлен(а) {address}", author)
-                else:
-                    a.remove_participant(ticket, step.person)
+                else:       # looked up now: it may have been added by a line above
+                    a.remove_participant(ticket, store.person_ref(a.conn, address))
                     a.event(ticket, f"Из копии убран(а) {address}", author)
-        if ticket is not None:
+        speaks = any(s.command.keyword in ON_TICKET or s.command.keyword == "new"
+                     or (s.command.keyword == "canned" and s.value) for s in steps)
+        if not speaks:
+            # #help, #list, #canned alone answer the sender only: their text goes to nobody.
+            outputs["unsent"] = bool(block.text.strip() or mail.attachments)
+        elif ticket is not None:
             # After #new the text is the ticket's own; a canned answer or #close still go out.
             text = "" if filed else (note_text if note else block.text.strip())
             self._text(ticket, text, member, author, mail, inbound_id, note, canned_bodies, status_step,
@@ -443,7 +478,8 @@ class Commander:
         the employee acknowledged as if they had written; subject and text from the mail."""
         a = self.actions
         department = self.org.department(member.department)
-        employee = store.person(a.conn, step.value, step.person.name if step.person else "")
+        # The name a staff member typed names a new person, never renames a known one.
+        employee = store.person(a.conn, step.value, step.person.name if step.person else "", rename=False)
         text = block.text.strip()
         as_request = replace(mail, text=f"{mail.subject}\n\n{text}", text_from_html=False, html="")
         routing = rules.route(as_request, (department.address,), employee.email, department, self.org, self.table)
@@ -466,9 +502,9 @@ class Commander:
 
     def _receipt(self, member: Staff, home: Department, ticket: TicketRef | None, mail: Mail,
                  lines: list[ReceiptLine], applied: bool, help: bool = False, queue=None,
-                 canned: dict | None = None) -> None:
+                 canned: dict | None = None, unsent: bool = False) -> None:
         """The result mail to the staff member: each line done or refused, and what they asked for."""
         self.actions.queue(ticket, home, Notice("receipt", "receipt", "auto-replied", ticket is not None),
                            [Recipient(member.email, member.name)], mail, staff={"name": member.name},
-                           lines=lines, applied=applied, help=help, queue=queue, canned=canned,
+                           lines=lines, applied=applied, help=help, queue=queue, canned=canned, unsent=unsent,
                            subject=ticket.subject if ticket is not None else mail.subject)

@@ -58,6 +58,26 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "trusted_networks": (list, []),
         "secret": (str, ""),
     },
+    "notifications": {
+        # Each kind of mail maild sends on its own (receipts, security notices and the
+        # rules' own answers always go); [notifications.OSA] overrides for one department.
+        "ack": (bool, True),                 # acknowledgement of a new ticket (requester)
+        "response": (bool, True),            # staff responses (requester, participants)
+        "status": (bool, True),              # closed / reopened / transferred (requester, participants)
+        "closed_unprocessed": (bool, True),  # closed without processing by the rules (requester)
+        "new_ticket": (bool, True),          # new-ticket alert (staff)
+        "reply": (bool, True),               # a requester's reply (assignee, else the department)
+        "assignment": (bool, True),          # a ticket assigned to you (staff)
+        "transfer": (bool, True),            # a ticket transferred to your department (staff)
+        "note": (bool, True),                # a colleague's internal note (staff)
+        "digest": (bool, True),              # the daily digest (staff; `maild digest`)
+        "new_ticket_to": (str, "assignee"),  # "all" staff, or the "assignee" once a rule assigned one
+        "overdue_days": (int, 2),            # digest: a ticket untouched this long is overdue
+    },
+    "reports": {
+        "phone_to": (str, ""),               # monthly phone-ticket report (HR); `--mail` sends it here
+        "summary_to": (str, ""),             # the summary report's address for `--mail`
+    },
     "worker": {
         "batch_size": (int, 200),
         "poll_interval": ((int, float), 0.2),
@@ -123,6 +143,42 @@ class AuthConfig:
     secret: str = ""                         # HMAC key of signed reply addresses ("" : generated)
 
 
+# Which switch of [notifications] a template's mail answers to (templates not listed always go).
+SWITCH_OF_TEMPLATE = {
+    "ack": "ack", "response": "response",
+    "closed": "status", "reopened": "status", "transferred": "status",
+    "uncategorised": "closed_unprocessed", "not_handled": "closed_unprocessed",
+    "new_ticket_alert": "new_ticket", "reply_alert": "reply", "assigned": "assignment",
+    "transfer_alert": "transfer", "note_alert": "note", "digest": "digest",
+}
+NEW_TICKET_TO = ("all", "assignee")
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    """What maild mails, per department: the switches of ``[notifications]`` and of
+    ``[notifications.<DEPT>]``, as (department or "*", key, value); the department's wins."""
+    settings: tuple[tuple[str, str, object], ...] = ()
+    overdue_days: int = 2
+
+    def _value(self, department: str, key: str, default: object) -> object:
+        found = {code: value for code, k, value in self.settings if k == key}
+        return found.get(department, found.get("*", default))
+
+    def allows(self, department: str, template: str) -> bool:
+        switch = SWITCH_OF_TEMPLATE.get(template)
+        return switch is None or bool(self._value(department, switch, True))
+
+    def new_tickets_to_all(self, department: str) -> bool:
+        return self._value(department, "new_ticket_to", "assignee") == "all"
+
+
+@dataclass(frozen=True)
+class ReportsConfig:
+    phone_to: str = ""
+    summary_to: str = ""
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -136,6 +192,8 @@ class Config:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
+    notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
 
     @property
     def spool_dir(self) -> Path:
@@ -155,7 +213,9 @@ class Config:
 
 
 def _check(source: str, raw: dict) -> dict[str, dict[str, object]]:
-    """Validate raw TOML against SCHEMA; return section -> key -> value with defaults."""
+    """Validate raw TOML against SCHEMA; return section -> key -> value with defaults.
+    ``[notifications.<DEPT>]`` tables come back as sections ``notifications.<DEPT>``
+    holding only the keys they set."""
     values: dict[str, dict[str, object]] = {
         section: {key: default for key, (_, default) in keys.items()}
         for section, keys in SCHEMA.items()
@@ -163,10 +223,27 @@ def _check(source: str, raw: dict) -> dict[str, dict[str, object]]:
     for key, value in raw.items():
         if isinstance(value, dict) and key in SCHEMA and key != "":
             for sub, subvalue in value.items():
-                _assign(source, values, key, sub, subvalue)
+                if key == "notifications" and isinstance(subvalue, dict):
+                    _department_notifications(source, values, sub, subvalue)
+                else:
+                    _assign(source, values, key, sub, subvalue)
         else:
             _assign(source, values, "", key, value)
     return values
+
+
+def _department_notifications(source: str, values: dict, code: str, table: dict) -> None:
+    if not code.isalnum() or not code.isupper():
+        raise ConfigError(f"{source}: [notifications.{code}]: a department code is written in capitals, like OSA")
+    scratch = {"notifications": {}}
+    for key, value in table.items():
+        if key == "overdue_days":
+            raise ConfigError(f"{source}: key 'notifications.{code}.{key}' is set for all departments only")
+        try:
+            _assign(source, scratch, "notifications", key, value)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace("'notifications.", f"'notifications.{code}.")) from None
+    values[f"notifications.{code}"] = scratch["notifications"]
 
 
 def _assign(source: str, values: dict, section: str, key: str, value: object) -> None:
@@ -235,7 +312,20 @@ def load(
         tickets=TicketsConfig(**v["tickets"]),
         attachments=AttachmentsConfig(**v["attachments"]),
         auth=_auth(source, v["auth"]),
+        notifications=_notifications(source, v),
+        reports=ReportsConfig(**v["reports"]),
     )
+
+
+def _notifications(source: str, values: dict) -> NotificationsConfig:
+    settings = []
+    for section, table in values.items():
+        if section == "notifications" or section.startswith("notifications."):
+            code = section.partition(".")[2] or "*"
+            if table.get("new_ticket_to", "all") not in NEW_TICKET_TO:
+                raise ConfigError(f"{source}: key '{section}.new_ticket_to' must be \"all\" or \"assignee\"")
+            settings += [(code, key, value) for key, value in table.items() if key != "overdue_days"]
+    return NotificationsConfig(settings=tuple(settings), overdue_days=int(values["notifications"]["overdue_days"]))
 
 
 def _auth(source: str, values: dict) -> AuthConfig:

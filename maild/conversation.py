@@ -26,6 +26,7 @@ from . import quotes, rules, store
 from .actions import Actions, Notice, Recipient
 from .auth import AuthResult
 from .classify import Verdict
+from .models import now
 from .organisation import Department, Organisation, Staff
 from .parse import Mail
 from .rules import Routing
@@ -68,12 +69,13 @@ class Decision:
 
 
 def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
-            participant_ids: set[int]) -> Role:
+            participant_ids: set[int], member: Staff | None = None) -> Role:
+    """``member``: the staff member the mail speaks for, if any (worker.py decides: one
+    unambiguous From)."""
     if author is None:
         return Role.STRANGER
     if author.id == ticket.requester_id:
         return Role.REQUESTER
-    member = org.staff_by_email(author.email)
     if member is not None and member.department == ticket.department:
         return Role.STAFF
     if author.id in participant_ids:
@@ -123,14 +125,20 @@ class Conversation:
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             self._new(decision, ticket, department, mail, author, inbound_id, routing)
             return
-        body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
         if decision.effect is Effect.RESPONSE:
+            body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
+            if not body.strip():
+                # Nothing of their own (an attachment, a signature): never answer the requester
+                # with the quoted alert, which may hold a colleague's internal note.
+                a.add_entry(ticket, "note", mail, author, inbound_id, body="")
+                return
             a.add_entry(ticket, "response", mail, author, inbound_id, body=body)
             self.participants_from_copies(ticket, mail, author)
             if ticket.status != "answered":
                 ticket = a.set_status(ticket, "answered")
             self._send_response(ticket, department, mail, author, body)
             return
+        body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
         a.add_entry(ticket, "message", mail, author, inbound_id, body=body)
         self.participants_from_copies(ticket, mail, author)
         if ticket.status == "closed" and ticket.resolution == UNCATEGORISED:
@@ -159,14 +167,14 @@ class Conversation:
             if author is not None and author.email.isascii():
                 a.queue(ticket, department, Notice(routing.close, routing.close, "auto-replied"),
                         [Recipient(author.email, author.name)], mail,
-                        requester={"email": author.email, "name": author.name},
+                        requester=store.card(author),
                         reason=routing.hits[-1].description or routing.hits[-1].rule)
             return
         self.notify_new(ticket, department, mail, author, previous, routing)
         if routing is not None and routing.reply and author is not None and author.email.isascii():
             a.queue(ticket, department, Notice(routing.reply, routing.reply, "auto-replied"),
                     [Recipient(author.email, author.name)], mail,
-                    requester={"email": author.email, "name": author.name},
+                    requester=store.card(author),
                     reason=routing.hits[-1].description if routing.hits else "")
 
     def refuse_unauthenticated(self, why: str, ticket: TicketRef | None, department: Department,
@@ -180,11 +188,18 @@ class Conversation:
         security.warning("refused unauthenticated mail in the name of %s on %s: %s",
                          author.email if author else "?", ticket.number if ticket else "no ticket", why)
         member = self.org.staff_by_email(author.email) if author else None
-        if member is not None:
+        if member is not None and not self._warned_lately(member.email):
             self.actions.queue(ticket, department, Notice("security", "forged_staff", "auto-generated"),
                                [Recipient(member.email, member.name)], mail, staff={"name": member.name},
                                reason=why, subject=mail.subject, commands=commands,
                                sender=mail.sender.email if mail.sender else "")
+
+    def _warned_lately(self, email: str) -> bool:
+        """One warning an hour is enough: a flood of forged mail must not become a flood of
+        warnings (each is logged on maild.security all the same)."""
+        pending = self.actions.pending_to(email, "security")
+        return pending or store.noticed_since(self.actions.conn, email.lower(), "security",
+                                              now() - timedelta(hours=1))
 
     def _categorised_again(self, ticket: TicketRef, department: Department, mail: Mail,
                            author: PersonRef | None) -> None:
@@ -192,7 +207,7 @@ class Conversation:
         again with it; without one, the notice with the list of categories comes again."""
         a = self.actions
         found = rules.explicit_category(mail, (), self.org, department)
-        requester = {"email": author.email if author else "", "name": author.name if author else ""}
+        requester = store.card(author)
         if found is None or found[0].department != department.code:
             if author is not None and author.email.isascii():
                 a.queue(ticket, department, Notice(UNCATEGORISED, UNCATEGORISED, "auto-replied"),
@@ -227,7 +242,7 @@ class Conversation:
                    filed_by: Staff | None = None) -> None:
         """The acknowledgement to the requester and the alert to the department (not to
         ``filed_by``, the staff member who filed it on the requester's behalf)."""
-        requester = {"email": author.email if author else "", "name": author.name if author else ""}
+        requester = store.card(author)
         transfer = None
         if routing is not None and routing.transferred_from is not None:
             transfer = {"from": routing.transferred_from, "reason": routing.transfer_reason}
@@ -238,8 +253,10 @@ class Conversation:
                                [Recipient(author.email, author.name)], None if filed_by else mail,
                                requester=requester, previous=previous, transfer=transfer,
                                filed_by=filed_by)
+        to_all = self.actions.notifications.new_tickets_to_all(department.code)
         self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated", True),
-                           self.staff_for(ticket, department, exclude=filed_by.email if filed_by else ""),
+                           self.staff_for(ticket, department, exclude=filed_by.email if filed_by else "",
+                                          everyone=to_all),
                            mail, requester=requester, filed_by=filed_by,
                            body=mail.text if body is None else body, attachments=mail.attachments,
                            previous=previous,
@@ -249,8 +266,7 @@ class Conversation:
                      author: PersonRef | None, body: str) -> None:
         self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
                            self.staff_for(ticket, department), mail,
-                           author={"email": author.email if author else "",
-                                   "name": author.name if author else ""},
+                           author=store.card(author),
                            body=body, attachments=mail.attachments)
 
     def _send_response(self, ticket: TicketRef, department: Department, mail: Mail,
@@ -280,9 +296,10 @@ class Conversation:
                            staff={"name": member.name if member else (author.name if author else ""),
                                   "email": author.email if author else ""}, **context)
 
-    def staff_for(self, ticket: TicketRef, department: Department, exclude: str = "") -> list[Recipient]:
-        """The assignee once there is one, else the whole department (never ``exclude``,
-        the staff member who caused the mail)."""
-        staff = [m for m in department.staff if ticket.assignee and m.login == ticket.assignee]
+    def staff_for(self, ticket: TicketRef, department: Department, exclude: str = "",
+                  everyone: bool = False) -> list[Recipient]:
+        """The assignee once there is one, else (or with ``everyone``) the whole department;
+        never ``exclude``, the staff member who caused the mail."""
+        staff = [m for m in department.staff if ticket.assignee and m.login == ticket.assignee and not everyone]
         return [Recipient(m.email, m.name) for m in (staff or department.staff)
                 if m.email.lower() != exclude.lower()]

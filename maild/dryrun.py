@@ -74,10 +74,11 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
                     author = (store.person_ref(conn, sender) or store.PersonRef(-1, sender.lower(), "")
                               if sender else None)
                     ids = {p.id for p in store.participants(conn, found.ticket.id)}
-                    role = conversation.role_of(org, found.ticket, author, ids)
+                    member = org.staff_by_email(sender) if sender and mail.sole_author else None
+                    role = conversation.role_of(org, found.ticket, author, ids, member)
                     proof = None
                     if role is conversation.Role.STAFF and auth_config is not None:
-                        proof = auth.check(mail, envelope, sender, found.ticket.number, auth_config, secret)
+                        proof = auth.check(mail, envelope, member.email, found.ticket.number, auth_config, secret)
                     decision = conversation.decide(found.ticket, found.how, role, verdict, now(),
                                                    reopen_days, proof)
         except Exception as exc:
@@ -110,7 +111,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
     ticket = TicketRef(0, f"{routing.department.code}-NNNNNN", routing.department.code, mail.subject,
                        "closed" if routing.close else "open", now(), None, routing.assign, None,
                        result.category, routing.kind)
-    requester = {"email": sender or "", "name": mail.sender.name if mail.sender else ""}
+    requester = {**store.card(None), "email": sender or "", "name": mail.sender.name if mail.sender else ""}
     transfer = ({"from": routing.transferred_from, "reason": routing.transfer_reason}
                 if routing.transferred_from else None)
     reason = routing.hits[-1].description if routing.hits else ""

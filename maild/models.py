@@ -45,6 +45,9 @@ class Person(Base):
     name: Mapped[str] = mapped_column(String(400), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    phone: Mapped[str] = mapped_column(String(100), default="")
+    office: Mapped[str] = mapped_column(String(100), default="")
+    company: Mapped[str] = mapped_column(String(200), default="")
     __table_args__ = (Index("people_email", "email", unique=True),)
 
 
@@ -72,6 +75,7 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolution: Mapped[str | None] = mapped_column(String(30))   # why it was closed
     filed_by: Mapped[str | None] = mapped_column(String(64))     # staff login (phone tickets)
+    transferred_from: Mapped[str | None] = mapped_column(String(10))
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
     entries: Mapped[list["Entry"]] = relationship(back_populates="ticket", order_by="Entry.id")

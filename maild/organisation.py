@@ -98,7 +98,10 @@ class Organisation:
         return self.department_for_address(address) is not None
 
     def staff_by_email(self, address: str) -> Staff | None:
-        address = address.lower()
+        """The staff member, also behind a sub-address (``p.petrov+x@``): a tag must not
+        turn a colleague into a stranger (or a stranger into a participant)."""
+        local, at, domain = address.strip().strip("<>").lower().rpartition("@")
+        address = f"{local.split('+', 1)[0]}{at}{domain}"
         for dept in self.departments:
             for member in dept.staff:
                 if member.email.lower() == address:

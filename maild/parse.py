@@ -89,6 +89,9 @@ class Mail:
     html: str                              # the HTML the text was made from ('' otherwise)
     attachments: tuple[Attachment, ...]
     defects: tuple[str, ...]
+    # Exactly one From address (not two, not a Sender standing in): only such mail may speak
+    # with a staff member's authority.
+    sole_author: bool = True
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -377,7 +380,8 @@ def parse(raw: bytes) -> Mail:
     if not text.strip() and walker.forwarded:      # a bare forward: the attached mail's text
         text = "\n\n".join(walker.forwarded)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-    senders = _addresses(msg, "From") or _addresses(msg, "Sender")
+    authors = _addresses(msg, "From")
+    senders = authors or _addresses(msg, "Sender")
     headers = []
     for name, value in msg.items():
         headers.append((str(name).lower(), decode_header(value)))
@@ -398,4 +402,5 @@ def parse(raw: bytes) -> Mail:
         html=html,
         attachments=tuple(walker.attachments),
         defects=tuple(defects + walker.defects),
+        sole_author=len(authors) == 1,
     )

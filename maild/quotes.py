@@ -50,23 +50,26 @@ _SENT_FROM_RE = re.compile(
     r"|скачайте outlook для .*|с уважением, отправлено с .*)\s*$", re.I)
 
 
-def reply_text(text: str, html: str = "") -> str:
-    """The new text of a reply; HTML-only mail is stripped as HTML first."""
+def reply_text(text: str, html: str = "", fallback: bool = True) -> str:
+    """The new text of a reply; HTML-only mail is stripped as HTML first. Without
+    ``fallback``, a mail with nothing of its own gives "" (staff: their answer must never
+    be the quoted alert, which may hold internal notes)."""
     if html:
         from .parse import html_to_text   # parse needs nothing from here; avoid a cycle
-        return strip(html_to_text(strip_html(html)))
-    return strip(text)
+        return strip(html_to_text(strip_html(html)), fallback)
+    return strip(text, fallback)
 
 
-def strip(text: str) -> str:
-    """The new text of a reply (see the module docstring)."""
+def strip(text: str, fallback: bool = True) -> str:
+    """The new text of a reply (see the module docstring); when nothing is left, the whole
+    text (people do write below quotes), unless ``fallback`` is off."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     lines = lines[:_history_start(lines)]
     lines = _drop_quoted(lines)
     lines = _drop_signature(lines)
     lines = [line for line in lines if not _SENT_FROM_RE.match(line)]
     result = _tidy(lines)
-    return result if result else text.strip()
+    return result if result or not fallback else text.strip()
 
 
 def _history_start(lines: list[str]) -> int:

@@ -16,8 +16,10 @@ import base64
 import functools
 import secrets
 import time
+from datetime import timedelta
 from dataclasses import dataclass
 from email.utils import formataddr, formatdate
+from urllib.parse import quote
 from pathlib import Path
 
 import jinja2
@@ -31,6 +33,14 @@ BODY_ONLY_DIRS = (CANNED_DIR, "parts")     # templates without a Subject line: c
 
 class TemplateMissing(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class File:
+    """A file to attach to mail we send (reports)."""
+    filename: str
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -106,6 +116,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.globals["reply_marker"] = REPLY_MARKER
+        self.env.globals["timedelta"] = timedelta      # report periods end at midnight: show the day before
 
     def new_message_id(self) -> str:
         return f"{time.time_ns():x}.{secrets.token_hex(6)}@{self.hostname}"
@@ -114,21 +125,26 @@ class Renderer:
     # only; an optional first line ``{# what it says #}`` describes it in ``#canned`` lists.
     def canned(self, dept_code: str) -> dict[str, str]:
         """The canned answers a department may send: name -> description."""
-        found: dict[str, str] = {}
-        for folder in (self.templates_dir / dept_code / CANNED_DIR, self.templates_dir / CANNED_DIR):
+        return {name: description for name, (description, _) in self._canned(dept_code).items()}
+
+    def _canned(self, dept_code: str) -> dict[str, tuple[str, str]]:
+        """name (lower case) -> (description, template path)."""
+        found: dict[str, tuple[str, str]] = {}
+        for folder, prefix in ((self.templates_dir / dept_code / CANNED_DIR, f"{dept_code}/{CANNED_DIR}"),
+                               (self.templates_dir / CANNED_DIR, CANNED_DIR)):
             for path in sorted(folder.glob("*.txt.j2")):
-                name = path.name.removesuffix(".txt.j2")
+                name = path.name.removesuffix(".txt.j2").lower()
                 if name not in found:
                     first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
-                    found[name] = first[2:-2].strip() if first.startswith("{#") and first.endswith("#}") else ""
+                    described = first.startswith("{#") and first.endswith("#}")
+                    found[name] = (first[2:-2].strip() if described else "", f"{prefix}/{path.name}")
         return dict(sorted(found.items()))
 
     def render_canned(self, name: str, dept_code: str, **context: object) -> str:
-        if name not in self.canned(dept_code):
+        found = self._canned(dept_code).get(name.lower())
+        if found is None:
             raise TemplateMissing(f"no canned answer {name!r}")
-        template = self.env.select_template([f"{dept_code}/{CANNED_DIR}/{name}.txt.j2",
-                                             f"{CANNED_DIR}/{name}.txt.j2"])
-        return template.render(**context).strip("\n")
+        return self.env.get_template(found[1]).render(**context).strip("\n")
 
     def render(self, name: str, dept_code: str, **context: object) -> Rendered:
         """Render ``<name>.txt.j2``, the department's own version first."""
@@ -145,7 +161,7 @@ class Renderer:
     def build(self, *, sender_name: str, sender: str, recipient_name: str, recipient: str,
               token: str, rendered: Rendered, message_id: str, in_reply_to: str | None = None,
               references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
-              reply_to: str | None = None) -> Outgoing:
+              reply_to: str | None = None, files: tuple["File", ...] = ()) -> Outgoing:
         refs = " ".join(f"<{_clean(r)}>" for r in references[-20:])
         headers = [
             ("From", _address(sender_name, sender)),
@@ -166,12 +182,32 @@ class Renderer:
             ("X-Auto-Response-Suppress", "All"),
             (LOOP_HEADER, self.hostname),
             ("MIME-Version", "1.0"),
-            ("Content-Type", 'text/plain; charset="utf-8"'),
-            ("Content-Transfer-Encoding", "base64"),
         ]
-        encoded = base64.b64encode(rendered.body.replace("\n", "\r\n").encode("utf-8")).decode("ascii")
-        body = "".join(encoded[i:i + 76] + "\r\n" for i in range(0, len(encoded), 76))
+        text = _base64_lines(rendered.body.replace("\n", "\r\n").encode("utf-8"))
+        if not files:
+            headers += [("Content-Type", 'text/plain; charset="utf-8"'),
+                        ("Content-Transfer-Encoding", "base64")]
+            body = text
+        else:
+            # Reports: the text, then each file, base64.
+            boundary = "=_maild_" + secrets.token_hex(12)
+            headers.append(("Content-Type", f'multipart/mixed; boundary="{boundary}"'))
+            parts = [f"--{boundary}\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n"
+                     f"Content-Transfer-Encoding: base64\r\n\r\n{text}"]
+            for file in files:
+                name = _clean(file.filename)
+                disposition = f'attachment; filename="{name}"' if name.isascii() \
+                    else f"attachment; filename*=utf-8''{quote(name)}"
+                parts.append(f"--{boundary}\r\nContent-Type: {_clean(file.content_type)}\r\n"
+                             f"Content-Disposition: {disposition}\r\n"
+                             f"Content-Transfer-Encoding: base64\r\n\r\n{_base64_lines(file.data)}")
+            body = "".join(parts) + f"--{boundary}--\r\n"
         raw = "".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n" + body
         subject = f"{token} {rendered.subject}".strip()
         return Outgoing(sender=sender, recipient=recipient, subject=subject,
                         message_id=message_id, raw=raw)
+
+
+def _base64_lines(data: bytes) -> str:
+    encoded = base64.b64encode(data).decode("ascii")
+    return "".join(encoded[i:i + 76] + "\r\n" for i in range(0, len(encoded), 76))

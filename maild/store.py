@@ -7,7 +7,7 @@ Every lookup uses an index (see schema.sql).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, text, update
@@ -42,6 +42,19 @@ class PersonRef:
     id: int
     email: str
     name: str
+    phone: str = ""         # the profile (#profile by mail), shown to staff on every ticket
+    office: str = ""
+    company: str = ""
+
+    def card(self) -> dict:
+        """What templates show of a person."""
+        return {"email": self.email, "name": self.name, "phone": self.phone,
+                "office": self.office, "company": self.company}
+
+
+def card(person: PersonRef | None) -> dict:
+    """What templates show of a person (empty fields for nobody)."""
+    return person.card() if person is not None else PersonRef(0, "", "").card()
 
 
 def ticket_number(department: str, n: int) -> str:
@@ -78,11 +91,13 @@ _TICKET_BY_NUMBER = select(*_TICKET_COLUMNS).where(T_TICKET.c.number == bindpara
 _TICKET_BY_MESSAGE_IDS = select(T_THREAD.c.message_id, T_THREAD.c.outbound, *_TICKET_COLUMNS).select_from(
     T_THREAD.join(T_TICKET, T_THREAD.c.ticket_id == T_TICKET.c.id)).where(
     T_THREAD.c.message_id.in_(bindparam("ids", expanding=True)))
-_PARTICIPANTS = select(T_PERSON.c.id, T_PERSON.c.email, T_PERSON.c.name).select_from(
+_PERSON_COLUMNS = (T_PERSON.c.id, T_PERSON.c.email, T_PERSON.c.name, T_PERSON.c.phone,
+                   T_PERSON.c.office, T_PERSON.c.company)
+_PARTICIPANTS = select(*_PERSON_COLUMNS).select_from(
     T_PARTICIPANT.join(T_PERSON, T_PARTICIPANT.c.person_id == T_PERSON.c.id)).where(
     T_PARTICIPANT.c.ticket_id == bindparam("tid")).order_by(T_PARTICIPANT.c.created_at)
-_PERSON_BY_ID = select(T_PERSON.c.id, T_PERSON.c.email, T_PERSON.c.name).where(T_PERSON.c.id == bindparam("pid"))
-_PERSON_BY_EMAIL = select(T_PERSON.c.id, T_PERSON.c.name).where(T_PERSON.c.email == bindparam("email"))
+_PERSON_BY_ID = select(*_PERSON_COLUMNS).where(T_PERSON.c.id == bindparam("pid"))
+_PERSON_BY_EMAIL = select(*_PERSON_COLUMNS).where(T_PERSON.c.email == bindparam("email"))
 _PERSON_INSERT = insert(T_PERSON).returning(T_PERSON.c.id)
 _PERSON_RENAME = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid")).values(
     name=bindparam("new_name"), updated_at=bindparam("ts"))
@@ -145,11 +160,12 @@ def person_by_id(conn: Connection, person_id: int | None) -> PersonRef | None:
 def person_ref(conn: Connection, email: str) -> PersonRef | None:
     """The person with this address, if known (read only)."""
     row = conn.execute(_PERSON_BY_EMAIL, {"email": email.strip().lower()}).first()
-    return PersonRef(row.id, email.strip().lower(), row.name) if row else None
+    return PersonRef(*row) if row else None
 
 
-def person(conn: Connection, email: str, name: str = "") -> PersonRef:
-    """The person with this address, created on first contact; the name follows changes."""
+def person(conn: Connection, email: str, name: str = "", rename: bool = True) -> PersonRef:
+    """The person with this address, created on first contact; the name follows changes
+    (``rename``: only when the mail really speaks for them)."""
     email = email.strip().lower()
     name = (name or "")[:400]
     row = conn.execute(_PERSON_BY_EMAIL, {"email": email}).first()
@@ -158,10 +174,19 @@ def person(conn: Connection, email: str, name: str = "") -> PersonRef:
         new_id = conn.execute(_PERSON_INSERT, {"email": email, "name": name, "created_at": stamp,
                                                "updated_at": stamp}).scalar_one()
         return PersonRef(new_id, email, name)
-    if name and name != row.name:
+    if rename and name and name != row.name:
         conn.execute(_PERSON_RENAME, {"pid": row.id, "new_name": name, "ts": now()})
-        return PersonRef(row.id, email, name)
-    return PersonRef(row.id, email, row.name)
+        return PersonRef(row.id, email, name, row.phone, row.office, row.company)
+    return PersonRef(*row)
+
+
+_SET_PROFILE = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid"))
+
+
+def set_profile(conn: Connection, person: PersonRef, **fields: str) -> PersonRef:
+    """Change a person's phone, office or company (what they wrote with #profile)."""
+    conn.execute(_SET_PROFILE.values(updated_at=now(), **fields), {"pid": person.id})
+    return replace(person, **fields)
 
 
 T_ENTRY = Entry.__table__
@@ -172,6 +197,48 @@ _FIRST_MESSAGE = select(T_ENTRY.c.body).where(T_ENTRY.c.ticket_id == bindparam("
 def first_message(conn: Connection, ticket_id: int) -> str:
     """The request as the requester wrote it (for staff who take a ticket over)."""
     return conn.execute(_FIRST_MESSAGE, {"tid": ticket_id}).scalar() or ""
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    number: str
+    department: str
+    status: str
+    category: str | None
+    created_at: datetime
+    updated_at: datetime
+    subject: str
+
+
+_TICKETS_OF = select(T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.status, T_TICKET.c.category,
+                     T_TICKET.c.created_at, T_TICKET.c.updated_at, T_TICKET.c.subject).where(
+    T_TICKET.c.requester_id == bindparam("pid")).order_by(T_TICKET.c.id.desc())
+
+
+def tickets_of(conn: Connection, person_id: int, limit: int = 500) -> list[HistoryRow]:
+    """A requester's tickets in every department, newest first."""
+    return [HistoryRow(*row) for row in conn.execute(_TICKETS_OF.limit(limit), {"pid": person_id})]
+
+
+@dataclass(frozen=True)
+class PublicEntry:
+    type: str               # message (the requester's side) or response (the department's)
+    created_at: datetime
+    author: str
+    body: str
+
+
+_PUBLIC = select(T_ENTRY.c.type, T_ENTRY.c.created_at, T_PERSON.c.name, T_PERSON.c.email, T_ENTRY.c.body
+                 ).select_from(T_ENTRY.outerjoin(T_PERSON, T_ENTRY.c.author_id == T_PERSON.c.id)).where(
+    T_ENTRY.c.ticket_id == bindparam("tid"), T_ENTRY.c.type.in_(("message", "response")),
+    T_ENTRY.c.unauthenticated.is_(False)).order_by(T_ENTRY.c.id)
+
+
+def public_conversation(conn: Connection, ticket_id: int) -> list[PublicEntry]:
+    """What the requester may see of a ticket: messages and responses, never internal
+    notes, events or mail refused as unauthenticated."""
+    return [PublicEntry(row.type, row.created_at, row.name or row.email or "", row.body)
+            for row in conn.execute(_PUBLIC, {"tid": ticket_id})]
 
 
 @dataclass(frozen=True)

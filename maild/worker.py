@@ -32,7 +32,7 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import auth, commands, conversation, match, quotes, rules, spool as spool_mod, store
+from . import auth, commands, conversation, match, quotes, rules, selfservice, spool as spool_mod, store
 from .actions import INSERT_OUTBOX, Actions, Notice, Recipient
 from .blobs import BlobStore
 from .classify import Verdict, classify
@@ -368,24 +368,40 @@ class Worker:
         org = self.organisation()
         mail, envelope = p.mail, p.envelope
         sender = mail.sender.email if mail.sender else envelope.mail_from
-        author = store.person(conn, sender, mail.sender.name if mail.sender else "") if sender else None
-        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret)
+        # Staff authority needs one unambiguous author; staff names come from the rules, so
+        # a mail in a staff member's name never renames them.
+        member = org.staff_by_email(sender) if sender and mail.sole_author else None
+        staff = org.staff_by_email(sender) if sender else None
+        author = store.person(conn, sender, staff.name if staff else (mail.sender.name if mail.sender else ""),
+                              rename=staff is None) if sender else None
+        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret,
+                          self.config.notifications)
 
         found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
-        member = org.staff_by_email(sender) if sender else None
-        if member is not None and not p.verdict.automatic:
+        if author is not None and not p.verdict.automatic and (
+                commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
+            written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
+            # Anyone: their history, their profile.
+            request = selfservice.read(mail.subject, written, {d.code for d in org.departments})
+            if request is not None:
+                return self._selfservice(p, actions, org, author, request)
             # Staff steer tickets with command lines at the top of what they wrote.
-            block = commands.read(quotes.reply_text(mail.text, mail.html if mail.text_from_html else ""))
+            block = commands.read(written) if member is not None else None
             if block is not None:
-                return self._commands(p, actions, org, member, author, found, block)
+                ticket = found.ticket if found else None
+                customer = ticket is not None and (ticket.requester_id == author.id or author.id in {
+                    person.id for person in store.participants(conn, ticket.id)})
+                written_to = first_department(org, envelope) or org.department(member.department)
+                if commands.is_command_mail(block, member, ticket, written_to, customer):
+                    return self._commands(p, actions, org, member, author, found, block)
         role = proof = None
         if found is not None:
             participant_ids = {person.id for person in store.participants(conn, found.ticket.id)}
-            role = conversation.role_of(org, found.ticket, author, participant_ids)
+            role = conversation.role_of(org, found.ticket, author, participant_ids, member)
             if role is conversation.Role.STAFF:
-                proof = auth.check(mail, envelope, author.email, found.ticket.number, self.config.auth,
+                proof = auth.check(mail, envelope, member.email, found.ticket.number, self.config.auth,
                                    self.secret)
         decision = conversation.decide(found.ticket if found else None, found.how if found else "",
                                        role, p.verdict, now(), self.config.tickets.reopen_days, proof)
@@ -426,6 +442,15 @@ class Worker:
             talk.apply(decision, ticket, department, mail, author, inbound_id, routing)
         actions.finish()
         return Outcome(disposition, reason, ticket.number)
+
+    def _selfservice(self, p: Prepared, actions: Actions, org: Organisation, author,
+                     request: selfservice.Request) -> Outcome:
+        """An employee's history or profile: answered, no ticket touched."""
+        department = first_department(org, p.envelope) or org.departments[0]
+        disposition, reason = selfservice.SelfService(actions).answer(request, author, department, p.mail)
+        self._record(actions, p, None, disposition, reason)
+        actions.finish()
+        return Outcome(disposition, reason)
 
     def _commands(self, p: Prepared, actions: Actions, org: Organisation, member, author,
                   found: match.Match | None, block: commands.CommandMail) -> Outcome:

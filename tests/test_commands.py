@@ -309,6 +309,8 @@ REFUSALS = [
     ("#transfer DAB\n#close", "заявка уже передана"),
     ("#close\n#close", "заявка уже закрыта"),
     ("#assign", "не хватает параметра"),
+    ("#transfer", "не хватает параметра"),
+    ("#new o.belova@torex.ru, ivan@torex.ru", "в новом письме"),
 ]
 
 
@@ -444,8 +446,136 @@ def test_forged_new_ticket_is_not_filed(maild):
 def test_automatic_mail_from_staff_is_never_a_command(maild):
     opened(maild)
     before = state(maild)
-    command(maild, "#close", headers={**TRUSTED_DKIM, "Auto-Submitted": "auto-replied"})
-    assert state(maild)[:6] == before[:6]
+    outcome = command(maild, "#close", headers={**TRUSTED_DKIM, "Auto-Submitted": "auto-replied"})
+    assert outcome.disposition == "auto-reply-recorded"
+    assert state(maild)[:6] == before[:6] and maild.sink.messages == []
+
+
+# -- from the review: ways around the rules ----------------------------------------------------
+def test_the_other_departments_staff_cannot_answer_through_reply_only_commands(maild):
+    opened(maild)
+    before = state(maild)
+    outcome = command(maild, "#help\n\nОтвет от чужого отдела", sender=KUZNETSOV,
+                      headers={**TRUSTED_DKIM, "Cc": "o.belova@torex.ru"})
+    assert outcome.disposition == "command-refused"
+    assert state(maild) == before and to_requester(maild) == []
+    assert maild.sent_to("o.belova@torex.ru") == []
+
+
+def test_reply_only_commands_send_their_text_to_nobody(maild):
+    opened(maild)
+    outcome = command(maild, "#list\n\nэто заметка себе")
+    assert outcome.disposition == "command-applied"
+    assert to_requester(maild) == [] and "никому не отправлены" in receipt(maild).body
+    assert [e.type for e in ticket(maild).entries] == ["message"]
+
+
+def test_a_staff_reply_with_nothing_of_its_own_never_sends_the_quoted_note(maild):
+    opened(maild)
+    command(maild, "#note\nСЕКРЕТ-99: у заявителя долги по лицензиям")
+    [alert] = [m for m in maild.sent_to(SIDOROVA) if "Заметка" in m.subject]
+    maild.sink.messages.clear()
+    # Outlook: nothing typed, the alert below its header block, unquoted.
+    raw = mail(subject="Re: " + alert.subject, sender=f"Анна Сидорова <{SIDOROVA}>",
+               body="\n\n-----Original Message-----\nFrom: ОСА <osticket@torex.ru>\n"
+                    "Sent: Friday, November 27, 2026 10:00 AM\nTo: Анна Сидорова\n"
+                    f"Subject: {alert.subject}\n\n{alert.body}", headers=TRUSTED_DKIM)
+    maild.send(raw, sender=SIDOROVA)
+    maild.drain()
+    assert to_requester(maild) == []
+    assert_note_never_left(maild, "СЕКРЕТ-99", allowed={SIDOROVA})
+    assert ticket(maild).status == "open"
+
+
+def test_cc_added_and_removed_in_one_mail(maild):
+    opened(maild)
+    outcome = command(maild, "#cc add new.person@torex.ru\n#cc remove new.person@torex.ru")
+    assert outcome.disposition == "command-applied" and ticket(maild).participants == []
+
+
+def test_staff_behind_a_sub_address_are_still_staff(maild):
+    opened(maild, cc="s.kuznetsov+x@torex.ru")
+    assert ticket(maild).participants == []
+    outcome = command(maild, "#cc add S.Kuznetsov+y@torex.ru")
+    assert outcome.disposition == "command-refused" and "сотрудники отделов" in receipt(maild).body
+
+
+def test_a_signed_address_is_no_proof_with_another_envelope_sender(maild):
+    opened(maild)
+    with maild.session() as s:
+        [alert] = [r for r in store.outbox_rows(s) if r.recipient == "p.petrov@torex.ru"]
+    signed = email.message_from_string(alert.raw, policy=email.policy.default)["Reply-To"].addresses[0].addr_spec
+    before = state(maild)
+    maild.send(mail(subject="Re: [#OSA-000001] x", sender=PETROV, body="#close"), rcpt=signed, sender="ivan@torex.ru")
+    outcome = maild.drain().outcomes[-1]
+    assert outcome.disposition == "command-refused" and "envelope sender" in outcome.reason
+    assert state(maild) == before
+
+
+@pytest.mark.parametrize("headers", [
+    {"From": "p.petrov@torex.ru, ivan@torex.ru"},
+    {"From": None, "Sender": "Пётр Петров <p.petrov@torex.ru>"},
+])
+def test_an_ambiguous_author_has_no_staff_authority(maild, headers):
+    import email.message
+    opened(maild)
+    before = state(maild)
+    msg = email.message.EmailMessage()
+    msg["To"], msg["Subject"] = "osticket@torex.ru", "Re: [#OSA-000001] Не печатает принтер"
+    msg["Message-ID"] = email.utils.make_msgid(domain="torex.ru")
+    msg["Authentication-Results"] = TRUSTED_DKIM["Authentication-Results"]
+    for key, value in headers.items():
+        if value is not None:
+            msg[key] = value
+    msg.set_content("#close")
+    maild.send(msg.as_bytes(), sender="ivan@torex.ru")
+    outcome = maild.drain().outcomes[-1]
+    assert not outcome.disposition.startswith("command-")
+    assert state(maild)[:6] == before[:6] and ticket(maild).status == "open"
+
+
+def test_staff_writing_as_a_requester_are_not_commanding(maild):
+    """A DAB staff member's own OSA ticket: "#принтер ..." is their words, not a command."""
+    maild.send(mail(sender=KUZNETSOV, body="Не печатает принтер."), sender="s.kuznetsov@torex.ru")
+    maild.drain()
+    maild.sink.messages.clear()
+    outcome = command(maild, "#принтер всё ещё не печатает", sender=KUZNETSOV)
+    assert outcome.disposition == "reply-added"
+    assert ticket(maild).entries[-1].body == "#принтер всё ещё не печатает"
+    assert any("Ответ заявителя" in m.subject for m in maild.sent_to("p.petrov@torex.ru"))
+
+
+def test_mail_in_a_staff_members_name_never_renames_anyone(maild):
+    opened(maild)
+    command(maild, "#close", sender="Уволен <p.petrov@torex.ru>", headers=None)
+    command(maild, "#new Хакер <ivan@torex.ru>\nтекст", subject="звонок")
+    with maild.session() as s:
+        conn = s.connection()
+        assert store.person_ref(conn, "p.petrov@torex.ru").name != "Уволен"
+        assert store.person_ref(conn, "ivan@torex.ru").name == "Иван Иванов"
+
+
+def test_forged_mail_warns_the_real_staff_member_once_an_hour(maild):
+    opened(maild)
+    for _ in range(3):
+        command(maild, "#close", headers=None)
+    assert len([m for m in maild.sent_to("p.petrov@torex.ru") if "не принято" in m.subject]) == 1
+
+
+def test_html_only_command_mail_with_an_autolinked_address(maild):
+    import email.message
+    opened(maild)
+    msg = email.message.EmailMessage()
+    msg["From"], msg["To"] = PETROV, "osticket@torex.ru"
+    msg["Subject"] = "Re: [#OSA-000001] Не печатает принтер"
+    msg["Message-ID"] = email.utils.make_msgid(domain="torex.ru")
+    msg["Authentication-Results"] = TRUSTED_DKIM["Authentication-Results"]
+    msg.set_content('<html><body><p>#assign <a href="mailto:a.sidorova@torex.ru">a.sidorova@torex.ru</a></p>'
+                    '<p>#priority high</p></body></html>', subtype="html")
+    maild.send(msg.as_bytes(), sender="p.petrov@torex.ru")
+    outcome = maild.drain().outcomes[-1]
+    assert outcome.disposition == "command-applied", outcome.reason
+    assert (ticket(maild).assignee, ticket(maild).priority) == ("sidorova", "high")
 
 
 # -- combinations ------------------------------------------------------------------------------

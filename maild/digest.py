@@ -1,0 +1,55 @@
+"""The daily digest: to each staff member, their department's open tickets — overdue ones
+first, then theirs, then the unassigned — as one mail (``maild digest``, run each working
+morning by ``systemd/maild-digest.timer``). A department with nothing open sends nothing.
+
+Overdue: not closed and untouched (no message, response or change) for
+``notifications.overdue_days``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from . import store
+from .actions import Actions, Notice, Recipient
+from .organisation import Organisation
+
+
+@dataclass(frozen=True)
+class DigestLine:
+    row: store.QueueRow
+    age_days: int
+    idle_days: int
+    overdue: bool
+
+
+def lines(conn: Connection, department: str, now: datetime, overdue_days: int) -> list[DigestLine]:
+    out = []
+    for row in store.queue(conn, department, limit=10_000):
+        idle = now - row.updated_at
+        out.append(DigestLine(row, (now - row.created_at).days, idle.days,
+                              idle >= timedelta(days=overdue_days)))
+    return out
+
+
+def send(actions: Actions, org: Organisation, now: datetime, department: str | None = None) -> int:
+    """Queue the digests; returns how many mails."""
+    sent = 0
+    days = actions.notifications.overdue_days
+    for dept in org.departments:
+        if department and dept.code != department.upper():
+            continue
+        found = lines(actions.conn, dept.code, now, days)
+        if not found:
+            continue
+        for member in dept.staff:
+            mine = [line for line in found if line.row.assignee == member.login]
+            sent += len(actions.queue(
+                None, dept, Notice("digest", "digest", "auto-generated"), [Recipient(member.email, member.name)],
+                None, staff={"name": member.name, "login": member.login}, now=now, overdue_days=days,
+                overdue=[line for line in found if line.overdue], mine=mine,
+                unassigned=[line for line in found if not line.row.assignee], total=len(found)))
+    actions.finish()
+    return sent

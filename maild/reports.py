@@ -1,0 +1,237 @@
+"""The reports managers and HR ask for: ``maild report phone`` and ``maild report summary``.
+
+Both read the database only; formatting (table, CSV, JSON, the SVG chart) is here too, so
+the command line and the mailed report show the same figures.
+
+Definitions (the README repeats them):
+- phone: tickets with source ``phone`` (filed by staff with ``#new``) opened in the
+  period, per employee, most first.
+- summary, per department and category, for the period [since, until):
+  opened (created in it), closed (closed in it), closed without processing (closed in it
+  by the rules' policy: ``uncategorised``, ``not_handled``), transferred (opened in it and
+  arrived from the other department), median hours to the first response (tickets opened
+  in it that have one) and to close (tickets closed in it, policy closings left out: they
+  take no time and would hide the real figure); and per department the open backlog at
+  ``until`` by age.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import statistics
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from .models import Entry, Person, Ticket
+
+POLICY_CLOSINGS = ("uncategorised", "not_handled")
+AGE_BUCKETS = ((1, "< 1 дня"), (3, "1–3 дня"), (7, "3–7 дней"), (30, "7–30 дней"), (None, "> 30 дней"))
+NO_CATEGORY = "—"
+
+
+# -- phone ------------------------------------------------------------------------------------
+@dataclass
+class PhoneRow:
+    name: str
+    email: str
+    company: str
+    office: str
+    count: int = 0
+    tickets: list[tuple[str, datetime]] = field(default_factory=list)
+
+
+def phone(conn: Connection, since: datetime, until: datetime, department: str | None = None) -> list[PhoneRow]:
+    t, p = Ticket.__table__, Person.__table__
+    query = select(p.c.email, p.c.name, p.c.company, p.c.office, t.c.number, t.c.created_at).select_from(
+        t.join(p, t.c.requester_id == p.c.id)).where(
+        t.c.source == "phone", t.c.created_at >= since, t.c.created_at < until).order_by(t.c.created_at, t.c.id)
+    if department:
+        query = query.where(t.c.department == department.upper())
+    rows: dict[str, PhoneRow] = {}
+    for r in conn.execute(query):
+        row = rows.setdefault(r.email, PhoneRow(r.name, r.email, r.company, r.office))
+        row.count += 1
+        row.tickets.append((r.number, r.created_at))
+    return sorted(rows.values(), key=lambda row: (-row.count, row.name.lower(), row.email))
+
+
+PHONE_COLUMNS = ("name", "email", "company", "office", "count", "tickets")
+
+
+def phone_records(rows: list[PhoneRow]) -> list[dict]:
+    return [{"name": r.name, "email": r.email, "company": r.company, "office": r.office, "count": r.count,
+             "tickets": [{"number": n, "opened": d.isoformat(timespec="seconds")} for n, d in r.tickets]}
+            for r in rows]
+
+
+def phone_table(rows: list[PhoneRow]) -> str:
+    if not rows:
+        return "(no phone tickets in the period)"
+    lines = [f"{'count':>5}  {'employee':<40} {'company / office':<30} tickets"]
+    for r in rows:
+        who = f"{r.name} <{r.email}>" if r.name else r.email
+        where = " / ".join(x for x in (r.company, r.office) if x) or "-"
+        tickets = ", ".join(f"{n} ({d:%d.%m.%Y})" for n, d in r.tickets)
+        lines.append(f"{r.count:>5}  {who:<40} {where:<30} {tickets}")
+    return "\n".join(lines)
+
+
+def phone_csv(rows: list[PhoneRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(PHONE_COLUMNS)
+    for r in rows:
+        writer.writerow([r.name, r.email, r.company, r.office, r.count,
+                         " ".join(f"{n}@{d:%Y-%m-%d}" for n, d in r.tickets)])
+    return out.getvalue()
+
+
+# -- summary ----------------------------------------------------------------------------------
+@dataclass
+class SummaryRow:
+    department: str
+    category: str
+    opened: int = 0
+    closed: int = 0
+    closed_unprocessed: int = 0
+    transferred: int = 0
+    median_first_response_hours: float | None = None
+    median_close_hours: float | None = None
+
+
+@dataclass
+class Summary:
+    since: datetime
+    until: datetime
+    rows: list[SummaryRow]
+    backlog: dict[str, dict[str, int]]        # department -> age bucket -> open tickets
+
+
+def _hours(values: list[float]) -> float | None:
+    return round(statistics.median(values) / 3600, 1) if values else None
+
+
+def summary(conn: Connection, since: datetime, until: datetime, department: str | None = None) -> Summary:
+    t, e = Ticket.__table__, Entry.__table__
+    relevant = and_(t.c.created_at < until, or_(t.c.created_at >= since, t.c.closed_at >= since,
+                                                t.c.status != "closed"))
+    query = select(t.c.id, t.c.department, t.c.category, t.c.status, t.c.created_at, t.c.closed_at,
+                   t.c.resolution, t.c.transferred_from).where(relevant)
+    if department:
+        query = query.where(t.c.department == department.upper())
+    tickets = conn.execute(query).all()
+    first = dict(conn.execute(
+        select(e.c.ticket_id, func.min(e.c.created_at)).where(
+            e.c.type == "response", e.c.unauthenticated.is_(False),
+            e.c.ticket_id.in_(select(t.c.id).where(relevant))).group_by(e.c.ticket_id)).all())
+    groups: dict[tuple[str, str], tuple[SummaryRow, list[float], list[float]]] = {}
+    backlog: dict[str, dict[str, int]] = {}
+    for row in tickets:
+        key = (row.department, row.category or NO_CATEGORY)
+        out, responses, closes = groups.setdefault(key, (SummaryRow(*key), [], []))
+        opened_in = since <= row.created_at < until
+        closed_in = row.closed_at is not None and since <= row.closed_at < until
+        if opened_in:
+            out.opened += 1
+            if row.transferred_from:
+                out.transferred += 1
+            answered = first.get(row.id)
+            if answered is not None:
+                if answered.tzinfo is None:     # SQLite's aggregate comes back as naive UTC
+                    answered = answered.replace(tzinfo=row.created_at.tzinfo)
+                responses.append((answered - row.created_at).total_seconds())
+        if closed_in:
+            out.closed += 1
+            if row.resolution in POLICY_CLOSINGS:
+                out.closed_unprocessed += 1
+            else:
+                closes.append((row.closed_at - row.created_at).total_seconds())
+        if row.closed_at is None or row.closed_at >= until:
+            age = (until - row.created_at).total_seconds() / 86400
+            bucket = next(label for limit, label in AGE_BUCKETS if limit is None or age < limit)
+            counts = backlog.setdefault(row.department, {label: 0 for _, label in AGE_BUCKETS})
+            counts[bucket] += 1
+    rows = []
+    for key in sorted(groups):
+        out, responses, closes = groups[key]
+        out.median_first_response_hours, out.median_close_hours = _hours(responses), _hours(closes)
+        if out.opened or out.closed:
+            rows.append(out)
+    return Summary(since, until, rows, backlog)
+
+
+SUMMARY_COLUMNS = ("department", "category", "opened", "closed", "closed_unprocessed", "transferred",
+                   "median_first_response_hours", "median_close_hours")
+
+
+def summary_records(report: Summary) -> dict:
+    return {"since": report.since.isoformat(), "until": report.until.isoformat(),
+            "rows": [asdict(r) for r in report.rows], "backlog": report.backlog}
+
+
+def summary_table(report: Summary) -> str:
+    head = f"{'dept':<5} {'category':<28} {'opened':>6} {'closed':>6} {'unproc':>6} {'transf':>6} " \
+           f"{'1st resp h':>10} {'close h':>8}"
+    lines = [head]
+    for r in report.rows:
+        lines.append(f"{r.department:<5} {r.category[:28]:<28} {r.opened:>6} {r.closed:>6} "
+                     f"{r.closed_unprocessed:>6} {r.transferred:>6} "
+                     f"{_figure(r.median_first_response_hours):>10} {_figure(r.median_close_hours):>8}")
+    if not report.rows:
+        lines.append("(nothing opened or closed in the period)")
+    lines.append("")
+    lines.append("open backlog at the end of the period, by age:")
+    for dept, counts in sorted(report.backlog.items()):
+        lines.append(f"  {dept}: " + ", ".join(f"{label}: {n}" for label, n in counts.items()))
+    if not report.backlog:
+        lines.append("  (none)")
+    return "\n".join(lines)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def summary_csv(report: Summary) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(SUMMARY_COLUMNS)
+    for r in report.rows:
+        writer.writerow(["" if v is None else v for v in asdict(r).values()])
+    return out.getvalue()
+
+
+def summary_svg(report: Summary) -> str:
+    """A bar chart: opened and closed per department and category (no dependency: SVG is text)."""
+    from xml.sax.saxutils import escape
+    rows = report.rows or [SummaryRow("", "(нет данных)")]
+    top = max([max(r.opened, r.closed) for r in rows] + [1])
+    bar, gap, left, width = 14, 10, 260, 420
+    height = 40 + len(rows) * (2 * bar + gap) + 30
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 60}" height="{height}" '
+             f'font-family="sans-serif" font-size="12">',
+             f'<text x="10" y="20" font-size="14">Открыто и закрыто, {report.since:%d.%m.%Y}–'
+             f'{report.until:%d.%m.%Y}</text>']
+    y = 40
+    for r in rows:
+        label = escape(f"{r.department} {r.category}".strip())
+        parts.append(f'<text x="10" y="{y + bar}">{label}</text>')
+        for value, colour, name in ((r.opened, "#4a78c2", "открыто"), (r.closed, "#5aa05a", "закрыто")):
+            w = round(width * value / top)
+            parts.append(f'<rect x="{left}" y="{y}" width="{w}" height="{bar - 2}" fill="{colour}">'
+                         f'<title>{name}: {value}</title></rect>')
+            parts.append(f'<text x="{left + w + 4}" y="{y + bar - 3}">{value}</text>')
+            y += bar
+        y += gap
+    parts.append(f'<text x="{left}" y="{height - 10}"><tspan fill="#4a78c2">■ открыто</tspan>  '
+                 f'<tspan fill="#5aa05a">■ закрыто</tspan></text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def as_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
