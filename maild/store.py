@@ -251,10 +251,11 @@ class QueueRow:
     assignee: str | None
     created_at: datetime
     requester: str
+    updated_at: datetime
 
 
 _QUEUE = select(T_TICKET.c.number, T_TICKET.c.subject, T_TICKET.c.status, T_TICKET.c.priority,
-                T_TICKET.c.assignee, T_TICKET.c.created_at, T_PERSON.c.email).select_from(
+                T_TICKET.c.assignee, T_TICKET.c.created_at, T_PERSON.c.email, T_TICKET.c.updated_at).select_from(
     T_TICKET.outerjoin(T_PERSON, T_TICKET.c.requester_id == T_PERSON.c.id)).where(
     T_TICKET.c.department == bindparam("dept"))
 

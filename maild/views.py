@@ -32,7 +32,8 @@ def ticket(t: Ticket, entries: bool = False) -> dict:
         "department": t.department,
         "subject": t.subject,
         "status": t.status,
-        "requester": {"email": t.requester.email, "name": t.requester.name} if t.requester else None,
+        "requester": {"email": t.requester.email, "name": t.requester.name, "phone": t.requester.phone,
+                      "office": t.requester.office, "company": t.requester.company} if t.requester else None,
         "assignee": t.assignee,
         "category": t.category,
         "kind": t.kind,
@@ -78,6 +79,11 @@ def ticket_text(t: Ticket, full: bool = False) -> str:
     """The conversation for a terminal: who, when, what; answers, notes and events marked.
     ``full`` shows each message as received, quoted history and all."""
     who = f"{t.requester.name} <{t.requester.email}>" if t.requester else "-"
+    profile = ", ".join(x for x in (t.requester.phone and f"phone {t.requester.phone}",
+                                    t.requester.office and f"office {t.requester.office}",
+                                    t.requester.company) if x) if t.requester else ""
+    if profile:
+        who += f" ({profile})"
     lines = [
         f"{t.number}  {t.subject}",
         f"  status {t.status}, department {t.department}, source {t.source}"

@@ -208,8 +208,11 @@ def make_config(tmp_path: Path, db_url: str, sink_port: int | None, rules: Path 
 def harness_factory(tmp_path, db_url, sink):
     made: list[Harness] = []
 
-    def make(rules: Path | None = None, **smtp) -> Harness:
+    def make(rules: Path | None = None, configure=None, **smtp) -> Harness:
+        """``configure``: a function that takes the test config and returns the one to use."""
         cfg = make_config(tmp_path, db_url, sink.port, rules, **smtp)
+        if configure is not None:
+            cfg = configure(cfg)
         app = App.create(cfg)
         app.init_db()
         port = free_port()

@@ -41,7 +41,7 @@ def test_inject_drain_and_read_back_as_json(run, tmp_path):
     shown = json.loads(run("tickets", "show", "osa-1", "--json").output)
     assert set(shown) >= {"number", "department", "subject", "status", "requester", "assignee",
                           "category", "kind", "source", "created_at", "entries"}
-    assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов"}
+    assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов", "phone": "", "office": "", "company": ""}
     [entry] = shown["entries"]
     assert set(entry) == {"type", "author", "created_at", "body", "full_body", "attachments"}
     assert entry["type"] == "message" and "Принтер" in entry["body"]

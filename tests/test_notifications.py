@@ -1,0 +1,169 @@
+"""Each kind of mail maild sends goes exactly when it should, and not at all when the
+config switches it off (for every department, or for one)."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from maild import config as config_mod, digest
+from maild.models import now
+
+from conftest import PROJECT, TRUSTED_DKIM, mail
+
+PETROV = "Пётр Петров <p.petrov@torex.ru>"
+DAB_STAFF = {"s.kuznetsov@torex.ru", "o.smirnova@torex.ru"}
+REQUESTERS = {"ivan@torex.ru", "o.belova@torex.ru", "m.orlova@torex.ru"}
+
+
+def staff_says(h, subject: str, body: str):
+    h.send(mail(subject=subject, sender=PETROV, body=body, headers=TRUSTED_DKIM), sender="p.petrov@torex.ru")
+    h.drain()
+
+
+def scenario(h) -> None:
+    """One OSA day that makes every kind of mail once at least."""
+    h.send(mail(subject="Не печатает принтер", body="Принтер не печатает."))          # ack, new_ticket
+    h.drain()
+    h.send(mail(subject="Re: [#OSA-000001] Не печатает принтер", body="Совсем не печатает."))
+    h.drain()                                                                          # reply
+    staff_says(h, "Re: [#OSA-000001] x", "#назначить sidorova")                         # assignment
+    staff_says(h, "Re: [#OSA-000001] x", "#заметка\nзвонил, не берёт трубку")          # note
+    staff_says(h, "Re: [#OSA-000001] x", "Замените картридж.")                          # response
+    staff_says(h, "Re: [#OSA-000001] x", "#закрыть готово")                             # status
+    h.send(mail(subject="Вопрос", body="Добрый день, подскажите пожалуйста.",
+                sender="Ольга Белова <o.belova@torex.ru>"), sender="o.belova@torex.ru")
+    h.drain()                                                                          # closed_unprocessed
+    h.send(mail(subject="Отчёт", body="Не открывается сетевая папка отдела.",
+                sender="Мария Орлова <m.orlova@torex.ru>"), sender="m.orlova@torex.ru")
+    h.drain()
+    staff_says(h, "Re: [#OSA-000003] x", "#передать ДАБ это их")                       # transfer, status
+    h.send(mail(subject="Не работает мышь", body="Мышь не работает.", message_id="m@torex.ru"))
+    h.drain()
+    with h.app.engine_begin() as conn:                                                 # digest
+        digest.send(h.app.actions(conn), h.app.organisation(), now())
+    h.drain()
+
+
+def kinds(h) -> dict[str, set[str]]:
+    """kind -> recipients, from every mail that left."""
+    out: dict[str, set[str]] = {}
+    for m in h.sink.messages:
+        s, body, to = m.subject, m.body, set(m.rcpt_tos)
+        if "зарегистрировано под номером" in body:
+            kind = "ack"
+        elif "Новая заявка:" in s:
+            kind = "new_ticket"
+        elif "Ответ заявителя:" in s:
+            kind = "reply"
+        elif "назначена на вас" in s:
+            kind = "assignment"
+        elif "Заметка к заявке" in s:
+            kind = "note"
+        elif "Замените картридж." in body:
+            kind = "response"
+        elif ("Заявка закрыта:" in s or "Заявка передана в" in s) and to <= REQUESTERS:
+            kind = "status"
+        elif "Заявка передана в" in s:
+            kind = "transfer"
+        elif "закрыто без обработки" in body:
+            kind = "closed_unprocessed"
+        elif "Сводка" in s:
+            kind = "digest"
+        elif "Команды" in s:
+            kind = "receipt"
+        else:
+            kind = "other: " + s
+        out.setdefault(kind, set()).update(to)
+    return out
+
+
+SWITCHES = ("ack", "response", "status", "closed_unprocessed", "new_ticket", "reply", "assignment",
+            "transfer", "note", "digest")
+
+
+def switched(settings):
+    return lambda cfg: replace(cfg, notifications=config_mod.NotificationsConfig(settings=tuple(settings)))
+
+
+def test_every_kind_goes_to_whom_it_should(harness_factory):
+    h = harness_factory()
+    scenario(h)
+    got = kinds(h)
+    assert set(got) == set(SWITCHES) | {"receipt"}
+    assert got["ack"] == {"ivan@torex.ru", "m.orlova@torex.ru"}   # Olga's was closed at once
+    assert got["response"] == {"ivan@torex.ru"} and got["status"] == {"ivan@torex.ru", "m.orlova@torex.ru"}
+    assert got["closed_unprocessed"] == {"o.belova@torex.ru"}
+    assert got["reply"] == {"p.petrov@torex.ru", "a.sidorova@torex.ru"}      # unassigned then
+    assert got["assignment"] == got["note"] == {"a.sidorova@torex.ru"}
+    assert got["transfer"] == DAB_STAFF
+    assert got["digest"] == {"p.petrov@torex.ru", "a.sidorova@torex.ru"} | DAB_STAFF
+    assert not (got["new_ticket"] | got["reply"] | got["note"] | got["assignment"]) & DAB_STAFF
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_kind_switched_off_is_not_sent(harness_factory, switch):
+    h = harness_factory(configure=switched([("*", switch, False)]))
+    scenario(h)
+    got = kinds(h)
+    assert switch not in got
+    assert set(got) == (set(SWITCHES) - {switch}) | {"receipt"}    # everything else still goes
+
+
+def test_switched_off_for_one_department_only(harness_factory):
+    # OSA: no acknowledgements; DAB: no digest; the transfer alert is DAB's, it stays.
+    h = harness_factory(configure=switched([("OSA", "ack", False), ("DAB", "digest", False),
+                                            ("OSA", "transfer", False)]))
+    scenario(h)
+    got = kinds(h)
+    assert "ack" not in got
+    assert got["digest"] == {"p.petrov@torex.ru", "a.sidorova@torex.ru"}
+    assert got["transfer"] == DAB_STAFF
+    h.sink.messages.clear()
+    h.send(mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении"), rcpt="osticket-1c@torex.ru")
+    h.drain()
+    assert "ack" in kinds(h)                                   # DAB acknowledges as before
+
+
+def test_a_department_may_switch_on_what_all_switched_off(harness_factory):
+    h = harness_factory(configure=switched([("*", "digest", False), ("DAB", "digest", True)]))
+    scenario(h)
+    assert kinds(h)["digest"] == DAB_STAFF
+
+
+@pytest.fixture
+def assigning_rules(tmp_path):
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT / "rules", rules)
+    with (rules / "rules.toml").open("a", encoding="utf-8") as fh:
+        fh.write('\n[[rule]]\nname = "Принтеры — Петрову"\ndepartment = "OSA"\n'
+                 '  [[rule.if]]\n  field = "category"\n  contains = ["Принтер"]\n'
+                 '  [rule.then]\n  assign = "petrov"\n')
+    return rules
+
+
+@pytest.mark.parametrize("to,expected", [("assignee", {"p.petrov@torex.ru"}),
+                                         ("all", {"p.petrov@torex.ru", "a.sidorova@torex.ru"})])
+def test_new_ticket_alert_to_all_or_the_assignee(harness_factory, assigning_rules, to, expected):
+    h = harness_factory(rules=assigning_rules, configure=switched([("*", "new_ticket_to", to)]))
+    h.send(mail(subject="Не печатает принтер", body="Принтер не печатает."))
+    h.drain()
+    assert kinds(h)["new_ticket"] == expected
+
+
+def test_the_config_file_switches(tmp_path):
+    path = tmp_path / "maild.toml"
+    path.write_text('[notifications]\ndigest = false\nnew_ticket_to = "all"\n'
+                    '[notifications.DAB]\ndigest = true\nack = false\n', encoding="utf-8")
+    n = config_mod.load(path).notifications
+    assert (n.allows("OSA", "digest"), n.allows("DAB", "digest"), n.allows("DAB", "ack"),
+            n.allows("OSA", "ack"), n.allows("OSA", "receipt")) == (False, True, False, True, True)
+    assert n.new_tickets_to_all("DAB")
+    for text, why in [("[notifications.osa]\nack = true\n", "capitals"),
+                      ("[notifications.OSA]\nakc = true\n", "notifications.OSA.akc"),
+                      ("[notifications]\nack = 1\n", "must be a bool"),
+                      ('[notifications]\nnew_ticket_to = "boss"\n', '"all" or "assignee"')]:
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(config_mod.ConfigError, match=why):
+            config_mod.load(path)
