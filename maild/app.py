@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db
+from . import auth, db
 from .blobs import BlobStore
 from .config import Config
 from .policy import OrganisationHolder
@@ -62,7 +62,8 @@ class App:
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,
                       Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
-                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname), factory)
+                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname, auth.load_secret(cfg.auth, cfg.data_dir)),
+                      factory)
 
     def engine_begin(self):
         """A transaction on the database (the command line's writes)."""

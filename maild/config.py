@@ -82,6 +82,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "batch_size": (int, 200),
         "poll_interval": ((int, float), 0.2),
         "max_attempts": (int, 3),
+        "retry_delay": (int, 60),            # seconds before a failed message is tried again, doubling
         "parse_processes": (int, 2),
     },
 }
@@ -113,6 +114,7 @@ class WorkerConfig:
     batch_size: int = 200
     poll_interval: float = 0.2
     max_attempts: int = 3
+    retry_delay: int = 60        # a failed message waits this long, doubled each time
     parse_processes: int = 2     # serve: processes that parse (and route) beside the database work
 
 

@@ -191,6 +191,7 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)
 
     ticket: Mapped[Ticket | None] = relationship()
     __table_args__ = (

@@ -92,6 +92,7 @@ class Mail:
     # Exactly one From address (not two, not a Sender standing in): only such mail may speak
     # with a staff member's authority.
     sole_author: bool = True
+    report: str = ""        # the text of a delivery-status / disposition-notification part
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -186,6 +187,9 @@ def html_to_text(html: str) -> str:
         return re.sub(r"\s+", " ", re.sub(r"<[^>]*>", " ", html)).strip()
 
 
+REPORT_LIMIT = 4096
+
+
 class _Walker:
     """Collects body text parts and attachments from a message tree."""
 
@@ -195,6 +199,7 @@ class _Walker:
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.forwarded: list[str] = []     # the text of attached messages, for mail without its own
+        self.reports: list[str] = []       # delivery-status parts, for bounce handling
 
     def walk(self, part: Message, depth: int = 0) -> None:
         ctype = part.get_content_type()
@@ -214,7 +219,10 @@ class _Walker:
         if part.is_multipart():
             children = part.get_payload()
             if ctype.startswith("message/"):   # delivery-status and the like: keep whole
-                self._attach(part, _serialise(part), ctype)
+                data = _serialise(part)
+                self._attach(part, data, ctype)
+                if len(self.reports) < 4:
+                    self.reports.append(data[:REPORT_LIMIT].decode("utf-8", "replace").replace("\x00", ""))
                 return
             for child in children if isinstance(children, list) else []:
                 self.walk(child, depth + 1)
@@ -403,4 +411,5 @@ def parse(raw: bytes) -> Mail:
         attachments=tuple(walker.attachments),
         defects=tuple(defects + walker.defects),
         sole_author=len(authors) == 1,
+        report="\n".join(walker.reports),
     )

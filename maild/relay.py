@@ -6,10 +6,14 @@ Strategy: a 4xx answer or a connection failure retries after ``retry_base`` seco
 doubled each time up to ``retry_max``; a 5xx answer, or still no success after
 ``lifetime`` seconds, marks the row ``failed`` with the reason.
 Guarantee: Maildir delivery is exactly once (the file name is made from the row, and an
-existing file is not written again). Relay delivery is at least once: the row is marked
-``sent`` in its own commit right after the relay's ``250``; only a crash between those two
-instants sends the mail again, with the same Message-ID, which mail clients fold together.
-The opposite choice (mark before sending) would lose mail, which a helpdesk must not do.
+existing file is not written again). Relay delivery is at least once: a row is claimed
+(``sending``, committed), sent with no database lock held, and marked ``sent`` in its own
+commit right after the relay's ``250``; only a crash or a dropped connection between
+those two instants sends the mail again, with the same Message-ID, which mail clients fold
+together. The opposite choice (mark before sending) would lose mail, which a helpdesk must
+not do. Claims older than ``CLAIM_TIMEOUT`` (a sender that died) are taken again.
+Return path: every mail leaves with a VERP envelope sender (verp.py), so a bounce names
+the exact row. Failed rows are reported to their department (``failures``).
 Config: ``[relay]`` host, port, starttls, username, password, timeout, retry_base,
 retry_max, lifetime.
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import verp
 from .config import RelayConfig
 from .models import Outbox, now
 
@@ -44,28 +49,40 @@ class Maildir:
         for sub in ("tmp", "new", "cur"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
-    def deliver(self, row: Outbox, hostname: str) -> None:
+    def deliver(self, row: Outbox, hostname: str, return_path: str = "") -> None:
         """Write one outbox row as a Maildir file, unless an earlier run already did."""
         name = f"{int(row.created_at.timestamp())}.M{row.id}.{hostname}"
         if (self.root / "new" / name).exists() or any((self.root / "cur").glob(name + "*")):
             return   # delivered before a crash: do not write it twice
         tmp = self.root / "tmp" / name
         with open(tmp, "wb") as fh:
+            if return_path:     # what the final MTA would add: where bounces go
+                fh.write(f"Return-Path: <{return_path}>\r\n".encode("ascii"))
             fh.write(row.raw.encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         os.rename(tmp, self.root / "new" / name)
 
 
+CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
 class Relay:
-    def __init__(self, config: RelayConfig, maildir: Path, hostname: str):
+    def __init__(self, config: RelayConfig, maildir: Path, hostname: str, secret: bytes = b""):
         self.config = config
         self.maildir = Maildir(maildir)
         self.hostname = hostname
+        self.secret = secret
+
+    def return_path(self, row: Outbox) -> str:
+        return verp.return_path(self.secret, row.sender, row.message_id) if self.secret else row.sender
 
     def due(self, session: Session, limit: int) -> list[Outbox]:
-        query = (select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now())
-                 .order_by(Outbox.id).limit(limit).with_for_update(skip_locked=True))
+        stale = now() - CLAIM_TIMEOUT
+        query = (select(Outbox).where(
+            ((Outbox.status == "pending") & (Outbox.next_attempt_at <= now()))
+            | ((Outbox.status == "sending") & (Outbox.next_attempt_at <= stale)))
+            .order_by(Outbox.id).limit(limit).with_for_update(skip_locked=True))
         return list(session.scalars(query))
 
     def run(self, sessions: sessionmaker[Session], limit: int = 200) -> RelayResult:
@@ -78,7 +95,7 @@ class Relay:
                 session.expunge_all()       # keep the loaded values; release the read
                 session.rollback()
             for row in rows:
-                self.maildir.deliver(row, self.hostname)
+                self.maildir.deliver(row, self.hostname, self.return_path(row))
             if rows:
                 with sessions.begin() as session:
                     session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
@@ -87,37 +104,33 @@ class Relay:
             return result
         client: smtplib.SMTP | None = None
         try:
-            relay_down = False
-            while not relay_down:
-                with sessions.begin() as session:
-                    rows = self.due(session, 1)
-                    if not rows:
-                        break
-                    row = rows[0]
-                    if client is None:
-                        try:
-                            client = self._connect()
-                        except (OSError, smtplib.SMTPException) as exc:
-                            # Refused login or greeting: the relay's problem, not this mail's.
-                            self._defer(row, f"relay unreachable or refused us: {exc}", result)
-                            relay_down = True
-                            continue
+            while True:
+                row = self._claim(sessions)
+                if row is None:
+                    break
+                if client is None:
                     try:
-                        client.sendmail(row.sender, [row.recipient], row.raw.encode("utf-8"))
-                    except smtplib.SMTPRecipientsRefused as exc:
-                        code, reply = next(iter(exc.recipients.values()))
-                        self._answer(row, code, reply, result)
-                    except smtplib.SMTPResponseException as exc:
-                        self._answer(row, exc.smtp_code, exc.smtp_error, result)
-                        if exc.smtp_code in (421,):
-                            client = None
+                        client = self._connect()
                     except (OSError, smtplib.SMTPException) as exc:
-                        self._defer(row, f"relay unreachable: {exc}", result)
+                        # Refused login or greeting: the relay's problem, not this mail's.
+                        self._record(sessions, row, "defer", f"relay unreachable or refused us: {exc}", result)
+                        break
+                try:
+                    client.sendmail(self.return_path(row), [row.recipient], row.raw.encode("utf-8"))
+                except smtplib.SMTPRecipientsRefused as exc:
+                    code, reply = next(iter(exc.recipients.values()))
+                    self._record(sessions, row, "answer", (code, reply), result)
+                except smtplib.SMTPResponseException as exc:
+                    self._record(sessions, row, "answer", (exc.smtp_code, exc.smtp_error), result)
+                    if exc.smtp_code in (421,):
                         client = None
-                        relay_down = True   # try the rest next round
-                    else:
-                        self._sent(row)
-                        result.sent += 1
+                except (OSError, smtplib.SMTPException) as exc:
+                    self._record(sessions, row, "defer", f"relay unreachable: {exc}", result)
+                    client = None
+                    break       # try the rest next round
+                else:
+                    self._record(sessions, row, "sent", None, result)
+                    result.sent += 1
         finally:
             if client is not None:
                 try:
@@ -125,6 +138,31 @@ class Relay:
                 except (OSError, smtplib.SMTPException):
                     pass
         return result
+
+    def _claim(self, sessions: sessionmaker[Session]) -> Outbox | None:
+        """Take the next due row (``sending``) in a commit of its own: no lock is held while
+        we talk to the relay."""
+        with sessions.begin() as session:
+            rows = self.due(session, 1)
+            if not rows:
+                return None
+            row = rows[0]
+            row.status, row.next_attempt_at = "sending", now()
+            session.flush()
+            session.expunge(row)
+            return row
+
+    def _record(self, sessions: sessionmaker[Session], row: Outbox, outcome, arg, result: RelayResult) -> None:
+        """Write what became of a claimed row (``outcome``: sent, answer or defer)."""
+        with sessions.begin() as session:
+            current = session.get(Outbox, row.id)
+            current.status = "pending"          # the outcome decides: sent, failed or again later
+            if outcome == "answer":
+                self._answer(current, arg[0], arg[1], result)
+            elif outcome == "defer":
+                self._defer(current, arg, result)
+            else:
+                self._sent(current)
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.config

@@ -13,8 +13,9 @@ message survives a crash or power loss. Messages that arrive together are writte
 group (see ``put_many``), so a busy intake pays for one sync per group, not per message. Processed files move (rename again) into the
 message archive, ``<data_dir>/mail/YYYY/MM/``, where every inbound message is kept.
 
-A failed processing attempt is counted in the file name (``ID~N``); after
-``max_attempts`` the file goes to quarantine with the reason.
+A failed processing attempt is counted in the file name (``ID~N~T``: N attempts, not to
+be taken again before the time T), the wait doubling each time; after ``max_attempts``
+the file goes to quarantine with the reason.
 """
 from __future__ import annotations
 
@@ -139,32 +140,47 @@ class Spool:
 
     # -- processing --------------------------------------------------------------
     def pending(self) -> int:
-        return sum(1 for _ in os.scandir(self.incoming))
+        """Files waiting that may be taken now (a failed one waits for its time)."""
+        now = time.time()
+        return sum(1 for e in os.scandir(self.incoming) if _due(e.name, now))
 
     def claim(self, limit: int) -> list[SpoolItem]:
-        """Claim up to ``limit`` files, oldest first (ids sort by arrival time)."""
-        names = sorted(e.name for e in os.scandir(self.incoming))[:limit]
+        """Claim up to ``limit`` due files, oldest first (ids sort by arrival time)."""
+        now = time.time()
+        names = sorted(e.name for e in os.scandir(self.incoming) if _due(e.name, now))[:limit]
         items = []
         for name in names:
             try:
                 os.rename(self.incoming / name, self.active / name)
             except FileNotFoundError:
                 continue  # another worker took it
-            item_id, _, n = name.partition("~")
-            items.append(SpoolItem(item_id, int(n or 0), self.active / name))
+            item_id, _, rest = name.partition("~")
+            items.append(SpoolItem(item_id, int(rest.partition("~")[0] or 0), self.active / name))
         return items
+
+    def requeue(self, item_id: str) -> bool:
+        """A quarantined file back into ``incoming`` with its attempts forgotten (the
+        admin's ``maild quarantine retry``); False when there is no such file."""
+        path = self.quarantine / item_id
+        if "/" in item_id or item_id.startswith(".") or not path.is_file():
+            return False
+        os.rename(path, self.incoming / item_id)
+        (self.quarantine / f"{item_id}.reason").unlink(missing_ok=True)
+        return True
 
     def release(self, item: SpoolItem) -> None:
         """Give a claimed file back untouched (e.g. the database is down)."""
         os.rename(item.path, self.incoming / item.path.name)
 
-    def failed(self, item: SpoolItem, reason: str, max_attempts: int) -> bool:
-        """Count a failed attempt; quarantine after ``max_attempts``. True if quarantined."""
+    def failed(self, item: SpoolItem, reason: str, max_attempts: int, delay: float = 0.0) -> bool:
+        """Count a failed attempt; quarantine after ``max_attempts``. True if quarantined.
+        Otherwise the file waits ``delay`` seconds, doubled for each earlier attempt."""
         attempts = item.attempts + 1
         if attempts >= max_attempts:
             self.to_quarantine(item, f"failed {attempts} times; last error: {reason}")
             return True
-        os.rename(item.path, self.incoming / f"{item.id}~{attempts}")
+        not_before = int(time.time() + delay * 2 ** (attempts - 1))
+        os.rename(item.path, self.incoming / f"{item.id}~{attempts}~{not_before}")
         return False
 
     def to_quarantine(self, item: SpoolItem, reason: str) -> Path:
@@ -205,6 +221,11 @@ class Spool:
         for path in sorted(self.quarantine.glob("*.reason")):
             out.append((path.stem, path.read_text(encoding="utf-8").strip()))
         return out
+
+
+def _due(name: str, now: float) -> bool:
+    parts = name.split("~")
+    return len(parts) < 3 or not parts[2].isdigit() or int(parts[2]) <= now
 
 
 def archive_path(root: Path, item_id: str, received: datetime) -> Path:

@@ -138,6 +138,37 @@ def conversation_ids(conn: Connection, ticket_id: int, except_from: str = "") ->
     return [k for k in keys if not k.startswith("sha256:")]
 
 
+def outbox_by_message_id(conn: Connection, message_id: str):
+    return conn.execute(select(T_OUTBOX.c.id, T_OUTBOX.c.ticket_id, T_OUTBOX.c.recipient, T_OUTBOX.c.status)
+                        .where(T_OUTBOX.c.message_id == message_id)).first()
+
+
+def mark_bounced(conn: Connection, outbox_id: int, why: str) -> None:
+    """A delivery report said our mail did not arrive: failed, and the department is told
+    (``reported`` stays false for the sender's failure report)."""
+    conn.execute(update(T_OUTBOX).where(T_OUTBOX.c.id == outbox_id).values(status="failed", last_error=why[:1000]))
+
+
+_UNREPORTED = select(T_OUTBOX.c.id, T_OUTBOX.c.ticket_id, T_OUTBOX.c.recipient, T_OUTBOX.c.sender,
+                     T_OUTBOX.c.subject, T_OUTBOX.c.kind, T_OUTBOX.c.last_error, T_OUTBOX.c.created_at,
+                     T_TICKET.c.department).select_from(
+    T_OUTBOX.outerjoin(T_TICKET, T_OUTBOX.c.ticket_id == T_TICKET.c.id)).where(
+    T_OUTBOX.c.status == "failed", T_OUTBOX.c.reported.is_(False)).order_by(T_OUTBOX.c.id).limit(100)
+
+
+def unreported_failures(conn: Connection) -> list:
+    return conn.execute(_UNREPORTED).all()
+
+
+def mark_reported(conn: Connection, outbox_id: int) -> None:
+    conn.execute(update(T_OUTBOX).where(T_OUTBOX.c.id == outbox_id).values(reported=True))
+
+
+def ticket_by_id(conn: Connection, ticket_id: int) -> TicketRef | None:
+    row = conn.execute(select(*_TICKET_COLUMNS).where(T_TICKET.c.id == ticket_id)).first()
+    return TicketRef(*row) if row else None
+
+
 _RECENT_NOTICE = select(T_OUTBOX.c.id).where(
     T_OUTBOX.c.recipient == bindparam("to"), T_OUTBOX.c.kind == bindparam("kind"),
     T_OUTBOX.c.created_at > bindparam("since")).limit(1)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
@@ -32,10 +33,10 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import auth, commands, conversation, match, quotes, rules, selfservice, spool as spool_mod, store
+from . import auth, commands, conversation, match, quotes, rules, selfservice, spool as spool_mod, store, verp
 from .actions import INSERT_OUTBOX, Actions, Notice, Recipient
 from .blobs import BlobStore
-from .classify import Verdict, classify
+from .classify import Kind, Verdict, classify
 from .config import AttachmentsConfig, Config
 from .conversation import Effect
 from .db import is_unavailable
@@ -50,6 +51,7 @@ from .spool import Envelope, Spool, SpoolItem
 log = logging.getLogger("maild.worker")
 
 SENDER_YIELD_SECONDS = 5.0
+FAILURE_LOOK_SECONDS = 30.0
 
 
 class Unroutable(Exception):
@@ -165,6 +167,7 @@ class Worker:
         self.parser_factory = parser_factory
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
+        self._failures_looked_at = float("-inf")
 
     def close(self) -> None:
         """Stop the parser process (a child that would otherwise keep the worker alive)."""
@@ -237,6 +240,35 @@ class Worker:
             summary.send_waits_for_db = True
         else:
             summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
+            # Failures come from this round, or from bounces the worker recorded: look now
+            # and then, not on every round (each look is a write transaction on SQLite).
+            if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
+                self._failures_looked_at = time.monotonic()
+                self.report_failures()
+
+    def report_failures(self) -> int:
+        """Tell each department of its mail that could not be delivered (refused, expired or
+        bounced) — once per mail. Mail to staff is left out: telling staff by mail that mail
+        to staff fails would only fail again (it is logged and listed by ``outbox list``)."""
+        org = self.organisation()
+        staff = {m.email.lower() for d in org.departments for m in d.staff}
+        told = 0
+        with self.engine.begin() as conn:
+            for row in store.unreported_failures(conn):
+                department = (org.department(row.department) if row.department else None) \
+                    or org.department_for_address(row.sender)
+                if department is not None and row.recipient.lower() not in staff:
+                    actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, None,
+                                      self.secret, self.config.notifications)
+                    ticket = store.ticket_by_id(conn, row.ticket_id) if row.ticket_id else None
+                    actions.queue(ticket, department, Notice("failure", "delivery_failed", "auto-generated", True),
+                                  [Recipient(m.email, m.name) for m in department.staff], None,
+                                  row={"recipient": row.recipient, "subject": row.subject, "kind": row.kind,
+                                       "error": row.last_error or "", "created_at": row.created_at})
+                    actions.finish()
+                    told += 1
+                store.mark_reported(conn, row.id)
+        return told
 
     def _parse_async(self, items: list[SpoolItem]) -> list[Future] | None:
         """Hand a batch to the parser processes, in one chunk per process (results come back
@@ -325,7 +357,7 @@ class Worker:
         for p, exc in failed:
             reason = f"{type(exc).__name__}: {exc}"
             log.error("processing %s failed: %s", p.item.id, reason, exc_info=exc)
-            if self.spool.failed(p.item, reason, self.config.worker.max_attempts):
+            if self.spool.failed(p.item, reason, self.config.worker.max_attempts, self.config.worker.retry_delay):
                 summary.quarantined += 1
             else:
                 summary.retried += 1
@@ -377,6 +409,10 @@ class Worker:
         actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret,
                           self.config.notifications)
 
+        if p.verdict.automatic:
+            ours = verp.bounced(self.secret, envelope.rcpt_to, self.config.hostname)
+            if ours is not None:            # a report on one of our mails, from anywhere
+                return self._report_on_ours(conn, p, actions, org, ours)
         found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
@@ -405,6 +441,14 @@ class Worker:
                                    self.secret)
         decision = conversation.decide(found.ticket if found else None, found.how if found else "",
                                        role, p.verdict, now(), self.config.tickets.reopen_days, proof)
+        if decision.effect is Effect.NEW and p.verdict.automatic:
+            # A robot's mail that names no ticket of ours: recorded (and archived), never a
+            # ticket, never answered — that is how two robots never talk forever.
+            disposition = "bounce-recorded" if p.verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
+            reason = f"automatic mail ({p.verdict.reason}) naming no ticket: no ticket, no answer"
+            self._record(actions, p, None, disposition, reason)
+            actions.finish()
+            return Outcome(disposition, reason)
 
         routing = None
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
@@ -429,19 +473,44 @@ class Worker:
         if routing is not None and routing.hits:
             reason += "; " + routing.explain()
         disposition = decision.disposition
+        if decision.effect is Effect.AUTOMATIC and p.verdict.kind is Kind.BOUNCE:
+            disposition = "bounce-recorded"
         if routing is not None and routing.close and not p.verdict.automatic:
             disposition = "closed-" + routing.close.replace("_", "-")
-        if decision.effect is Effect.NEW and p.verdict.automatic:
-            reason += f"; automatic mail ({p.verdict.reason}): no acknowledgement, no alert"
 
         inbound_id = self._record(actions, p, ticket.id, disposition, reason)
-        talk = conversation.Conversation(actions, org)
-        if decision.effect is Effect.NEW and p.verdict.automatic:
-            actions.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
-        else:
-            talk.apply(decision, ticket, department, mail, author, inbound_id, routing)
+        conversation.Conversation(actions, org).apply(decision, ticket, department, mail, author,
+                                                      inbound_id, routing)
         actions.finish()
         return Outcome(disposition, reason, ticket.number)
+
+    def _report_on_ours(self, conn: Connection, p: Prepared, actions: Actions, org: Organisation,
+                        message_id: str) -> Outcome:
+        """A bounce (or a robot's answer) sent to the return path of one of our mails."""
+        row = store.outbox_by_message_id(conn, message_id)
+        ticket = store.ticket_by_id(conn, row.ticket_id) if row is not None and row.ticket_id else None
+        if row is None:
+            reason = f"report on our mail <{message_id}>, no longer in the outbox"
+            disposition = "bounce-recorded"
+        elif p.verdict.kind is not Kind.BOUNCE:
+            disposition = "auto-reply-ignored"
+            reason = f"automatic answer ({p.verdict.reason}) to our mail to {row.recipient}"
+        else:
+            status = verp.report_status(p.mail.report, p.mail.text, p.mail.subject)
+            said = " ".join(x for x in (status.status, status.text) if x) or "no reason given"
+            disposition = "bounce-recorded"
+            if status.delayed:
+                reason = f"delivery of our mail to {row.recipient} delayed: {said}"
+                if ticket is not None:
+                    actions.event(ticket, f"Письмо для {row.recipient} задерживается: {said}")
+            else:
+                reason = f"our mail to {row.recipient} bounced: {said}"
+                store.mark_bounced(conn, row.id, f"bounced: {said}")
+                if ticket is not None:
+                    actions.event(ticket, f"Письмо для {row.recipient} не доставлено: {said}")
+        self._record(actions, p, ticket.id if ticket else None, disposition, reason)
+        actions.finish()
+        return Outcome(disposition, reason, ticket.number if ticket else None)
 
     def _selfservice(self, p: Prepared, actions: Actions, org: Organisation, author,
                      request: selfservice.Request) -> Outcome:
