@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS people (
     updated_at  TIMESTAMP WITH TIME ZONE NOT NULL,
     phone       VARCHAR(100) NOT NULL DEFAULT '',   -- the profile the person keeps by mail (#profile)
     office      VARCHAR(100) NOT NULL DEFAULT '',
-    company     VARCHAR(200) NOT NULL DEFAULT ''
+    company     VARCHAR(200) NOT NULL DEFAULT '',
+    pending_profile TEXT NOT NULL DEFAULT ''        -- a change waiting for the person's confirmation (JSON)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS people_email ON people (email);
 
@@ -157,3 +158,4 @@ ALTER TABLE people ADD COLUMN IF NOT EXISTS phone VARCHAR(100) NOT NULL DEFAULT 
 ALTER TABLE people ADD COLUMN IF NOT EXISTS office VARCHAR(100) NOT NULL DEFAULT '';
 ALTER TABLE people ADD COLUMN IF NOT EXISTS company VARCHAR(200) NOT NULL DEFAULT '';
 ALTER TABLE outbox ADD COLUMN IF NOT EXISTS reported BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE people ADD COLUMN IF NOT EXISTS pending_profile TEXT NOT NULL DEFAULT '';

@@ -210,7 +210,8 @@ class Actions:
 
     def queue(self, ticket: TicketRef | None, department: Department, notice: Notice,
               recipients: list[Recipient], reply_to: Mail | None,
-              thread: list[str] | None = None, files: tuple[File, ...] = (), **context: object) -> list[str]:
+              thread: list[str] | None = None, files: tuple[File, ...] = (), signed_for: str | None = None,
+              **context: object) -> list[str]:
         """Render a notice once and collect an outbox row per recipient (written by
         ``finish``, sent later by the relay step). It answers ``reply_to``, or, given a
         ``thread`` (Message-IDs, oldest first), the last message of that conversation.
@@ -229,8 +230,9 @@ class Actions:
         ids = []
         for recipient in recipients:
             reply_to = None
-            if notice.signed_reply and ticket is not None and self.secret:
-                reply_to = auth.signed_address(self.secret, department.address, ticket.number, recipient.email)
+            number = signed_for or (ticket.number if ticket is not None else None)
+            if notice.signed_reply and number and self.secret:
+                reply_to = auth.signed_address(self.secret, department.address, number, recipient.email)
             outgoing = self.renderer.build(
                 sender_name=f"{department.short} — {department.name}", sender=department.address,
                 recipient_name=recipient.name, recipient=recipient.email,

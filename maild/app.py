@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import auth, db
 from .blobs import BlobStore
-from .config import Config
+from .config import Config, ConfigError
 from .policy import OrganisationHolder
 from .receive import IntakeHandler
 from .relay import Relay
@@ -33,8 +33,12 @@ class App:
     @classmethod
     def create(cls, config: Config) -> "App":
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(config=config, organisation=OrganisationHolder(config.rules_dir, config.templates_dir),
-                   spool=Spool(config.spool_dir))
+        organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
+        codes = {d.code for d in organisation().departments}
+        for code in sorted({code for code, _, _ in config.notifications.settings} - codes - {"*"}):
+            raise ConfigError(f"[notifications.{code}]: the rules have no department {code} "
+                              f"(they have {', '.join(sorted(codes))})")
+        return cls(config=config, organisation=organisation, spool=Spool(config.spool_dir))
 
     @property
     def sessions(self) -> sessionmaker[Session]:

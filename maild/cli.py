@@ -36,7 +36,7 @@ def database_errors():
         yield
     except DBAPIError as exc:
         text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
-        if "no such table" in text or "does not exist" in text:
+        if any(sign in text for sign in ("no such table", "does not exist", "no such column", "has no column")):
             raise Fail(f"the database has no maild schema yet: run 'maild db init' ({text})", EX_CONFIG) from None
         if is_unavailable(exc):
             raise Fail(f"database unavailable: {text}", EX_TEMPFAIL) from None
@@ -328,7 +328,7 @@ def _department(app: App, code: str | None):
     org = app.organisation()
     if code is None:
         return None
-    found = org.department(code)
+    found = org.department(code) or next((d for d in org.departments if d.short.lower() == code.lower()), None)
     if found is None:
         raise Fail(f"no department {code!r} (the rules have {', '.join(d.code for d in org.departments)})")
     return found
@@ -383,10 +383,15 @@ def _report_options(f):
     return f
 
 
+def _check_address(to: str) -> None:
+    if to.count("@") != 1 or not to.isascii() or any(c in to for c in " \r\n<>,;\"'") \
+            or not all(to.split("@")):
+        raise Fail(f"--mail-to: {to!r} is not a mail address")
+
+
 def _mail_report(app: App, conn, to: str, department, template: str, files, **context) -> None:
     from .actions import Notice, Recipient
-    if "@" not in to or not to.isascii() or any(c in to for c in " \r\n<>,"):
-        raise Fail(f"--mail-to: {to!r} is not a mail address")
+    _check_address(to)
     actions = app.actions(conn)
     dept = department or app.organisation().departments[0]
     actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
@@ -406,7 +411,9 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
     start, end = _period(since, until)
     app = _app(ctx)
     department = _department(app, dept)
-    to = mail_to or (app.config.reports.phone_to if mail_configured else "")
+    to = mail_to if mail_to is not None else (app.config.reports.phone_to if mail_configured else "")
+    if mail_to is not None:
+        _check_address(mail_to)
     if mail_configured and not to:
         raise Fail("--mail: no address in the config (reports.phone_to)", EX_CONFIG)
     with database_errors(), app.engine_begin() as conn:
@@ -433,7 +440,9 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
     start, end = _period(since, until)
     app = _app(ctx)
     department = _department(app, dept)
-    to = mail_to or (app.config.reports.summary_to if mail_configured else "")
+    to = mail_to if mail_to is not None else (app.config.reports.summary_to if mail_configured else "")
+    if mail_to is not None:
+        _check_address(mail_to)
     if mail_configured and not to:
         raise Fail("--mail: no address in the config (reports.summary_to)", EX_CONFIG)
     with database_errors(), app.engine_begin() as conn:

@@ -130,12 +130,13 @@ def is_command_mail(block: CommandMail, member: Staff, ticket: TicketRef | None,
     """Whether a staff member's mail that starts with ``#`` lines is a command mail.
     On their own department's ticket, or new mail to their own department: yes (an unknown
     word is refused). As the requester or a participant of a ticket (staff file tickets
-    too), or writing to the other department: only when the first word is a command, which
-    is then refused — otherwise it is their ordinary mail ("#принтер не печатает")."""
+    too) of the other department's ticket: never — it is their ordinary mail ("#принтер не
+    печатает"). Writing to the other department otherwise: only when the first word is a
+    command (which is then refused)."""
     own = ticket.department == member.department if ticket is not None else written_to.code == member.department
-    if ticket is not None and customer:
-        return False
-    return own or bool(block.commands[0].keyword)
+    if own:
+        return True
+    return not customer and bool(block.commands[0].keyword)
 
 
 @dataclass(frozen=True)
@@ -463,6 +464,9 @@ class Commander:
             else:
                 a.remember_message_id(ticket, mail)
         public_files = theirs if public and not note else ()
+        if status_step is not None and not a.notifications.allows(
+                department.code, STATUS_TEMPLATES[status_step.command.keyword]):
+            status_step = None      # status mails are off here: the text goes as a response
         if status_step is not None:
             key = status_step.command.keyword
             self.talk.tell_requester(ticket, department, mail, author, STATUS_TEMPLATES[key], kind="status",

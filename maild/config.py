@@ -315,8 +315,16 @@ def load(
         attachments=AttachmentsConfig(**v["attachments"]),
         auth=_auth(source, v["auth"]),
         notifications=_notifications(source, v),
-        reports=ReportsConfig(**v["reports"]),
+        reports=_reports(source, v["reports"]),
     )
+
+
+def _reports(source: str, values: dict) -> ReportsConfig:
+    for key, address in values.items():
+        if address and (address.count("@") != 1 or not all(address.split("@")) or not address.isascii()
+                        or any(c in address for c in " <>,;")):
+            raise ConfigError(f"{source}: key 'reports.{key}' must be one mail address, not {address!r}")
+    return ReportsConfig(**values)
 
 
 def _notifications(source: str, values: dict) -> NotificationsConfig:

@@ -116,7 +116,8 @@ class Conversation:
         ``routing`` says what the admin's rules decided)."""
         a = self.actions
         if decision.effect is Effect.AUTOMATIC:
-            a.add_entry(ticket, "event", mail, author, inbound_id)
+            # Recorded, but a robot's answer is no activity: the ticket does not look touched.
+            a.add_entry(ticket, "event", mail, author, inbound_id, touch=False)
             return
         if decision.effect is Effect.UNAUTHENTICATED:
             self.refuse_unauthenticated(decision.reason.split("(", 1)[-1].rstrip(")"), ticket,
@@ -184,7 +185,8 @@ class Conversation:
         command applied; the real staff member hears that a mail in their name was refused."""
         if ticket is not None:
             body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
-            self.actions.add_entry(ticket, "message", mail, author, inbound_id, body=body, unauthenticated=True)
+            self.actions.add_entry(ticket, "message", mail, author, inbound_id, body=body, unauthenticated=True,
+                                   touch=False)
         security.warning("refused unauthenticated mail in the name of %s on %s: %s",
                          author.email if author else "?", ticket.number if ticket else "no ticket", why)
         member = self.org.staff_by_email(author.email) if author else None
@@ -232,7 +234,8 @@ class Conversation:
                     or not self.org.is_corporate(email) or not email.isascii() \
                     or self.org.staff_by_email(email) is not None:
                 continue
-            people.append(store.person(self.actions.conn, email, address.name))
+            # Someone else's address book names them: a new person gets it, nobody is renamed.
+            people.append(store.person(self.actions.conn, email, address.name, rename=False))
         requester_id = ticket.requester_id
         self.actions.add_participants(ticket, [p for p in people if p.id != requester_id])
 

@@ -2,8 +2,9 @@
 first, then theirs, then the unassigned — as one mail (``maild digest``, run each working
 morning by ``systemd/maild-digest.timer``). A department with nothing open sends nothing.
 
-Overdue: not closed and untouched (no message, response or change) for
-``notifications.overdue_days``.
+Overdue: waiting for the department (``open``: not answered, not closed) and untouched —
+no message, response or change; robots' answers and refused forgeries do not count — for
+``notifications.overdue_days``. An ``answered`` ticket waits for the employee.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def lines(conn: Connection, department: str, now: datetime, overdue_days: int) -
     for row in store.queue(conn, department, limit=10_000):
         idle = now - row.updated_at
         out.append(DigestLine(row, (now - row.created_at).days, idle.days,
-                              idle >= timedelta(days=overdue_days)))
+                              row.status == "open" and idle >= timedelta(days=overdue_days)))
     return out
 
 

@@ -48,6 +48,7 @@ class Person(Base):
     phone: Mapped[str] = mapped_column(String(100), default="")
     office: Mapped[str] = mapped_column(String(100), default="")
     company: Mapped[str] = mapped_column(String(200), default="")
+    pending_profile: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (Index("people_email", "email", unique=True),)
 
 

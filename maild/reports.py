@@ -80,9 +80,24 @@ def phone_table(rows: list[PhoneRow]) -> str:
     return "\n".join(lines)
 
 
+def _cell(value: object) -> object:
+    """A cell a spreadsheet shows as text, never runs: a leading = + - @ is a formula there."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _SafeWriter:
+    def __init__(self, out):
+        self.writer = csv.writer(out)
+
+    def writerow(self, row):
+        self.writer.writerow([_cell(v) for v in row])
+
+
 def phone_csv(rows: list[PhoneRow]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = _SafeWriter(out)
     writer.writerow(PHONE_COLUMNS)
     for r in rows:
         writer.writerow([r.name, r.email, r.company, r.office, r.count,
@@ -198,7 +213,7 @@ def _figure(value: float | None) -> str:
 
 def summary_csv(report: Summary) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = _SafeWriter(out)
     writer.writerow(SUMMARY_COLUMNS)
     for r in report.rows:
         writer.writerow(["" if v is None else v for v in asdict(r).values()])

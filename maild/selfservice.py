@@ -9,25 +9,32 @@ address (a forged From only sends someone their own history).
   (what they wrote and the department's responses; never internal notes or events). A
   number that is not theirs gets the same answer as one that does not exist;
 - ``#profile`` / ``#профиль`` with lines ``Телефон: …``, ``Кабинет: …``, ``Компания: …``:
-  the sender's record, which staff see on every ticket; ``#профиль`` alone shows it.
+  the sender's record, which staff see on every ticket; ``#профиль`` alone shows it. A
+  change applies at once only when the mail is proven theirs (the company mail server's
+  Authentication-Results, a trusted network: auth.py); otherwise it waits, and the answer —
+  at their address — asks them to confirm by replying to an address signed for them.
 
 ``read`` is pure; ``SelfService.answer`` queues the reply and says what it did.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
-from . import match, store
+from . import auth, match, store
 from .actions import Actions, Notice, Recipient
+from .auth import AuthResult
+from .models import now
 from .organisation import Department
-from .parse import Mail
+from .parse import Mail, _printable
 from .store import PersonRef
 
 HISTORY_SUBJECTS = {"история", "мои заявки", "history", "my tickets"}
-_PREFIX = re.compile(r"^\s*((re|fwd?|aw|wg|ответ|отв|пересл)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|ответ|отв|пересл)(?:\[\d+\])?\s?:)+", re.I)
 _KEYWORDS = {"history": "history", "история": "history", "profile": "profile", "профиль": "profile"}
-_FIRST_LINE = re.compile(r"^\\?#([^\W\d_]+)(?:[ \t]+(.*))?$")
+_FIRST_LINE = re.compile(r"^\\?#([^\W\d_]+)[:.]?(?:[ \t]+(.*))?$")
 # profile field -> the words people write for it
 PROFILE_FIELDS = {
     "phone": ("телефон", "тел", "phone", "моб", "мобильный"),
@@ -37,72 +44,128 @@ PROFILE_FIELDS = {
 _FIELD_OF = {word: field for field, words in PROFILE_FIELDS.items() for word in words}
 _FIELD_LINE = re.compile(r"^\s*([^\W\d_]+)\.?\s*[:=—-]\s*(.*?)\s*$")
 FIELD_LIMITS = {"phone": 100, "office": 100, "company": 200}
+UNREAD_LINE = 100                # a line not understood is shown back this long at most
+ANSWERS_PER_HOUR = 5
+# The signed reply address of "confirm your profile" mail is made for this pseudo-ticket
+# and the person (auth.signed_address): a reply to it proves the mailbox is theirs.
+PROFILE_SIGNATURE = "PROFILE-0"
 
 
 @dataclass(frozen=True)
 class Request:
-    kind: str                               # history | profile
+    kind: str                               # history | profile | confirm (a reply to "confirm")
     number: str | None = None               # history of one ticket
     fields: tuple[tuple[str, str], ...] = ()     # profile: (field, value)
     unread: tuple[str, ...] = ()            # profile lines not understood
+    leftover: bool = False                  # text besides the request: not registered anywhere
+
+
+def confirms(recipients: tuple[str, ...]) -> bool:
+    """Sent to the address of a "confirm your profile" mail."""
+    return any((auth.signed_ticket(r) or ("",))[0] == PROFILE_SIGNATURE for r in recipients)
 
 
 def asks_by_subject(subject: str) -> bool:
     return _PREFIX.sub("", subject).strip(" .!?").lower() in HISTORY_SUBJECTS
 
 
-def read(subject: str, written: str, codes: set[str]) -> Request | None:
-    """The request in a mail: ``written`` is what the sender wrote (quotes stripped)."""
+def read(subject: str, written: str, codes: set[str], names_ticket: bool = False) -> Request | None:
+    """The request in a mail: ``written`` is what the sender wrote (quotes stripped). A
+    subject asks for history only in new mail: a reply to a ticket titled "история" is a
+    reply."""
     lines = [line.strip() for line in written.splitlines()]
     first = next((i for i, line in enumerate(lines) if line), None)
     found = _FIRST_LINE.match(lines[first]) if first is not None else None
     kind = _KEYWORDS.get(found.group(1).lower()) if found else None
     if kind == "history":
         args = (found.group(2) or "").strip()
-        return Request("history", match.parse_number(args, codes) if args else None)
+        return Request("history", match.parse_number(args, codes) if args else None,
+                       leftover=any(lines[first + 1:]))
     if kind == "profile":
-        fields, unread = [], []
-        for line in [found.group(2) or ""] + lines[first + 1:]:
-            if not line:
-                continue
-            field = _FIELD_LINE.match(line)
-            name = _FIELD_OF.get(field.group(1).lower()) if field else None
-            if name is None:
-                unread.append(line)
-            else:
-                fields.append((name, field.group(2)[:FIELD_LIMITS[name]]))
-        return Request("profile", fields=tuple(fields), unread=tuple(unread[:10]))
-    if asks_by_subject(subject):
-        return Request("history")
+        return _profile([found.group(2) or ""] + lines[first + 1:])
+    if not names_ticket and asks_by_subject(subject):
+        return Request("history", leftover=first is not None)
     return None
 
 
+def _profile(lines: list[str]) -> Request:
+    """Field lines up to the first blank line after them (a signature below never counts);
+    the first of each field wins."""
+    fields: dict[str, str] = {}
+    unread = []
+    started = False
+    for line in lines:
+        if not line:
+            if started:
+                break
+            continue
+        if line in ("--", "-- ", "—"):
+            break
+        started = True
+        field = _FIELD_LINE.match(line)
+        name = _FIELD_OF.get(field.group(1).lower()) if field else None
+        if name is None:
+            unread.append(line[:UNREAD_LINE])
+        elif name not in fields:
+            fields[name] = _printable(field.group(2))[:FIELD_LIMITS[name]]
+    return Request("profile", fields=tuple(fields.items()), unread=tuple(unread[:10]))
+
+
 class SelfService:
+    """Answers, at most ``ANSWERS_PER_HOUR`` a person: a forged From cannot turn the
+    helpdesk into a mail cannon aimed at someone."""
+
     def __init__(self, actions: Actions):
         self.actions = actions
 
-    def answer(self, request: Request, person: PersonRef, department: Department, mail: Mail) -> tuple[str, str]:
+    def answer(self, request: Request, person: PersonRef, department: Department, mail: Mail,
+               proof: AuthResult) -> tuple[str, str]:
         """Queue the answer; returns (disposition, reason)."""
         conn = self.actions.conn
-        to = [Recipient(person.email, person.name)] if person.email.isascii() else []
-        if request.kind == "profile":
-            changes = dict(request.fields)
-            if changes:
-                person = store.set_profile(conn, person, **changes)
-            self.actions.queue(None, department, Notice("profile", "profile", "auto-replied"), to, mail,
-                               person=person.card(), changed=sorted(changes), unread=request.unread)
-            done = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "shown"
-            return "profile-updated" if changes else "profile-sent", f"profile of {person.email}: {done}"
+        if not person.email.isascii():
+            return "not-answered", f"{person.email}: an address our relay cannot answer"
+        since = now() - timedelta(hours=1)
+        if sum(store.count_since(conn, person.email, kind, since) for kind in ("profile", "history")) \
+                + sum(self.actions.pending_to(person.email, kind) for kind in ("profile", "history")) \
+                >= ANSWERS_PER_HOUR:
+            return "not-answered", f"{person.email} had {ANSWERS_PER_HOUR} answers this hour already"
+        to = [Recipient(person.email, person.name)]
+        if request.kind in ("profile", "confirm"):
+            return self._profile(request, person, department, mail, proof, to)
         if request.number is None:
             tickets = store.tickets_of(conn, person.id)
             self.actions.queue(None, department, Notice("history", "history", "auto-replied"), to, mail,
-                               person=person.card(), tickets=tickets)
+                               person=person.card(), tickets=tickets, leftover=request.leftover)
             return "history-sent", f"history of {person.email}: {len(tickets)} tickets"
         ticket = store.ticket_by_number(conn, request.number)
         mine = ticket is not None and ticket.requester_id == person.id
         entries = store.public_conversation(conn, ticket.id) if mine else []
         self.actions.queue(None, department, Notice("history", "history_ticket", "auto-replied"), to, mail,
                            person=person.card(), number=request.number, found=mine,
-                           item=ticket if mine else None, entries=entries)
+                           item=ticket if mine else None, entries=entries, leftover=request.leftover)
         return "history-sent", (f"conversation of {request.number} sent to its requester" if mine else
                                 f"{request.number} is not a ticket of {person.email}: nothing shown")
+
+    def _profile(self, request: Request, person: PersonRef, department: Department, mail: Mail,
+                 proof: AuthResult, to: list[Recipient]) -> tuple[str, str]:
+        """A change applies when the mail is proven the person's (auth.py); otherwise it waits
+        and the person — the real one, at their address — is asked to confirm it by replying
+        (to an address signed for them)."""
+        conn = self.actions.conn
+        changes = dict(request.fields)
+        if request.kind == "confirm":
+            changes = json.loads(person.pending_profile or "{}") if proof.ok else {}
+        pending = False
+        if changes and proof.ok:
+            person = store.set_profile(conn, person, pending_profile="", **changes)
+        elif changes:
+            store.set_profile(conn, person, pending_profile=json.dumps(changes, ensure_ascii=False))
+            pending = True
+        self.actions.queue(None, department, Notice("profile", "profile", "auto-replied", True), to, mail,
+                           signed_for=PROFILE_SIGNATURE, person=person.card(), changed=sorted(changes),
+                           pending=changes if pending else {}, unread=request.unread if proof.ok else (),
+                           unread_count=len(request.unread))
+        done = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "shown"
+        if pending:
+            return "profile-pending", f"profile of {person.email}: {done} waits for confirmation ({proof.how})"
+        return ("profile-updated" if changes else "profile-sent"), f"profile of {person.email}: {done}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
@@ -45,6 +45,7 @@ class PersonRef:
     phone: str = ""         # the profile (#profile by mail), shown to staff on every ticket
     office: str = ""
     company: str = ""
+    pending_profile: str = ""   # a #profile change waiting for confirmation (JSON)
 
     def card(self) -> dict:
         """What templates show of a person."""
@@ -92,7 +93,7 @@ _TICKET_BY_MESSAGE_IDS = select(T_THREAD.c.message_id, T_THREAD.c.outbound, *_TI
     T_THREAD.join(T_TICKET, T_THREAD.c.ticket_id == T_TICKET.c.id)).where(
     T_THREAD.c.message_id.in_(bindparam("ids", expanding=True)))
 _PERSON_COLUMNS = (T_PERSON.c.id, T_PERSON.c.email, T_PERSON.c.name, T_PERSON.c.phone,
-                   T_PERSON.c.office, T_PERSON.c.company)
+                   T_PERSON.c.office, T_PERSON.c.company, T_PERSON.c.pending_profile)
 _PARTICIPANTS = select(*_PERSON_COLUMNS).select_from(
     T_PARTICIPANT.join(T_PERSON, T_PARTICIPANT.c.person_id == T_PERSON.c.id)).where(
     T_PARTICIPANT.c.ticket_id == bindparam("tid")).order_by(T_PARTICIPANT.c.created_at)
@@ -174,6 +175,16 @@ _RECENT_NOTICE = select(T_OUTBOX.c.id).where(
     T_OUTBOX.c.created_at > bindparam("since")).limit(1)
 
 
+_COUNT_SINCE = select(func.count()).select_from(T_OUTBOX).where(
+    T_OUTBOX.c.recipient == bindparam("to"), T_OUTBOX.c.kind == bindparam("kind"),
+    T_OUTBOX.c.created_at > bindparam("since"))
+
+
+def count_since(conn: Connection, recipient: str, kind: str, since: datetime) -> int:
+    """How many mails of this kind went to this address since then (rate limits)."""
+    return conn.execute(_COUNT_SINCE, {"to": recipient.lower(), "kind": kind, "since": since}).scalar_one()
+
+
 def noticed_since(conn: Connection, recipient: str, kind: str, since: datetime) -> bool:
     """Whether a mail of this kind went to this address since then (rate limits)."""
     return conn.execute(_RECENT_NOTICE, {"to": recipient, "kind": kind, "since": since}).first() is not None
@@ -207,7 +218,7 @@ def person(conn: Connection, email: str, name: str = "", rename: bool = True) ->
         return PersonRef(new_id, email, name)
     if rename and name and name != row.name:
         conn.execute(_PERSON_RENAME, {"pid": row.id, "new_name": name, "ts": now()})
-        return PersonRef(row.id, email, name, row.phone, row.office, row.company)
+        return PersonRef(row.id, email, name, row.phone, row.office, row.company, row.pending_profile)
     return PersonRef(*row)
 
 

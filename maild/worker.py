@@ -416,11 +416,13 @@ class Worker:
         found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
+        confirming = selfservice.confirms(envelope.rcpt_to)
         if author is not None and not p.verdict.automatic and (
-                commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
+                confirming or commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
             written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
             # Anyone: their history, their profile.
-            request = selfservice.read(mail.subject, written, {d.code for d in org.departments})
+            request = selfservice.Request("confirm") if confirming else \
+                selfservice.read(mail.subject, written, {d.code for d in org.departments}, found is not None)
             if request is not None:
                 return self._selfservice(p, actions, org, author, request)
             # Staff steer tickets with command lines at the top of what they wrote.
@@ -516,7 +518,10 @@ class Worker:
                      request: selfservice.Request) -> Outcome:
         """An employee's history or profile: answered, no ticket touched."""
         department = first_department(org, p.envelope) or org.departments[0]
-        disposition, reason = selfservice.SelfService(actions).answer(request, author, department, p.mail)
+        proof = auth.check(p.mail, p.envelope, author.email,
+                           selfservice.PROFILE_SIGNATURE if request.kind == "confirm" else None,
+                           self.config.auth, self.secret)
+        disposition, reason = selfservice.SelfService(actions).answer(request, author, department, p.mail, proof)
         self._record(actions, p, None, disposition, reason)
         actions.finish()
         return Outcome(disposition, reason)

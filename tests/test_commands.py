@@ -642,3 +642,10 @@ def test_receipt_subject_carries_the_token_once(maild):
     opened(maild)
     command(maild, "#take")
     assert receipt(maild).subject.count("OSA-000001") == 1
+
+
+def test_staff_command_their_own_departments_ticket_they_filed_themselves(maild):
+    maild.send(mail(sender=PETROV, body="Не печатает принтер в 305."), sender="p.petrov@torex.ru")
+    maild.drain()
+    outcome = command(maild, "#закрыть сам починил")
+    assert outcome.disposition == "command-applied" and ticket(maild).status == "closed"

@@ -167,3 +167,12 @@ def test_the_config_file_switches(tmp_path):
         path.write_text(text, encoding="utf-8")
         with pytest.raises(config_mod.ConfigError, match=why):
             config_mod.load(path)
+
+
+def test_with_status_mail_off_the_text_of_a_close_still_reaches_the_requester(harness_factory):
+    h = harness_factory(configure=switched([("OSA", "status", False)]))
+    h.send(mail())
+    h.drain()
+    staff_says(h, "Re: [#OSA-000001] x", "#закрыть\nКартридж заменён.")
+    [answer] = [m for m in h.sent_to("ivan@torex.ru") if "Картридж заменён." in m.body]
+    assert "Заявка закрыта" not in answer.subject

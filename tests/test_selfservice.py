@@ -79,7 +79,8 @@ def test_a_colleagues_ticket_number_shows_nothing(maild, asked):
 
 
 def test_profile_is_kept_and_shown_to_staff(maild):
-    outcome = write(maild, OLGA, "профиль", "#профиль\nТелефон: 12-34\nКабинет: 305\nКомпания: ТОРЭКС-Сервис")
+    outcome = write(maild, OLGA, "профиль", "#профиль\nТелефон: 12-34\nКабинет: 305\nКомпания: ТОРЭКС-Сервис",
+                    headers=TRUSTED_DKIM)
     assert outcome.disposition == "profile-updated"
     got = only_mail_to(maild, "o.belova@torex.ru")
     assert "Профиль обновлён" in got.body and "12-34" in got.body
@@ -88,14 +89,14 @@ def test_profile_is_kept_and_shown_to_staff(maild):
     [alert] = [m for m in maild.sent_to("p.petrov@torex.ru") if "Новая заявка" in m.subject]
     assert "тел. 12-34, каб. 305, ТОРЭКС-Сервис" in alert.body
     # A later #profile changes one field, keeps the others.
-    write(maild, OLGA, "x", "#profile\nOffice: 410")
+    write(maild, OLGA, "x", "#profile\nOffice: 410", headers=TRUSTED_DKIM)
     with maild.session() as s:
         person = store.person_ref(s.connection(), "o.belova@torex.ru")
     assert (person.phone, person.office, person.company) == ("12-34", "410", "ТОРЭКС-Сервис")
 
 
 def test_profile_alone_shows_it_and_bad_lines_are_named(maild):
-    outcome = write(maild, OLGA, "x", "#профиль\nлюбимый цвет: синий")
+    outcome = write(maild, OLGA, "x", "#профиль\nлюбимый цвет: синий", headers=TRUSTED_DKIM)
     assert outcome.disposition == "profile-sent"
     got = only_mail_to(maild, "o.belova@torex.ru")
     assert "не поняты" in got.body and "любимый цвет: синий" in got.body
@@ -108,3 +109,69 @@ def test_staff_ask_for_their_own_history_too(maild):
     got = only_mail_to(maild, "p.petrov@torex.ru")
     assert "пока нет" in got.body and "OSA-000001" not in got.body
 
+
+
+def profile_of(h, address):
+    with h.session() as s:
+        return store.person_ref(s.connection(), address)
+
+
+def test_an_unproven_profile_change_waits_for_the_owner_to_confirm(maild):
+    # Anyone can put Olga's address in From; the change waits, and Olga — at her own
+    # address — is asked. The forger gets nothing and sees nothing.
+    write(maild, OLGA, "x", "#профиль\nТелефон: 12-34")
+    maild.send(mail(subject="x", sender=OLGA, body="#профиль\nТелефон: +7 999 ЗЛОДЕЙ\nВаш пароль истёк, "
+                    "войдите на http://evil.example/login"), sender="attacker@torex.ru")
+    assert maild.drain().outcomes[-1].disposition == "profile-pending"
+    assert profile_of(maild, "o.belova@torex.ru").phone == ""
+    asks = maild.sent_to("o.belova@torex.ru")
+    assert len(asks) == 2 and all("подтвердить" in m.body for m in asks)
+    assert "evil.example" not in asks[-1].body and "не удалось понять: 1" in asks[-1].body
+    assert maild.sent_to("attacker@torex.ru") == []
+    # Olga confirms the first one by replying to it: a reply to the *last* request applies
+    # what is pending now (the last change asked for).
+    signed = asks[-1].msg["Reply-To"].addresses[0].addr_spec
+    maild.sink.messages.clear()
+    maild.send(mail(subject="Re: Ваш профиль", sender=OLGA, body="нет, это не я"), rcpt=signed,
+               sender="attacker@torex.ru")
+    assert maild.drain().outcomes[-1].disposition == "profile-sent"     # the envelope gives it away
+    assert profile_of(maild, "o.belova@torex.ru").phone == ""
+    maild.send(mail(subject="Re: Ваш профиль", sender=OLGA, body="да"), rcpt=signed, sender="o.belova@torex.ru")
+    assert maild.drain().outcomes[-1].disposition == "profile-updated"
+    person = profile_of(maild, "o.belova@torex.ru")
+    assert person.phone == "+7 999 ЗЛОДЕЙ" and person.pending_profile == ""
+
+
+def test_profile_lines_end_at_the_first_blank_line_and_the_first_wins(maild):
+    body = "#профиль:\nТелефон: 1234\nТелефон: 5678\nКомпания: \x1b[2J\x07ТОРЭКС\n\nС уважением,\nОльга\nтел: 8-800"
+    write(maild, OLGA, "x", body, headers=TRUSTED_DKIM)
+    person = profile_of(maild, "o.belova@torex.ru")
+    assert (person.phone, person.company) == ("1234", "[2JТОРЭКС")
+
+
+def test_answers_are_limited_per_hour(maild):
+    outcomes = [write(maild, IVAN, "история").disposition for _ in range(7)]
+    assert outcomes == ["history-sent"] * 5 + ["not-answered"] * 2
+    assert len(maild.sent_to("ivan@torex.ru")) == 5
+
+
+def test_a_reply_titled_history_is_a_reply(maild):
+    write(maild, IVAN, "история", "Добрый день!")          # a new mail: a history request
+    maild.send(mail(subject="История болезни принтера", body="Принтер не печатает."))
+    maild.drain()
+    outcome = write(maild, IVAN, "Re: [#OSA-000001] история", "и ещё: теперь не сканирует")
+    assert outcome.disposition == "reply-added"
+
+
+def test_text_besides_a_history_request_is_said_to_be_unregistered(maild):
+    write(maild, IVAN, "вопрос", "#история\nи ещё: не работает сканер")
+    got = only_mail_to(maild, "ivan@torex.ru")
+    assert "заявкой не стал" in got.body
+
+
+def test_an_address_we_cannot_answer_is_recorded_as_such(maild):
+    raw = "From: Тест <тест@torex.ru>\r\nTo: osticket@torex.ru\r\nSubject: история\r\n" \
+          "Message-ID: <utf8@torex.ru>\r\n\r\nДобрый день!\r\n"
+    maild.send(raw.encode("utf-8"), sender="ivan@torex.ru")
+    outcome = maild.drain().outcomes[-1]
+    assert outcome.disposition == "not-answered" and maild.sink.messages == []
