@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from . import auth, store
 from .blobs import BlobStore
 from .config import AttachmentsConfig, NotificationsConfig
-from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, now
+from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange, now
 from .organisation import Department
 from .parse import Mail
 from .render import File, Renderer
@@ -48,6 +48,7 @@ _SET_FIELDS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid"))
 _REMOVE_PARTICIPANT = text("DELETE FROM participants WHERE ticket_id = :tid AND person_id = :pid")
 _UPDATE_INBOUND = update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("iid")).values(
     ticket_id=bindparam("tid"), disposition=bindparam("disp"), reason=bindparam("why"))
+_INSERT_CHANGES = insert(TicketChange.__table__)
 _ADD_LINK = text("INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) "
                  "VALUES (:a, :b, :reason, :ts) ON CONFLICT (ticket_id, linked_id) DO NOTHING")
 
@@ -82,9 +83,14 @@ class Actions:
         self.blobs = blobs
         self._thread_ids: list[dict] = []
         self._outbox: list[dict] = []
+        self._changes: list[dict] = []
 
     def finish(self) -> None:
-        """Write what was collected: outgoing mail rows and the conversation's Message-IDs."""
+        """Write what was collected: outgoing mail rows, the conversation's Message-IDs and
+        the tickets' history."""
+        if self._changes:
+            self.conn.execute(_INSERT_CHANGES, self._changes)
+            self._changes = []
         if self._outbox:
             if self.outbox_sink is not None:
                 self.outbox_sink.extend(self._outbox)
@@ -111,9 +117,18 @@ class Actions:
             closed_at=None, resolution=None, filed_by=filed_by,
             transferred_from=routing.transferred_from.code if routing and routing.transferred_from else None
         )).scalar_one()
+        if routing and routing.transferred_from:
+            self._change(ticket_id, created, "department", routing.transferred_from.code, department.code,
+                         department.code)
+        self._change(ticket_id, created, "opened", None, department.code, department.code)
         return TicketRef(ticket_id, number, department.code, subject, "open", created,
                          requester.id if requester else None, assignee, None, category, kind,
                          None, priority)
+
+    def _change(self, ticket_id: int, at, field: str, old: str | None, new: str | None, department: str,
+                detail: str | None = None) -> None:
+        self._changes.append({"ticket_id": ticket_id, "at": at, "field": field, "old": old, "new": new,
+                              "detail": detail, "department": department})
 
     def record_inbound(self, **values: object) -> int:
         """The row that says what became of an inbound message (see worker.py)."""
@@ -165,6 +180,7 @@ class Actions:
         closed = stamp if status == "closed" else None
         self.conn.execute(_SET_STATUS, {"tid": ticket.id, "new_status": status, "ts": stamp,
                                         "closed": closed, "resolution": resolution})
+        self._change(ticket.id, stamp, "status", ticket.status, status, ticket.department, resolution)
         return replace(ticket, status=status, closed_at=closed, resolution=resolution)
 
     def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
@@ -174,6 +190,9 @@ class Actions:
     def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:
         """Change ticket fields the staff steer (assignee, priority, department)."""
         self.conn.execute(_SET_FIELDS.values(updated_at=now(), **fields), {"tid": ticket.id})
+        if "department" in fields and fields["department"] != ticket.department:
+            self._change(ticket.id, now(), "department", ticket.department, str(fields["department"]),
+                         str(fields["department"]))
         return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
 
     def pending_to(self, recipient: str, kind: str) -> bool:

@@ -166,6 +166,19 @@ class TicketLink(Base):
     linked: Mapped[Ticket] = relationship(foreign_keys=[linked_id], lazy="joined")
 
 
+class TicketChange(Base):
+    __tablename__ = "ticket_changes"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ID, ForeignKey("tickets.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    field: Mapped[str] = mapped_column(String(20))
+    old: Mapped[str | None] = mapped_column(String(30))
+    new: Mapped[str | None] = mapped_column(String(30))
+    detail: Mapped[str | None] = mapped_column(String(30))
+    department: Mapped[str] = mapped_column(String(10))
+    __table_args__ = (Index("ticket_changes_at", "at"), Index("ticket_changes_ticket", "ticket_id"))
+
+
 class ThreadId(Base):
     __tablename__ = "thread_ids"
     message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)

@@ -6,13 +6,17 @@ the command line and the mailed report show the same figures.
 Definitions (the README repeats them):
 - phone: tickets with source ``phone`` (filed by staff with ``#new``) opened in the
   period, per employee, most first.
-- summary, per department and category, for the period [since, until):
-  opened (created in it), closed (closed in it), closed without processing (closed in it
-  by the rules' policy: ``uncategorised``, ``not_handled``), transferred (opened in it and
-  arrived from the other department), median hours to the first response (tickets opened
-  in it that have one) and to close (tickets closed in it, policy closings left out: they
-  take no time and would hide the real figure); and per department the open backlog at
-  ``until`` by age.
+- summary, per department and category, for the period [since, until), read from the
+  tickets' history (``ticket_changes``), so a past period reads the same later:
+  opened (in the department it opened in), closed (closings in the period, in the
+  department of the moment; a ticket closed, reopened and closed again counts twice),
+  closed without processing (closings by the rules' policy: ``uncategorised``,
+  ``not_handled``), transferred (handed to another department in the period, counted
+  where it left) and transferred_in (where it arrived), median hours to the first response
+  (tickets opened in the period that have one) and to close (closings in the period, policy
+  closings left out: they take no time and would hide the real figure); and per department
+  the backlog at ``until`` (tickets open then, where they were then) by age. The category
+  is the ticket's present one.
 """
 from __future__ import annotations
 
@@ -23,10 +27,10 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from .models import Entry, Person, Ticket
+from .models import Entry, Person, Ticket, TicketChange
 
 POLICY_CLOSINGS = ("uncategorised", "not_handled")
 AGE_BUCKETS = ((1, "< 1 дня"), (3, "1–3 дня"), (7, "3–7 дней"), (30, "7–30 дней"), (None, "> 30 дней"))
@@ -113,7 +117,8 @@ class SummaryRow:
     opened: int = 0
     closed: int = 0
     closed_unprocessed: int = 0
-    transferred: int = 0
+    transferred: int = 0            # handed to another department in the period
+    transferred_in: int = 0         # received from another department in the period
     median_first_response_hours: float | None = None
     median_close_hours: float | None = None
 
@@ -130,57 +135,76 @@ def _hours(values: list[float]) -> float | None:
     return round(statistics.median(values) / 3600, 1) if values else None
 
 
+def _aware(value: datetime, like: datetime) -> datetime:
+    return value.replace(tzinfo=like.tzinfo) if value.tzinfo is None else value
+
+
 def summary(conn: Connection, since: datetime, until: datetime, department: str | None = None) -> Summary:
-    t, e = Ticket.__table__, Entry.__table__
-    relevant = and_(t.c.created_at < until, or_(t.c.created_at >= since, t.c.closed_at >= since,
-                                                t.c.status != "closed"))
-    query = select(t.c.id, t.c.department, t.c.category, t.c.status, t.c.created_at, t.c.closed_at,
-                   t.c.resolution, t.c.transferred_from).where(relevant)
-    if department:
-        query = query.where(t.c.department == department.upper())
-    tickets = conn.execute(query).all()
+    """From the tickets' history (ticket_changes), so a past period reads the same later:
+    a ticket reopened since still counts as closed then, a transferred one where it was."""
+    t, e, c = Ticket.__table__, Entry.__table__, TicketChange.__table__
+    history = conn.execute(
+        select(c.c.ticket_id, c.c.at, c.c.field, c.c.old, c.c.new, c.c.detail, c.c.department,
+               t.c.category, t.c.created_at).select_from(c.join(t, c.c.ticket_id == t.c.id))
+        .where(t.c.created_at < until).order_by(c.c.ticket_id, c.c.at, c.c.id)).all()
+    opened_ids = [h.ticket_id for h in history if h.field == "opened" and since <= h.at < until]
     first = dict(conn.execute(
         select(e.c.ticket_id, func.min(e.c.created_at)).where(
-            e.c.type == "response", e.c.unauthenticated.is_(False),
-            e.c.ticket_id.in_(select(t.c.id).where(relevant))).group_by(e.c.ticket_id)).all())
+            e.c.type == "response", e.c.unauthenticated.is_(False), e.c.ticket_id.in_(opened_ids))
+        .group_by(e.c.ticket_id)).all()) if opened_ids else {}
     groups: dict[tuple[str, str], tuple[SummaryRow, list[float], list[float]]] = {}
-    backlog: dict[str, dict[str, int]] = {}
-    for row in tickets:
-        key = (row.department, row.category or NO_CATEGORY)
-        out, responses, closes = groups.setdefault(key, (SummaryRow(*key), [], []))
-        opened_in = since <= row.created_at < until
-        closed_in = row.closed_at is not None and since <= row.closed_at < until
-        if opened_in:
+
+    def group(dept: str, category: str | None):
+        return groups.setdefault((dept, category or NO_CATEGORY), (SummaryRow(dept, category or NO_CATEGORY), [], []))
+
+    # Each ticket's state at the end of the period: its department and whether it was open.
+    state: dict[int, tuple[str, bool, datetime]] = {}
+    for h in history:
+        if h.at >= until:
+            continue
+        dept, is_open, created = state.get(h.ticket_id, (h.department, True, h.created_at))
+        if h.field == "status":
+            is_open = h.new != "closed"
+        state[h.ticket_id] = (h.department, is_open, created)
+        if not since <= h.at:
+            continue
+        if h.field == "opened":
+            out, responses, _ = group(h.department, h.category)
             out.opened += 1
-            if row.transferred_from:
-                out.transferred += 1
-            answered = first.get(row.id)
+            answered = first.get(h.ticket_id)
             if answered is not None:
-                if answered.tzinfo is None:     # SQLite's aggregate comes back as naive UTC
-                    answered = answered.replace(tzinfo=row.created_at.tzinfo)
-                responses.append((answered - row.created_at).total_seconds())
-        if closed_in:
+                responses.append((_aware(answered, h.at) - h.created_at).total_seconds())
+        elif h.field == "status" and h.new == "closed":
+            out, _, closes = group(h.department, h.category)
             out.closed += 1
-            if row.resolution in POLICY_CLOSINGS:
+            if h.detail in POLICY_CLOSINGS:
                 out.closed_unprocessed += 1
             else:
-                closes.append((row.closed_at - row.created_at).total_seconds())
-        if row.closed_at is None or row.closed_at >= until:
-            age = (until - row.created_at).total_seconds() / 86400
+                closes.append((h.at - h.created_at).total_seconds())
+        elif h.field == "department" and h.old:
+            group(h.old, h.category)[0].transferred += 1
+            group(h.new, h.category)[0].transferred_in += 1
+    backlog: dict[str, dict[str, int]] = {}
+    for dept, is_open, created in state.values():
+        if is_open:
+            age = (until - created).total_seconds() / 86400
             bucket = next(label for limit, label in AGE_BUCKETS if limit is None or age < limit)
-            counts = backlog.setdefault(row.department, {label: 0 for _, label in AGE_BUCKETS})
+            counts = backlog.setdefault(dept, {label: 0 for _, label in AGE_BUCKETS})
             counts[bucket] += 1
     rows = []
     for key in sorted(groups):
         out, responses, closes = groups[key]
+        if department and out.department != department.upper():
+            continue
         out.median_first_response_hours, out.median_close_hours = _hours(responses), _hours(closes)
-        if out.opened or out.closed:
-            rows.append(out)
+        rows.append(out)
+    if department:
+        backlog = {k: v for k, v in backlog.items() if k == department.upper()}
     return Summary(since, until, rows, backlog)
 
 
 SUMMARY_COLUMNS = ("department", "category", "opened", "closed", "closed_unprocessed", "transferred",
-                   "median_first_response_hours", "median_close_hours")
+                   "transferred_in", "median_first_response_hours", "median_close_hours")
 
 
 def summary_records(report: Summary) -> dict:
@@ -189,12 +213,12 @@ def summary_records(report: Summary) -> dict:
 
 
 def summary_table(report: Summary) -> str:
-    head = f"{'dept':<5} {'category':<28} {'opened':>6} {'closed':>6} {'unproc':>6} {'transf':>6} " \
-           f"{'1st resp h':>10} {'close h':>8}"
+    head = f"{'dept':<5} {'category':<28} {'opened':>6} {'closed':>6} {'unproc':>6} {'tr.out':>6} " \
+           f"{'tr.in':>6} {'1st resp h':>10} {'close h':>8}"
     lines = [head]
     for r in report.rows:
         lines.append(f"{r.department:<5} {r.category[:28]:<28} {r.opened:>6} {r.closed:>6} "
-                     f"{r.closed_unprocessed:>6} {r.transferred:>6} "
+                     f"{r.closed_unprocessed:>6} {r.transferred:>6} {r.transferred_in:>6} "
                      f"{_figure(r.median_first_response_hours):>10} {_figure(r.median_close_hours):>8}")
     if not report.rows:
         lines.append("(nothing opened or closed in the period)")

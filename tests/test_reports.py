@@ -10,11 +10,11 @@ from datetime import date, datetime, timezone
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
-from maild import dates
+from maild import dates, db
 from maild.cli import main
-from maild.models import Entry, Person, Ticket
+from maild.models import Entry, Person, Ticket, TicketChange
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 
@@ -167,6 +167,10 @@ def seeded(maild):
         ticket("OSA-000005", "OSA", "Принтер", utc(2026, 10, 20, 10), "closed", utc(2026, 11, 1, 10), "resolved")
         ticket("OSA-000006", "OSA", "Принтер", utc(2026, 12, 2, 10))          # after the period
         ticket("OSA-000007", "OSA", "Сеть", utc(2026, 9, 1, 10))              # open since September
+        conn.execute(insert(TicketChange).values(ticket_id=select(Ticket.id).where(Ticket.number == "DAB-000001")
+                                                 .scalar_subquery(), at=utc(2026, 11, 7, 10), field="department",
+                                                 old="OSA", new="DAB", department="DAB"))
+    db.init_schema(maild.app.engine)        # history for tickets made without it: the upgrade path
     return maild
 
 
@@ -175,7 +179,7 @@ def test_summary_figures(seeded):
     assert result.exit_code == 0, result.output
     got = json.loads(result.output)
     rows = {(r["department"], r["category"]): r for r in got["rows"]}
-    assert set(rows) == {("OSA", "Принтер"), ("OSA", "—"), ("DAB", "Ошибка 1С")}
+    assert set(rows) == {("OSA", "Принтер"), ("OSA", "—"), ("DAB", "Ошибка 1С"), ("OSA", "Ошибка 1С")}
     printer = rows[("OSA", "Принтер")]
     assert (printer["opened"], printer["closed"], printer["closed_unprocessed"], printer["transferred"]) == (3, 3, 0, 0)
     assert printer["median_first_response_hours"] == 4.0          # 2, 4, 6 hours
@@ -183,7 +187,8 @@ def test_summary_figures(seeded):
     none = rows[("OSA", "—")]
     assert (none["opened"], none["closed"], none["closed_unprocessed"], none["median_close_hours"]) == (1, 1, 1, None)
     dab = rows[("DAB", "Ошибка 1С")]
-    assert (dab["opened"], dab["closed"], dab["transferred"], dab["median_first_response_hours"]) == (1, 0, 1, None)
+    assert (dab["opened"], dab["closed"], dab["transferred_in"], dab["median_first_response_hours"]) == (1, 0, 1, None)
+    assert (rows[("OSA", "Ошибка 1С")]["transferred"], rows[("OSA", "Ошибка 1С")]["opened"]) == (1, 0)
     # Open at 1 December: OSA-000003 (26 days), OSA-000007 (91 days), DAB-000001 (24 days).
     assert got["backlog"]["OSA"] == {"< 1 дня": 0, "1–3 дня": 0, "3–7 дней": 0, "7–30 дней": 1, "> 30 дней": 1}
     assert got["backlog"]["DAB"]["7–30 дней"] == 1
@@ -287,8 +292,8 @@ def test_digest_overdue_is_waiting_for_us_and_robots_do_not_reset_it(maild):
 
 def test_report_on_a_database_older_than_the_code_says_run_db_init(maild):
     with maild.app.engine_begin() as conn:
-        conn.execute(text("ALTER TABLE tickets DROP COLUMN transferred_from"))
-    result = cli(maild, "report", "summary")
+        conn.execute(text("ALTER TABLE people DROP COLUMN office"))
+    result = cli(maild, "report", "phone")
     assert result.exit_code == 78 and "maild db init" in result.output
 
 
@@ -302,3 +307,42 @@ def test_notification_tables_must_name_departments_of_the_rules(tmp_path):
     path.write_text('[reports]\nphone_to = "hr at torex"\n', encoding="utf-8")
     with pytest.raises(config_mod.ConfigError, match="reports.phone_to"):
         config_mod.load(path)
+
+
+def test_a_past_period_reads_the_same_after_a_reopen_and_a_transfer(maild):
+    """Closed yesterday, reopened and transferred today: yesterday's report still shows
+    the closing, in OSA."""
+    from maild.models import now
+    petrov = "Пётр Петров <p.petrov@torex.ru>"
+    maild.send(mail(subject="Не печатает принтер", body="Принтер не печатает."))
+    maild.drain()
+    maild.send(mail(subject="Re: [#OSA-000001] x", sender=petrov, body="#закрыть", headers=TRUSTED_DKIM),
+               sender="p.petrov@torex.ru")
+    maild.drain()
+    today = now().date()
+
+    def figures():
+        got = json.loads(cli(maild, "report", "summary", "--since", "today", "--until", "today",
+                             "--format", "json").output)
+        return {(r["department"], r["category"]): (r["opened"], r["closed"], r["transferred"], r["transferred_in"])
+                for r in got["rows"]}, got["backlog"]
+    before, backlog = figures()
+    assert before == {("OSA", "Принтер"): (1, 1, 0, 0)} and backlog == {}
+    maild.send(mail(subject="Re: [#OSA-000001] x", body="Снова не печатает."))
+    maild.drain()
+    maild.send(mail(subject="Re: [#OSA-000001] x", sender=petrov, body="#передать ДАБ", headers=TRUSTED_DKIM),
+               sender="p.petrov@torex.ru")
+    maild.drain()
+    after, backlog = figures()
+    assert after == {("OSA", "Принтер"): (1, 1, 1, 0), ("DAB", "Принтер"): (0, 0, 0, 1)}
+    assert sum(backlog["DAB"].values()) == 1 and "OSA" not in backlog
+    # The same day, asked as a past period (until the moment before the reopening), reads as before.
+    with maild.app.engine_begin() as conn:
+        reopened = conn.execute(text("SELECT at FROM ticket_changes WHERE field = 'status' AND new = 'open'")).scalar()
+    from maild import reports
+    with maild.app.engine_begin() as conn:
+        at = reopened if isinstance(reopened, datetime) else datetime.fromisoformat(str(reopened))
+        at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
+        past = reports.summary(conn, datetime.combine(today, datetime.min.time(), timezone.utc), at)
+    assert [(r.department, r.closed, r.transferred) for r in past.rows] == [("OSA", 1, 0)]
+    assert past.backlog == {}
