@@ -33,6 +33,10 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "listen": (str, "127.0.0.1:2525"),
         "max_message_size": (int, 25 * 1024 * 1024),
         "data_timeout": (int, 300),
+        "command_timeout": (int, 300),
+        "max_recipients": (int, 100),
+        "max_connections_per_client": (int, 20),
+        "max_sessions": (int, 200),
     },
     "relay": {
         "host": (str, ""),
@@ -93,7 +97,11 @@ class SmtpConfig:
     host: str = "127.0.0.1"
     port: int = 2525
     max_message_size: int = 25 * 1024 * 1024
-    data_timeout: int = 300
+    data_timeout: int = 300             # seconds DATA may stall between two chunks
+    command_timeout: int = 300          # seconds a client may sit idle between commands
+    max_recipients: int = 100           # per message; more get 452 4.5.3
+    max_connections_per_client: int = 20    # at once from one address; more get 421 4.7.0
+    max_sessions: int = 200             # at once in all; more get 421 4.7.0
 
 
 @dataclass(frozen=True)
@@ -307,8 +315,7 @@ def load(
         templates_dir=templates_dir,
         hostname=str(top["hostname"]),
         smtp=SmtpConfig(host=host, port=port,
-                        max_message_size=int(v["smtp"]["max_message_size"]),
-                        data_timeout=int(v["smtp"]["data_timeout"])),
+                        **{k: int(value) for k, value in v["smtp"].items() if k != "listen"}),
         relay=RelayConfig(**v["relay"]),
         worker=WorkerConfig(**v["worker"]),
         tickets=TicketsConfig(**v["tickets"]),

@@ -141,7 +141,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         try:
             server = await loop.create_server(
-                smtp_factory(handler, cfg.smtp.max_message_size, cfg.hostname, cfg.smtp.data_timeout),
+                smtp_factory(handler, cfg.smtp, cfg.hostname),
                 host=cfg.smtp.host, port=cfg.smtp.port)
         except OSError as exc:
             raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}") from None

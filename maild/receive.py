@@ -7,17 +7,25 @@ only after the raw bytes and the envelope are fsynced in the spool; no parsing h
 so intake keeps accepting while the database is down.
 Failure: any unexpected error answers ``451 4.3.0`` (the sender retries), never a ``5xx``
 and never a traceback on the wire; the error is logged.
-Config: ``smtp.listen``, ``smtp.max_message_size``, ``smtp.data_timeout``; the department
-addresses come from the rule files and follow their reloads.
+Limits (each refusal a status a client understands): sessions at once in all and from one
+address (``421 4.7.0``, then the connection is closed), recipients per message
+(``452 4.5.3``), command line length (``500 5.5.2``, aiosmtpd's 512 bytes), idle time
+between commands and stalls inside DATA (``421 4.4.2``, then closed).
+Config: ``[smtp]`` listen, max_message_size, data_timeout, command_timeout, max_recipients,
+max_connections_per_client, max_sessions; the department addresses come from the rule
+files and follow their reloads.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope as SmtpEnvelope, Session, syntax
 
+from .config import SmtpConfig
 from .organisation import Organisation
 from .spool import Envelope, Spool
 
@@ -29,7 +37,36 @@ TEMPFAIL = "451 4.3.0 Temporary local problem, please try again later"
 _REWORDED = {
     "552 Error: Too much mail data": "552 5.3.4 Message too big for system",
     "552 Error: message size exceeds fixed maximum message size": "552 5.3.4 Message too big for system",
+    "500 Command line too long": "500 5.5.2 Command line too long",
+    "500 Error: bad syntax": "500 5.5.2 Error: bad syntax",
 }
+TOO_MANY_SESSIONS = "421 4.7.0 Too many connections, try again later"
+TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, try again later"
+TIMEOUT = "421 4.4.2 Timeout, closing connection"
+
+
+@dataclass
+class Sessions:
+    """Who is connected now (one per listener): the session limits count here."""
+    limits: SmtpConfig
+    total: int = 0
+    per_client: Counter = field(default_factory=Counter)
+
+    def admit(self, client: str) -> str | None:
+        """None to admit (and count) the session, else the refusal to say."""
+        if self.total >= self.limits.max_sessions:
+            return TOO_MANY_SESSIONS
+        if self.per_client[client] >= self.limits.max_connections_per_client:
+            return TOO_MANY_FROM_YOU
+        self.total += 1
+        self.per_client[client] += 1
+        return None
+
+    def leave(self, client: str) -> None:
+        self.total -= 1
+        self.per_client[client] -= 1
+        if self.per_client[client] <= 0:
+            del self.per_client[client]
 
 
 class IntakeSMTP(SMTP):
@@ -43,6 +80,47 @@ class IntakeSMTP(SMTP):
     than refused (be liberal in what you accept), and the size limit counts the bytes as
     sent, before dot-unstuffing. Relies on aiosmtpd 1.4's hooks (pinned in setup.cfg).
     """
+
+    def __init__(self, *args, sessions: Sessions, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sessions = sessions
+        self.max_recipients = sessions.limits.max_recipients
+        self._client: str | None = None       # counted in sessions
+        self._refusal: str | None = None
+        self._in_data = False
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        self._refusal = self.sessions.admit(client)
+        if self._refusal is None:
+            self._client = client
+
+    def connection_lost(self, error) -> None:
+        if self._client is not None:
+            self.sessions.leave(self._client)
+            self._client = None
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        if self._refusal is not None:       # RFC 5321 4.3.1: 421 in place of the greeting
+            await self.push(self._refusal)
+            self.transport.close()
+            return
+        await super()._handle_client()
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_data:       # DATA times out when it stalls, not when it is long
+            self._reset_timeout(self.sessions.limits.data_timeout)
+        super().data_received(data)
+
+    def _timeout_cb(self):
+        try:
+            self._writer.write(TIMEOUT.encode("ascii") + b"\r\n")
+        except Exception:       # the connection may be half gone already
+            pass
+        super()._timeout_cb()
 
     async def push(self, status: str) -> None:
         await super().push(_REWORDED.get(status, status))
@@ -58,6 +136,8 @@ class IntakeSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self._in_data = True
+        self._reset_timeout(self.sessions.limits.data_timeout)
         try:
             content = await self._read_data()
         except asyncio.CancelledError:
@@ -66,10 +146,13 @@ class IntakeSMTP(SMTP):
         except asyncio.IncompleteReadError:
             self._writer.close()
             return
+        finally:
+            self._in_data = False
         if content is None:
             self._set_post_data_state()
             await self.push("552 5.3.4 Message too big for system")
             return
+        self._reset_timeout()       # back to the command timeout
         self.envelope.content = self.envelope.original_content = content
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
@@ -164,6 +247,8 @@ class IntakeHandler:
                           address: str, rcpt_options: list[str]) -> str:
         if not self.organisation().is_department_address(address):
             return "550 5.1.1 <%s>: no such helpdesk address here" % address.replace("\r", "").replace("\n", "")
+        if len(envelope.rcpt_tos) >= getattr(server, "max_recipients", 100):
+            return "452 4.5.3 Too many recipients"
         if address.lower() not in (a.lower() for a in envelope.rcpt_tos):
             envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
@@ -193,11 +278,13 @@ def _peer(peer: object) -> str:
     return str(peer or "")
 
 
-def smtp_factory(handler: IntakeHandler, max_size: int, hostname: str,
-                 data_timeout: int = 300) -> Callable[[], IntakeSMTP]:
-    """The protocol factory used by ``maild serve`` and by the test Controller alike."""
+def smtp_factory(handler: IntakeHandler, limits: SmtpConfig, hostname: str) -> Callable[[], IntakeSMTP]:
+    """The protocol factory used by ``maild serve`` and by the test Controller alike (one
+    ``Sessions`` count for all the connections it makes)."""
+    sessions = Sessions(limits)
+
     def make() -> IntakeSMTP:
-        return IntakeSMTP(handler, data_size_limit=max_size, enable_SMTPUTF8=True,
+        return IntakeSMTP(handler, data_size_limit=limits.max_message_size, enable_SMTPUTF8=True,
                           decode_data=False, hostname=hostname, ident="maild ESMTP",
-                          timeout=data_timeout)
+                          timeout=limits.command_timeout, sessions=sessions)
     return make

@@ -220,7 +220,7 @@ def harness_factory(tmp_path, db_url, sink):
         app.init_db()
         port = free_port()
         controller = IntakeController(
-            smtp_factory(app.intake(), cfg.smtp.max_message_size, cfg.hostname),
+            smtp_factory(app.intake(), cfg.smtp, cfg.hostname),
             hostname="127.0.0.1", port=port)
         controller.start()
         h = Harness(app=app, sink=sink, port=port, controller=controller)
