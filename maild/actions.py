@@ -12,13 +12,14 @@ with its ticket).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
 from . import auth, store
 from .blobs import BlobStore
-from .config import AttachmentsConfig, NotificationsConfig
+from .config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
 from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange, now
 from .organisation import Department
 from .parse import Mail
@@ -27,6 +28,9 @@ from .rules import Routing
 from .store import PersonRef, TicketRef
 
 MAX_MESSAGE_ID = 900
+# Outbox kinds of mail to staff (and markers): everything else goes to people outside the
+# staff, whom the loop guard counts (config [loop_guard]).
+STAFF_KINDS = frozenset({"alert", "receipt", "security", "failure", "digest", "report", "loop", "loop-notice"})
 NO_TEXT = "(письмо без текста)"     # what an entry shows for mail with attachments only
 _INSERT_THREAD_ID = text("INSERT INTO thread_ids (message_id, ticket_id, outbound) "
                          "VALUES (:message_id, :ticket_id, :outbound) ON CONFLICT (message_id) DO NOTHING")
@@ -71,13 +75,15 @@ class Notice:
 class Actions:
     def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
                  limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: list[dict] | None = None,
-                 secret: bytes = b"", notifications: NotificationsConfig = NotificationsConfig()):
+                 secret: bytes = b"", notifications: NotificationsConfig = NotificationsConfig(),
+                 budget: LoopGuardConfig = LoopGuardConfig()):
         """``outbox_sink``: collect outbox rows there for the caller to insert once per batch
         (they are never looked up while the batch is processed)."""
         self.conn = conn
         self.outbox_sink = outbox_sink
         self.secret = secret
         self.notifications = notifications
+        self.budget = budget
         self.limits = limits
         self.renderer = renderer
         self.blobs = blobs
@@ -248,6 +254,7 @@ class Actions:
         created = now()
         ids = []
         for recipient in recipients:
+            held = self._over_budget(ticket, recipient.email, notice.kind)
             reply_to = None
             number = signed_for or (ticket.number if ticket is not None else None)
             if notice.signed_reply and number and self.secret:
@@ -261,10 +268,46 @@ class Actions:
                 references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to, files=files)
             self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind, "sender": outgoing.sender,
                          "recipient": outgoing.recipient, "subject": outgoing.subject,
-                         "message_id": outgoing.message_id, "raw": outgoing.raw, "status": "pending",
+                         "message_id": outgoing.message_id, "raw": outgoing.raw,
+                         "status": "held" if held else "pending", "last_error": held,
                          "attempts": 0, "next_attempt_at": created, "created_at": created})
             if ticket is not None:
                 self._thread_ids.append({"message_id": outgoing.message_id, "ticket_id": ticket.id,
                                          "outbound": True})
             ids.append(outgoing.message_id)
+            if held:
+                self._tell_held(ticket, department, recipient.email, held)
         return ids
+
+    def _over_budget(self, ticket: TicketRef | None, recipient: str, kind: str) -> str | None:
+        """Why this mail must wait (the loop guard), or None. Staff mail is not counted: a
+        loop needs a robot on the other side, and our staff are not that."""
+        if kind in STAFF_KINDS:
+            return None
+        since = now() - timedelta(hours=1)
+        rows = self._outbox + (self.outbox_sink or [])
+        recipient = recipient.lower()
+        to_them = store.count_budgeted(self.conn, since, recipient=recipient) + sum(
+            1 for r in rows if r["recipient"].lower() == recipient and r["kind"] not in STAFF_KINDS)
+        if to_them >= self.budget.per_recipient_hour:
+            return f"held by the loop guard: {to_them} automatic mails to {recipient} in the last hour"
+        if ticket is not None:
+            about = store.count_budgeted(self.conn, since, ticket_id=ticket.id) + sum(
+                1 for r in rows if r["ticket_id"] == ticket.id and r["kind"] not in STAFF_KINDS)
+            if about >= self.budget.per_ticket_hour:
+                return f"held by the loop guard: {about} automatic mails about {ticket.number} in the last hour"
+        return None
+
+    def _tell_held(self, ticket: TicketRef | None, department: Department, recipient: str, why: str) -> None:
+        """The department hears of held mail, at most once an hour per recipient."""
+        key = f"loop:{recipient}"[:320]
+        if self.pending_to(key, "loop") or store.noticed_since(self.conn, key, "loop", now() - timedelta(hours=1)):
+            return
+        # A marker row (never sent) keeps the hour's count of notices; the notice itself
+        # goes to the staff.
+        self._outbox.append({"ticket_id": None, "kind": "loop", "sender": department.address, "recipient": key,
+                             "subject": why, "message_id": self.renderer.new_message_id(), "raw": "",
+                             "status": "held", "last_error": why, "attempts": 0,
+                             "next_attempt_at": now(), "created_at": now()})
+        self.queue(ticket, department, Notice("loop-notice", "loop_held", "auto-generated"),
+                   [Recipient(m.email, m.name) for m in department.staff], None, recipient=recipient, why=why)

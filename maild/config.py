@@ -78,6 +78,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "new_ticket_to": (str, "assignee"),  # "all" staff, or the "assignee" once a rule assigned one
         "overdue_days": (int, 2),            # digest: a ticket untouched this long is overdue
     },
+    "loop_guard": {
+        # Automatic mail to people outside the staff (acknowledgements, answers, notices):
+        # past these, mail is held (outbox status "held") and the department told.
+        "per_recipient_hour": (int, 20),
+        "per_ticket_hour": (int, 30),
+    },
     "reports": {
         "phone_to": (str, ""),               # monthly phone-ticket report (HR); `--mail` sends it here
         "summary_to": (str, ""),             # the summary report's address for `--mail`
@@ -184,6 +190,12 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True)
+class LoopGuardConfig:
+    per_recipient_hour: int = 20
+    per_ticket_hour: int = 30
+
+
+@dataclass(frozen=True)
 class ReportsConfig:
     phone_to: str = ""
     summary_to: str = ""
@@ -204,6 +216,7 @@ class Config:
     attachments: AttachmentsConfig = field(default_factory=AttachmentsConfig)
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    loop_guard: LoopGuardConfig = field(default_factory=LoopGuardConfig)
 
     @property
     def spool_dir(self) -> Path:
@@ -323,6 +336,7 @@ def load(
         auth=_auth(source, v["auth"]),
         notifications=_notifications(source, v),
         reports=_reports(source, v["reports"]),
+        loop_guard=LoopGuardConfig(**v["loop_guard"]),
     )
 
 

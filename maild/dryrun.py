@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from . import auth, conversation, match, rules, store
+from . import auth, commands, conversation, match, quotes, rules, selfservice, store, verp
+from .classify import Kind
 from .config import AuthConfig
 from .classify import classify
 from .db import is_unavailable
@@ -21,7 +22,7 @@ from .store import TicketRef
 
 @dataclass
 class DryRun:
-    disposition: str              # new-ticket, reply-to-ticket, automatic-mail, refused, closed-...
+    disposition: str              # new-ticket, reply-added, auto-reply-ignored, command-mail, refused, ...
     reason: str
     department: str | None = None
     category: str | None = None
@@ -55,13 +56,30 @@ class DryRun:
 
 def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple[rules.Rule, ...],
             renderer: Renderer, engine: Engine | None, auth_config: AuthConfig | None = None,
-            secret: bytes = b"", reopen_days: int = 14) -> DryRun:
+            secret: bytes = b"", reopen_days: int = 14, hostname: str = "") -> DryRun:
     mail = parse(raw)
     verdict = classify(mail, envelope)
     sender = mail.sender.email if mail.sender else envelope.mail_from
     if envelope.mail_from and not org.is_corporate(envelope.mail_from):
         return DryRun("refused", f"550 5.7.1 at MAIL FROM: {envelope.mail_from} is outside "
                                  f"the corporate domains ({', '.join(org.domains)})")
+    if verdict.automatic and secret and verp.bounced(secret, envelope.rcpt_to, hostname):
+        disposition = "bounce-recorded" if verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
+        return DryRun(disposition, f"automatic mail ({verdict.reason}) to the return path of one of our mails: "
+                      "that mail is marked failed (a bounce) and its ticket gets an event")
+    member = org.staff_by_email(sender) if sender and mail.sole_author else None
+    if not verdict.automatic and (commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
+        written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
+        request = selfservice.read(mail.subject, written, {d.code for d in org.departments})
+        if request is not None:
+            return DryRun(f"{request.kind}-request", f"a {request.kind} request of {sender}: answered by mail, "
+                          "no ticket (changes to a profile need proof or the owner's confirmation)")
+        block = commands.read(written) if member is not None else None
+        if block is not None:
+            proof = auth.check(mail, envelope, member.email, None, auth_config, secret) if auth_config else None
+            return DryRun("command-mail", f"commands from {member.login}: {', '.join(block.lines)}; applied "
+                          "all or none, with a receipt, if the mail is authenticated "
+                          f"({proof.how if proof else 'not checked'}); the dry run applies nothing")
     notes: list[str] = []
     found = decision = None
     if engine is not None:
@@ -105,8 +123,9 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         transferred_from=routing.transferred_from.code if routing.transferred_from else None,
         rules=[{"rule": h.rule, "words": list(h.words)} for h in routing.hits], notes=notes)
     if verdict.automatic:
-        result.disposition, result.reason = "automatic-mail", f"automatic mail ({verdict.reason}): " \
-                                                              "a ticket, no acknowledgement, no alert"
+        result.disposition = "bounce-recorded" if verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
+        result.reason = f"automatic mail ({verdict.reason}) naming no ticket: no ticket, no answer"
+        result.department = result.category = result.kind = None
         return result
     ticket = TicketRef(0, f"{routing.department.code}-NNNNNN", routing.department.code, mail.subject,
                        "closed" if routing.close else "open", now(), None, routing.assign, None,

@@ -180,6 +180,20 @@ _COUNT_SINCE = select(func.count()).select_from(T_OUTBOX).where(
     T_OUTBOX.c.created_at > bindparam("since"))
 
 
+def count_budgeted(conn: Connection, since: datetime, recipient: str | None = None,
+                   ticket_id: int | None = None) -> int:
+    """Automatic mail to people outside the staff since then, to one address or about one
+    ticket (the loop guard)."""
+    from .actions import STAFF_KINDS
+    query = select(func.count()).select_from(T_OUTBOX).where(T_OUTBOX.c.created_at > since,
+                                                             T_OUTBOX.c.kind.not_in(sorted(STAFF_KINDS)))
+    if recipient is not None:
+        query = query.where(T_OUTBOX.c.recipient == recipient)
+    if ticket_id is not None:
+        query = query.where(T_OUTBOX.c.ticket_id == ticket_id)
+    return conn.execute(query).scalar_one()
+
+
 def count_since(conn: Connection, recipient: str, kind: str, since: datetime) -> int:
     """How many mails of this kind went to this address since then (rate limits)."""
     return conn.execute(_COUNT_SINCE, {"to": recipient.lower(), "kind": kind, "since": since}).scalar_one()
@@ -332,6 +346,23 @@ def ticket_with_entries(session: Session, number: str) -> Ticket | None:
         select(Ticket).where(Ticket.number == number)
         .options(selectinload(Ticket.entries).selectinload(Entry.attachments),
                  selectinload(Ticket.participants), selectinload(Ticket.links))).first()
+
+
+def inbound_rows(session: Session, since: datetime | None, until: datetime | None,
+                 disposition: str | None, limit: int) -> list[Inbound]:
+    """The newest ``limit`` inbound records in the range, oldest first."""
+    query = select(Inbound).options(selectinload(Inbound.ticket)).order_by(Inbound.id.desc()).limit(limit)
+    if since is not None:
+        query = query.where(Inbound.received_at >= since)
+    if until is not None:
+        query = query.where(Inbound.received_at < until)
+    if disposition:
+        query = query.where(Inbound.disposition == disposition)
+    return list(reversed(list(session.scalars(query))))
+
+
+def inbound_row(session: Session, inbound_id: int) -> Inbound | None:
+    return session.get(Inbound, inbound_id)
 
 
 def outbox_rows(session: Session, status: str | None = None) -> list[Outbox]:

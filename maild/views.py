@@ -64,6 +64,14 @@ def outbox(row: Outbox) -> dict:
     }
 
 
+def inbound(row) -> dict:
+    """One line of `maild log` (an Inbound row)."""
+    return {"id": row.id, "spool_id": row.spool_id, "received_at": _time(row.received_at),
+            "from": row.mail_from or None, "to": row.rcpt_to.split(", ") if row.rcpt_to else [],
+            "subject": row.subject, "disposition": row.disposition, "reason": row.reason,
+            "ticket": row.ticket.number if row.ticket else None}
+
+
 def ticket_lines(tickets: list[Ticket]) -> list[str]:
     lines = []
     for t in tickets:

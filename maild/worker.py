@@ -407,7 +407,7 @@ class Worker:
         author = store.person(conn, sender, staff.name if staff else (mail.sender.name if mail.sender else ""),
                               rename=staff is None) if sender else None
         actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret,
-                          self.config.notifications)
+                          self.config.notifications, self.config.loop_guard)
 
         if p.verdict.automatic:
             ours = verp.bounced(self.secret, envelope.rcpt_to, self.config.hostname)

@@ -176,3 +176,43 @@ def test_with_status_mail_off_the_text_of_a_close_still_reaches_the_requester(ha
     staff_says(h, "Re: [#OSA-000001] x", "#закрыть\nКартридж заменён.")
     [answer] = [m for m in h.sent_to("ivan@torex.ru") if "Картридж заменён." in m.body]
     assert "Заявка закрыта" not in answer.subject
+
+
+# -- the loop guard's budgets ------------------------------------------------------------------
+def budget(per_recipient=3, per_ticket=30):
+    return lambda cfg: replace(cfg, loop_guard=config_mod.LoopGuardConfig(per_recipient, per_ticket))
+
+
+def test_a_robot_writing_new_mail_again_and_again_is_answered_only_so_often(harness_factory):
+    """A robot that carries no automatic headers and answers every acknowledgement with a
+    new mail: after the budget, acknowledgements are held and the department told once."""
+    h = harness_factory(configure=budget(per_recipient=3))
+    for n in range(6):
+        h.send(mail(subject=f"Re: ваше письмо {n}", body=f"Ваше письмо получено {n}"))
+        h.drain()
+    assert len(h.sent_to("ivan@torex.ru")) == 3
+    with h.session() as s:
+        from maild import store
+        held = [r for r in store.outbox_rows(s, "held") if r.recipient == "ivan@torex.ru"]
+    assert len(held) == 3 and "loop guard" in held[0].last_error
+    notices = [m for m in h.sent_to("p.petrov@torex.ru") if "задержаны" in m.subject]
+    assert len(notices) == 1 and "ivan@torex.ru" in notices[0].body
+
+
+def test_per_ticket_budget(harness_factory):
+    h = harness_factory(configure=budget(per_recipient=100, per_ticket=2))
+    h.send(mail())
+    h.drain()                                        # the ack: 1
+    for n in range(3):
+        staff_says(h, "Re: [#OSA-000001] x", f"Ответ номер {n}.")
+    answers = [m for m in h.sent_to("ivan@torex.ru") if "Ответ номер" in m.body]
+    assert len(answers) == 1                         # ack + 1 answer = 2; the rest held
+    assert any("задержаны" in m.subject for m in h.sent_to("a.sidorova@torex.ru"))
+
+
+def test_staff_mail_is_not_counted(harness_factory):
+    h = harness_factory(configure=budget(per_recipient=1))
+    for n in range(3):
+        h.send(mail(subject=f"Заявка {n}", sender=f"Сотрудник {n} <user{n}@torex.ru>"), sender=f"user{n}@torex.ru")
+    h.drain()
+    assert len([m for m in h.sent_to("p.petrov@torex.ru") if "Новая заявка" in m.subject]) == 3

@@ -95,6 +95,9 @@ def test_every_lookup_of_the_pipeline_uses_an_index(tmp_path):
         store.first_message(conn, 1)                     # staff commands
         store.queue(conn, "OSA")
         store.queue(conn, "OSA", assignee="petrov", closed_too=True)
+        from maild.models import now
+        store.count_budgeted(conn, now(), recipient="ivan@torex.ru")        # the loop guard
+        store.count_budgeted(conn, now(), ticket_id=1)
         lookups = [(sql, params) for sql, params in executed
                    if sql.lstrip().upper().startswith(("SELECT", "UPDATE"))]
         assert len(lookups) >= 7
