@@ -244,7 +244,11 @@ class Worker:
             # and then, not on every round (each look is a write transaction on SQLite).
             if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
                 self._failures_looked_at = time.monotonic()
-                self.report_failures()
+                if self.report_failures():
+                    more = self.relay.run(self.sessions)        # the reports go out now too
+                    summary.sent += more.sent
+                    summary.send_deferred += more.deferred
+                    summary.send_failed += more.failed
 
     def report_failures(self) -> int:
         """Tell each department of its mail that could not be delivered (refused, expired or
