@@ -47,6 +47,10 @@ _AUTOREPLY_SUBJECT = re.compile(
     r"^\s*(automatic reply|auto[- ]?reply|auto[- ]?response|out of (the )?office|abwesend"
     r"|automatische antwort|réponse automatique|автоматический ответ|автоответ)\s*:", re.I)
 
+# The Message-IDs maild makes (render.Renderer.new_message_id): one as a message's own means
+# our own mail came back (a forward loop, a client that resends what it got).
+_OUR_MESSAGE_ID = re.compile(r"^[0-9a-f]{15,17}\.[0-9a-f]{12}@")
+
 Check = Callable[[Mail, Envelope], "str | None"]
 
 
@@ -75,6 +79,8 @@ def _subject(pattern: re.Pattern, what: str) -> Check:
 # The table: (kind, check). First match wins.
 CHECKS: tuple[tuple[Kind, Check], ...] = (
     (Kind.AUTOMATIC, _header(LOOP_HEADER.lower())),                     # our own mail came back
+    (Kind.AUTOMATIC, lambda m, e: f"our own Message-ID <{m.message_id}>"
+        if m.message_id and _OUR_MESSAGE_ID.match(m.message_id) else None),
     (Kind.BOUNCE, lambda m, e: "Content-Type: multipart/report" if m.content_type == "multipart/report" else None),
     (Kind.BOUNCE, lambda m, e: None if e.mail_from else "null envelope sender (MAIL FROM:<>)"),
     (Kind.BOUNCE, _header("x-failed-recipients")),

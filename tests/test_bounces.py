@@ -152,3 +152,15 @@ def test_a_claim_left_by_a_dead_sender_is_sent_again(maild):
     assert ack_row(maild).status == "sent" and len(maild.sent_to("ivan@torex.ru")) == 1
     with maild.session() as s:
         assert s.query(Inbound).count() == 1
+
+
+def test_our_own_mail_coming_back_is_never_a_request(maild):
+    """A client that resends what it got (or a forwarding loop) strips our loop header but
+    keeps our Message-ID: still no ticket, no answer."""
+    ack = opened(maild)
+    raw = ack.raw.replace(b"X-Maild-Loop:", b"X-Old-Header:").replace(b"To: ", b"X-Was-To: ", 1)
+    raw = raw.replace(b"From: ", b"From: ivan@torex.ru\r\nX-Was-From: ", 1)
+    maild.send(raw, sender="ivan@torex.ru")
+    [outcome] = maild.drain().outcomes
+    assert outcome.disposition in ("auto-reply-ignored", "auto-reply-recorded") and "Message-ID" in outcome.reason
+    assert maild.sink.messages == []

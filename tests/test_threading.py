@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from maild import store
@@ -161,10 +162,12 @@ def test_corporate_cc_become_participants_and_get_responses(maild):
     assert maild.sent_to("friend@example.com") == [] and maild.sent_to("osticket-1c@torex.ru") == []
 
 
-def test_automatic_reply_on_a_ticket_is_an_event_that_reopens_nothing(maild):
+@pytest.mark.parametrize("prefix", ["Автоматический ответ:", "Автоответ:", "Out of Office:",
+                                    "Automatic reply:", "Abwesend:"])
+def test_automatic_reply_on_a_ticket_is_an_event_that_reopens_nothing(maild, prefix):
     opened(maild)
     close(maild, days_ago=1)
-    maild.send(mail(subject="Автоматический ответ: [#OSA-000001] Не печатает принтер",
+    maild.send(mail(subject=f"{prefix} [#OSA-000001] Не печатает принтер",
                     body="Я в отпуске до понедельника."))
     maild.drain()
     t = ticket(maild)
