@@ -11,6 +11,7 @@ with its ticket).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -28,9 +29,6 @@ from .rules import Routing
 from .store import PersonRef, TicketRef
 
 MAX_MESSAGE_ID = 900
-# Outbox kinds of mail to staff (and markers): everything else goes to people outside the
-# staff, whom the loop guard counts (config [loop_guard]).
-STAFF_KINDS = frozenset({"alert", "receipt", "security", "failure", "digest", "report", "loop", "loop-notice"})
 NO_TEXT = "(письмо без текста)"     # what an entry shows for mail with attachments only
 _INSERT_THREAD_ID = text("INSERT INTO thread_ids (message_id, ticket_id, outbound) "
                          "VALUES (:message_id, :ticket_id, :outbound) ON CONFLICT (message_id) DO NOTHING")
@@ -52,9 +50,35 @@ _SET_FIELDS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid"))
 _REMOVE_PARTICIPANT = text("DELETE FROM participants WHERE ticket_id = :tid AND person_id = :pid")
 _UPDATE_INBOUND = update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("iid")).values(
     ticket_id=bindparam("tid"), disposition=bindparam("disp"), reason=bindparam("why"))
-_INSERT_CHANGES = insert(TicketChange.__table__)
+INSERT_CHANGES = insert(TicketChange.__table__)
 _ADD_LINK = text("INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) "
                  "VALUES (:a, :b, :reason, :ts) ON CONFLICT (ticket_id, linked_id) DO NOTHING")
+
+
+class OutboxBatch(list):
+    """Outbox rows a batch collects (inserted once by the worker), with the loop guard's
+    counts of them kept as they come, so it never rescans the batch; also the tickets'
+    history rows, inserted once with them. ``earlier``: mail sent to an address in the last
+    hour, fetched for the batch's senders at once (``prefetch``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.to: Counter = Counter()
+        self.about: Counter = Counter()
+        self.changes: list[dict] = []
+        self.earlier: dict[str, int] = {}
+
+    def prefetch(self, conn: Connection, recipients: set[str]) -> None:
+        self.earlier = store.budgeted_by_recipient(conn, now() - timedelta(hours=1), recipients)
+
+    def extend(self, rows) -> None:
+        rows = list(rows)
+        super().extend(rows)
+        for r in rows:
+            if r["kind"] not in store.STAFF_KINDS:
+                self.to[r["recipient"].lower()] += 1
+                if r["ticket_id"] is not None:
+                    self.about[r["ticket_id"]] += 1
 
 
 @dataclass(frozen=True)
@@ -90,12 +114,16 @@ class Actions:
         self._thread_ids: list[dict] = []
         self._outbox: list[dict] = []
         self._changes: list[dict] = []
+        self._opened: set[int] = set()      # tickets this message opened: no mail about them yet
 
     def finish(self) -> None:
         """Write what was collected: outgoing mail rows, the conversation's Message-IDs and
         the tickets' history."""
         if self._changes:
-            self.conn.execute(_INSERT_CHANGES, self._changes)
+            if isinstance(self.outbox_sink, OutboxBatch):
+                self.outbox_sink.changes.extend(self._changes)
+            else:
+                self.conn.execute(INSERT_CHANGES, self._changes)
             self._changes = []
         if self._outbox:
             if self.outbox_sink is not None:
@@ -127,6 +155,7 @@ class Actions:
             self._change(ticket_id, created, "department", routing.transferred_from.code, department.code,
                          department.code)
         self._change(ticket_id, created, "opened", None, department.code, department.code)
+        self._opened.add(ticket_id)
         return TicketRef(ticket_id, number, department.code, subject, "open", created,
                          requester.id if requester else None, assignee, None, category, kind,
                          None, priority)
@@ -282,18 +311,25 @@ class Actions:
     def _over_budget(self, ticket: TicketRef | None, recipient: str, kind: str) -> str | None:
         """Why this mail must wait (the loop guard), or None. Staff mail is not counted: a
         loop needs a robot on the other side, and our staff are not that."""
-        if kind in STAFF_KINDS:
+        if kind in store.STAFF_KINDS:
             return None
         since = now() - timedelta(hours=1)
-        rows = self._outbox + (self.outbox_sink or [])
+        batch = self.outbox_sink if isinstance(self.outbox_sink, OutboxBatch) else OutboxBatch()
+        if self.outbox_sink and not isinstance(self.outbox_sink, OutboxBatch):
+            batch.extend(self.outbox_sink)
+        mine = [r for r in self._outbox if r["kind"] not in store.STAFF_KINDS]   # this message's, a few
         recipient = recipient.lower()
-        to_them = store.count_budgeted(self.conn, since, recipient=recipient) + sum(
-            1 for r in rows if r["recipient"].lower() == recipient and r["kind"] not in STAFF_KINDS)
+        earlier = batch.earlier.get(recipient)
+        if earlier is None:
+            earlier = store.count_budgeted(self.conn, since, recipient=recipient)
+        to_them = earlier + batch.to[recipient] + sum(
+            1 for r in mine if r["recipient"].lower() == recipient)
         if to_them >= self.budget.per_recipient_hour:
             return f"held by the loop guard: {to_them} automatic mails to {recipient} in the last hour"
         if ticket is not None:
-            about = store.count_budgeted(self.conn, since, ticket_id=ticket.id) + sum(
-                1 for r in rows if r["ticket_id"] == ticket.id and r["kind"] not in STAFF_KINDS)
+            earlier = 0 if ticket.id in self._opened else store.count_budgeted(self.conn, since, ticket_id=ticket.id)
+            about = earlier + batch.about[ticket.id] + sum(
+                1 for r in mine if r["ticket_id"] == ticket.id)
             if about >= self.budget.per_ticket_hour:
                 return f"held by the loop guard: {about} automatic mails about {ticket.number} in the last hour"
         return None

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import auth, commands, conversation, match, quotes, rules, selfservice, spool as spool_mod, store, verp
-from .actions import INSERT_OUTBOX, Actions, Notice, Recipient
+from .actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, Notice, OutboxBatch, Recipient
 from .blobs import BlobStore
 from .classify import Kind, Verdict, classify
 from .config import AttachmentsConfig, Config
@@ -373,8 +373,11 @@ class Worker:
         common case pays no savepoints); with it, each message has its own savepoint."""
         done: list[tuple[Prepared, Outcome]] = []
         failed: list[tuple[Prepared, Exception]] = []
-        outbox: list[dict] = []
+        outbox = OutboxBatch()
         with self.engine.begin() as conn:
+            if not isolate:     # the loop guard's counts for the batch's senders, in one query
+                outbox.prefetch(conn, {p.mail.sender.email.lower() for p in prepared
+                                       if p.mail.sender and p.mail.sender.email})
             for p in prepared:
                 if not isolate:
                     done.append((p, self.process(conn, p, outbox)))
@@ -389,6 +392,8 @@ class Worker:
                     failed.append((p, exc))
             if outbox:
                 conn.execute(INSERT_OUTBOX, outbox)
+            if outbox.changes:
+                conn.execute(INSERT_CHANGES, outbox.changes)
         return done, failed
 
     # -- one message ----------------------------------------------------------------
