@@ -80,7 +80,8 @@ class App:
         from .actions import Actions
         cfg = self.config
         return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
-                       cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications)
+                       cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications,
+                       cfg.loop_guard)
 
     def close(self) -> None:
         if self.engine is not None:

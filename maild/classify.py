@@ -81,6 +81,9 @@ CHECKS: tuple[tuple[Kind, Check], ...] = (
     (Kind.AUTOMATIC, _header(LOOP_HEADER.lower())),                     # our own mail came back
     (Kind.AUTOMATIC, lambda m, e: f"our own Message-ID <{m.message_id}>"
         if m.message_id and _OUR_MESSAGE_ID.match(m.message_id) else None),
+    (Kind.AUTOMATIC, lambda m, e: "read receipt (disposition-notification)"
+        if m.content_type == "multipart/report" and "disposition-notification" in (m.header("content-type") or "").lower()
+        else None),
     (Kind.BOUNCE, lambda m, e: "Content-Type: multipart/report" if m.content_type == "multipart/report" else None),
     (Kind.BOUNCE, lambda m, e: None if e.mail_from else "null envelope sender (MAIL FROM:<>)"),
     (Kind.BOUNCE, _header("x-failed-recipients")),

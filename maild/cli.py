@@ -618,3 +618,16 @@ def quarantine_retry(ctx: click.Context, spool_ids: tuple[str, ...], everything:
             click.echo(f"requeued {i}")
     if missing:
         raise Fail(f"not in the quarantine: {', '.join(missing)}")
+
+
+@command(outbox, "release")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every held mail.")
+@click.pass_context
+def outbox_release(ctx: click.Context, ids: tuple[int, ...], everything: bool) -> None:
+    """Send mail the loop guard held (status held) after all: it goes with the next round."""
+    if not ids and not everything:
+        raise Fail("name the outbox ids to release (see `maild outbox list --status held`), or give --all")
+    with database_errors(), _app(ctx).engine_begin() as conn:
+        count = store.release_held(conn, None if everything else list(ids))
+    click.echo(f"released {count} held mail(s)")

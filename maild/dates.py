@@ -39,6 +39,8 @@ MONTH_NAMES = {name: n for n, names in enumerate((
     ("aug", "august", "август", "августа", "авг"), ("sep", "sept", "september", "сентябрь", "сентября", "сен"),
     ("oct", "october", "октябрь", "октября", "окт"), ("nov", "november", "ноябрь", "ноября", "ноя"),
     ("dec", "december", "декабрь", "декабря", "дек")), start=1) for name in names}
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_SHORT_YEAR = re.compile(r"^\d{1,2}[-/.]\d{1,2}[-/.]\d{2}$")
 _NAMED = re.compile(r"^(?:(\d{1,2})\s+)?([^\W\d_]+)\.?\s+(\d{4})$")
 FORMS = "2026-11-01, 01.11.2026, 2026-11, 11.2026, 2026, 1 ноября 2026, ноябрь 2026, Nov 2026, today, " \
         "yesterday, this week, last week, this month, last month, this year, last year (or the Russian: " \
@@ -73,7 +75,11 @@ def period(text: str, today: date) -> tuple[date, date]:
         if found := _MONTH.match(key):
             year, month = (found.group(1), found.group(2)) if found.group(1) else (found.group(4), found.group(3))
             return _month(int(year), int(month))
-        if found := _YEAR_FIRST.match(key):
+        if _SHORT_YEAR.match(key):
+            raise ValueError("a two-digit year")        # 26.11.26: which century, which order?
+        if found := _COMPACT.match(key):
+            day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
+        elif found := _YEAR_FIRST.match(key):
             day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
         elif found := _DAY_FIRST.match(key):
             day = date(int(found.group(3)), int(found.group(2)), int(found.group(1)))

@@ -67,19 +67,6 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         disposition = "bounce-recorded" if verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
         return DryRun(disposition, f"automatic mail ({verdict.reason}) to the return path of one of our mails: "
                       "that mail is marked failed (a bounce) and its ticket gets an event")
-    member = org.staff_by_email(sender) if sender and mail.sole_author else None
-    if not verdict.automatic and (commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
-        written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
-        request = selfservice.read(mail.subject, written, {d.code for d in org.departments})
-        if request is not None:
-            return DryRun(f"{request.kind}-request", f"a {request.kind} request of {sender}: answered by mail, "
-                          "no ticket (changes to a profile need proof or the owner's confirmation)")
-        block = commands.read(written) if member is not None else None
-        if block is not None:
-            proof = auth.check(mail, envelope, member.email, None, auth_config, secret) if auth_config else None
-            return DryRun("command-mail", f"commands from {member.login}: {', '.join(block.lines)}; applied "
-                          "all or none, with a receipt, if the mail is authenticated "
-                          f"({proof.how if proof else 'not checked'}); the dry run applies nothing")
     notes: list[str] = []
     found = decision = None
     if engine is not None:
@@ -107,8 +94,26 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         return DryRun("refused-domain", f"{sender} is outside the corporate domains; "
                       + ("automatic mail: no answer" if verdict.automatic
                          else "answered with the 'outside' template, at most once a day"), notes=notes)
+    member = org.staff_by_email(sender) if sender and mail.sole_author else None
+    if selfservice.confirms(envelope.rcpt_to):
+        return DryRun("profile-request", "a reply confirming a waiting profile change", notes=notes)
+    if not verdict.automatic and (commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
+        written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
+        request = selfservice.read(mail.subject, written, {d.code for d in org.departments}, found is not None)
+        if request is not None:
+            return DryRun(f"{request.kind}-request", f"a {request.kind} request of {sender}: answered by mail, "
+                          "no ticket (changes to a profile need proof or the owner's confirmation)")
+        block = commands.read(written) if member is not None else None
+        if block is not None:
+            proof = auth.check(mail, envelope, member.email, None, auth_config, secret) if auth_config else None
+            return DryRun("command-mail", f"commands from {member.login}: {', '.join(block.lines)}; applied "
+                          "all or none, with a receipt, if the mail is authenticated "
+                          f"({proof.how if proof else 'not checked'}); the dry run applies nothing")
     if decision is not None and decision.effect is not conversation.Effect.NEW_LINKED:
-        return DryRun(decision.disposition, decision.reason, ticket=found.ticket.number,
+        disposition = decision.disposition
+        if decision.effect is conversation.Effect.AUTOMATIC and verdict.kind is Kind.BOUNCE:
+            disposition = "bounce-recorded"
+        return DryRun(disposition, decision.reason, ticket=found.ticket.number,
                       department=found.ticket.department, notes=notes)
     if decision is not None:
         notes.append(f"names {found.ticket.number}, but: {decision.reason}; a new ticket linked to it")

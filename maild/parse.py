@@ -131,7 +131,8 @@ def decode_header(value: str | email.header.Header | None) -> str:
 
 
 def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
-    values = [str(v) for v in (msg.get_all(name) or [])]
+    # A raw 8-bit header comes as a Header object: decode it first (str() of it gives U+FFFD).
+    values = [decode_header(v) if isinstance(v, email.header.Header) else str(v) for v in (msg.get_all(name) or [])]
     if not values:
         return ()
     try:

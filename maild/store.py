@@ -161,6 +161,15 @@ def unreported_failures(conn: Connection) -> list:
     return conn.execute(_UNREPORTED).all()
 
 
+def release_held(conn: Connection, ids: list[int] | None) -> int:
+    """Held mail (the loop guard) back to pending, sent with the next round; markers stay."""
+    query = update(T_OUTBOX).where(T_OUTBOX.c.status == "held", T_OUTBOX.c.kind != "loop").values(
+        status="pending", next_attempt_at=now(), last_error=None)
+    if ids is not None:
+        query = query.where(T_OUTBOX.c.id.in_(ids))
+    return conn.execute(query).rowcount
+
+
 def mark_reported(conn: Connection, outbox_id: int) -> None:
     conn.execute(update(T_OUTBOX).where(T_OUTBOX.c.id == outbox_id).values(reported=True))
 
@@ -180,9 +189,11 @@ _COUNT_SINCE = select(func.count()).select_from(T_OUTBOX).where(
     T_OUTBOX.c.created_at > bindparam("since"))
 
 
-# Outbox kinds of mail to staff (and markers): everything else goes to people outside the
-# staff, whom the loop guard counts (config [loop_guard]).
-STAFF_KINDS = frozenset({"alert", "receipt", "security", "failure", "digest", "report", "loop", "loop-notice"})
+# Outbox kinds the loop guard does not count (config [loop_guard]): mail to staff, markers,
+# and mail a staff member wrote (a response, a status change): a loop needs a robot on
+# both sides, and those are people's words. What is left answers automatically.
+STAFF_KINDS = frozenset({"alert", "receipt", "security", "failure", "digest", "report", "loop", "loop-notice",
+                         "response", "status"})
 _BUDGETED = (T_OUTBOX.c.created_at > bindparam("since"), T_OUTBOX.c.kind.not_in(sorted(STAFF_KINDS)))
 _BUDGET_TO = select(func.count()).select_from(T_OUTBOX).where(T_OUTBOX.c.recipient == bindparam("to"), *_BUDGETED)
 _BUDGET_ABOUT = select(func.count()).select_from(T_OUTBOX).where(T_OUTBOX.c.ticket_id == bindparam("tid"), *_BUDGETED)

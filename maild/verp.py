@@ -50,6 +50,7 @@ class ReportStatus:
     status: str       # 5.1.1, 4.2.2, ... or ""
     delayed: bool     # a warning: the mail is still trying
     text: str         # a line to show people
+    delivered: bool = False     # a success report (delivered, relayed, expanded): nothing failed
 
 
 def report_status(report: str, text: str, subject: str) -> ReportStatus:
@@ -60,9 +61,10 @@ def report_status(report: str, text: str, subject: str) -> ReportStatus:
     if not code:
         found = _ENHANCED.search(text[:4000])
         code = found.group(1) if found else ""
-    delayed = action in ("delayed", "relayed", "expanded", "delivered") or (
-        not action and (code.startswith("4.") or re.search(r"\b(delay|warning|задерж)", subject, re.I) is not None))
+    delivered = action in ("delivered", "relayed", "expanded") or code.startswith("2.")
+    delayed = not delivered and (action == "delayed" or (
+        not action and (code.startswith("4.") or re.search(r"\b(delay|warning|задерж)", subject, re.I) is not None)))
     diagnostic = _DIAGNOSTIC.search(report)
     line = diagnostic.group(1).strip() if diagnostic else next(
         (ln.strip() for ln in text.splitlines() if code and code in ln), "")
-    return ReportStatus(code, delayed, line[:300])
+    return ReportStatus(code, delayed, line[:300], delivered)

@@ -510,7 +510,9 @@ class Worker:
             status = verp.report_status(p.mail.report, p.mail.text, p.mail.subject)
             said = " ".join(x for x in (status.status, status.text) if x) or "no reason given"
             disposition = "bounce-recorded"
-            if status.delayed:
+            if status.delivered:
+                reason = f"our mail to {row.recipient} delivered: {said}"
+            elif status.delayed:
                 reason = f"delivery of our mail to {row.recipient} delayed: {said}"
                 if ticket is not None:
                     actions.event(ticket, f"Письмо для {row.recipient} задерживается: {said}")

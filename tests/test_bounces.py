@@ -164,3 +164,39 @@ def test_our_own_mail_coming_back_is_never_a_request(maild):
     [outcome] = maild.drain().outcomes
     assert outcome.disposition in ("auto-reply-ignored", "auto-reply-recorded") and "Message-ID" in outcome.reason
     assert maild.sink.messages == []
+
+
+MDN = """From: ivan@torex.ru
+To: {to}
+Subject: Read: Не печатает принтер
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=disposition-notification; boundary="m1"
+Message-ID: <mdn-1@torex.ru>
+
+--m1
+Content-Type: text/plain
+
+Your message was read.
+
+--m1
+Content-Type: message/disposition-notification
+
+Final-Recipient: rfc822; ivan@torex.ru
+Disposition: manual-action/MDN-sent-manually; displayed
+
+--m1--
+"""
+
+
+def test_a_read_receipt_fails_nothing(maild):
+    ack = opened(maild)
+    maild.send(MDN.format(to=ack.mail_from).replace("\n", "\r\n").encode(), rcpt=ack.mail_from)
+    [outcome] = maild.drain().outcomes
+    assert outcome.disposition == "auto-reply-ignored" and "read receipt" in outcome.reason
+    assert ack_row(maild).status == "sent" and maild.sink.messages == []
+
+
+def test_a_success_report_fails_nothing(maild):
+    ack = opened(maild)
+    [outcome] = bounce(maild, ack.mail_from, action="delivered", status="2.0.0", diagnostic="250 ok").outcomes
+    assert "delivered" in outcome.reason and ack_row(maild).status == "sent"

@@ -200,14 +200,40 @@ def test_a_robot_writing_new_mail_again_and_again_is_answered_only_so_often(harn
 
 
 def test_per_ticket_budget(harness_factory):
+    """A robot answering "closed without processing" on its ticket, which answers again."""
     h = harness_factory(configure=budget(per_recipient=100, per_ticket=2))
-    h.send(mail())
-    h.drain()                                        # the ack: 1
+    h.send(mail(subject="Вопрос", body="Добрый день, подскажите пожалуйста."))
+    h.drain()                                        # closed at once, the notice: 1
     for n in range(3):
-        staff_says(h, "Re: [#OSA-000001] x", f"Ответ номер {n}.")
-    answers = [m for m in h.sent_to("ivan@torex.ru") if "Ответ номер" in m.body]
-    assert len(answers) == 1                         # ack + 1 answer = 2; the rest held
+        h.send(mail(subject="Re: [#OSA-000001] Вопрос", body=f"Получено {n}"))
+        h.drain()
+    notices = [m for m in h.sent_to("ivan@torex.ru") if "закрыто без обработки" in m.body]
+    assert len(notices) == 2                         # the rest held
     assert any("задержаны" in m.subject for m in h.sent_to("a.sidorova@torex.ru"))
+
+
+def test_staff_answers_are_never_held(harness_factory):
+    h = harness_factory(configure=budget(per_recipient=2, per_ticket=2))
+    h.send(mail())
+    h.drain()
+    for n in range(4):
+        staff_says(h, "Re: [#OSA-000001] x", f"Ответ номер {n}.")
+    assert len([m for m in h.sent_to("ivan@torex.ru") if "Ответ номер" in m.body]) == 4
+
+
+def test_held_mail_is_released_by_the_admin(harness_factory):
+    from click.testing import CliRunner
+    from maild.cli import main
+    h = harness_factory(configure=budget(per_recipient=1))
+    for n in range(2):
+        h.send(mail(subject=f"Заявка {n}"))
+        h.drain()
+    assert len(h.sent_to("ivan@torex.ru")) == 1
+    result = CliRunner().invoke(main, ["outbox", "release", "--all", "--data-dir", str(h.app.config.data_dir),
+                                       "--db", h.app.config.db_url], catch_exceptions=False)
+    assert result.exit_code == 0 and "released 1" in result.output
+    h.drain()
+    assert len(h.sent_to("ivan@torex.ru")) == 2
 
 
 def test_staff_mail_is_not_counted(harness_factory):

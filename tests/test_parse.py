@@ -135,3 +135,10 @@ def test_classify(headers, mail_from, kind):
 def test_cr_only_line_endings():
     m = parse(b"From: a@torex.ru\rSubject: old mac\r\rbody line\r")
     assert m.subject == "old mac" and m.text == "body line"
+
+
+def test_a_raw_8bit_sender_name_is_read_in_its_charset():
+    from maild.parse import parse
+    for codec in ("utf-8", "cp1251"):
+        mail = parse("From: Иван Петров <ivan@torex.ru>\r\nSubject: x\r\n\r\nтекст".encode(codec))
+        assert (mail.sender.name, mail.sender.email, mail.sole_author) == ("Иван Петров", "ivan@torex.ru", True)

@@ -252,12 +252,13 @@ def test_a_january_last_month_is_december():
     ("2026.11.01", (date(2026, 11, 1), date(2026, 11, 2))),
     ("2026-11-01 23:00", (date(2026, 11, 1), date(2026, 11, 2))),
     ("1 Nov 2026", (date(2026, 11, 1), date(2026, 11, 2))),
+    ("20261101", (date(2026, 11, 1), date(2026, 11, 2))),
 ])
 def test_dates_that_dateutil_alone_would_misread(typed, expected):
     assert dates.period(typed, date(2027, 3, 31)) == expected
 
 
-@pytest.mark.parametrize("typed", ["nov", "monday", "5", "-1", "29.02.2025", "позавчера", "2026-13"])
+@pytest.mark.parametrize("typed", ["nov", "monday", "5", "-1", "29.02.2025", "позавчера", "2026-13", "26.11.26"])
 def test_dates_with_a_part_to_guess_are_refused(typed):
     with pytest.raises(dates.DateError, match="cannot read the date"):
         dates.period(typed, date(2026, 11, 27))
