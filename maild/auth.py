@@ -132,6 +132,11 @@ def _base(address: str) -> str:
     return f"{local.split('+', 1)[0]}{at}{domain}"
 
 
+def from_trusted_network(envelope: Envelope, config: AuthConfig) -> bool:
+    """Whether the SMTP client is one of the company's relays (whatever methods are on)."""
+    return _by_network(envelope, config).ok
+
+
 def _by_address(envelope: Envelope, secret: bytes, ticket: str | None, sender: str) -> AuthResult:
     # The address is a secret only until someone copies it (a Cc'd requester sees it):
     # the envelope sender must be the staff member too.

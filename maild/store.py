@@ -85,7 +85,7 @@ _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TI
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
                    T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
                    T_TICKET.c.resolution, T_TICKET.c.priority)
-_INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number).select_from(
+_INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number, T_INBOUND.c.spool_id, T_INBOUND.c.ticket_id).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
     T_INBOUND.c.message_key == bindparam("key"))
 _TICKET_BY_NUMBER = select(*_TICKET_COLUMNS).where(T_TICKET.c.number == bindparam("number"))
@@ -104,10 +104,18 @@ _PERSON_RENAME = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid")).value
     name=bindparam("new_name"), updated_at=bindparam("ts"))
 
 
-def duplicate_of(conn: Connection, key: str) -> tuple[int, str | None] | None:
-    """(inbound id, ticket number) of the message already received with this key."""
+@dataclass(frozen=True)
+class Seen:
+    """The inbound record of a message already received with the same key."""
+    id: int
+    number: str | None       # its ticket's
+    spool_id: str
+    ticket_id: int | None
+
+
+def duplicate_of(conn: Connection, key: str) -> Seen | None:
     row = conn.execute(_INBOUND_BY_KEY, {"key": key}).first()
-    return (row.id, row.number) if row else None
+    return Seen(row.id, row.number, row.spool_id, row.ticket_id) if row else None
 
 
 def ticket_by_number(conn: Connection, number: str) -> TicketRef | None:

@@ -402,9 +402,15 @@ class Worker:
         (inserted once for the batch) when given."""
         seen = store.duplicate_of(conn, p.key)
         if seen is not None:
-            # A retried delivery, the same mail sent to both addresses separately, or this
-            # very file again after a crash between the commit and the archiving.
-            return Outcome("duplicate", f"same Message-ID as inbound #{seen[0]}", seen[1])
+            reason = f"same Message-ID as inbound #{seen.id}"
+            if seen.spool_id != p.item.id:
+                # A retried delivery, or the same mail sent to both addresses separately: it
+                # gets a record of its own (under a key of its own), like every message.
+                self._record(Actions(conn, self.renderer, self.blobs), p, seen.ticket_id, "duplicate",
+                             reason, key=f"duplicate:{p.item.id}")
+            # Else this very file again, after a crash between the commit and the archiving:
+            # its record is already there.
+            return Outcome("duplicate", reason, seen.number)
 
         org = self.organisation()
         mail, envelope = p.mail, p.envelope
@@ -555,29 +561,36 @@ class Worker:
 
     def _outside(self, conn: Connection, p: Prepared, actions: Actions, org, sender: str) -> Outcome:
         """A sender outside the corporate domains: no ticket; one explanation a day, never
-        to automatic mail. The message is recorded and its file kept like any other."""
+        to automatic mail, and only when the envelope sender is that same address or the
+        mail came through the company's own relay (``auth.trusted_networks``): otherwise the
+        From names anyone at all, and answering it would make us a backscatter source.
+        The message is recorded and its file kept like any other."""
         department = next(filter(None, map(org.department_for_address, p.envelope.rcpt_to)),
                           org.departments[0])
         reason = f"{sender} is outside the corporate domains ({', '.join(org.domains)})"
         answered = False
         pending = actions.outbox_sink or []
-        if not p.verdict.automatic and sender.isascii() and not store.noticed_since(
+        own = p.envelope.mail_from.lower() == sender.lower() or auth.from_trusted_network(p.envelope, self.config.auth)
+        if own and not p.verdict.automatic and sender.isascii() and not store.noticed_since(
                 conn, sender.lower(), "outside", now() - timedelta(days=1)) \
                 and not any(r["recipient"] == sender.lower() and r["kind"] == "outside" for r in pending):
             actions.queue(None, department, Notice("outside", "outside", "auto-replied"),
                           [Recipient(sender.lower())], p.mail, subject=p.mail.subject,
                           domains=", ".join(org.domains))
             answered = True
-        reason += "; answered" if answered else "; not answered (automatic, or answered today)"
+        reason += "; answered" if answered else (
+            "; not answered (automatic, or answered today)" if own
+            else f"; not answered: the envelope sender {p.envelope.mail_from or '<>'} is another address, "
+                 "and the mail did not come through a trusted relay")
         self._record(actions, p, None, "refused-domain", reason)
         actions.finish()
         return Outcome("refused-domain", reason)
 
     def _record(self, actions: Actions, p: Prepared, ticket_id: int | None, disposition: str,
-                reason: str) -> int:
+                reason: str, key: str | None = None) -> int:
         envelope = p.envelope
         return actions.record_inbound(
-            spool_id=p.item.id, message_key=p.key, mail_from=envelope.mail_from[:320],
+            spool_id=p.item.id, message_key=key or p.key, mail_from=envelope.mail_from[:320],
             rcpt_to=", ".join(envelope.rcpt_to), peer=envelope.peer[:100],
             received_at=envelope.received, size=p.size, subject=p.mail.subject,
             archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)

@@ -36,12 +36,11 @@ def test_whole_corpus_through_intake(harness_factory, corpus_rules):
             assert quarantined[item], f"{where}: quarantined without a reason"
             outcome["quarantined"] += 1
             continue
-        if item not in inbound:
-            # The only other fate: the same Message-ID as an earlier corpus file.
-            assert any(o.disposition == "duplicate" for o in summary.outcomes), where
+        row = inbound[item]          # every message has its record
+        if row.disposition == "duplicate":      # the same Message-ID as an earlier corpus file
+            assert "same Message-ID" in row.reason, where
             outcome["duplicate"] += 1
             continue
-        row = inbound[item]
         if path.parent.name in ("auto-replies", "bounces"):
             # Robots: recorded with the reason, no ticket, no entry, no mail (loop guard).
             assert row.disposition in ("auto-reply-ignored", "bounce-recorded"), f"{where}: {row.disposition}"
@@ -78,5 +77,5 @@ def test_robots_get_no_mail_and_make_no_entry(harness_factory, corpus_rules):
         assert s.scalars(select(Outbox)).all() == [] and s.scalars(select(Entry)).all() == []
         rows = s.scalars(select(Inbound)).all()
     assert summary.quarantined == 0 and maild.sink.messages == []
-    assert {r.disposition for r in rows} <= {"auto-reply-ignored", "bounce-recorded"}
+    assert {r.disposition for r in rows} <= {"auto-reply-ignored", "bounce-recorded", "duplicate"}
     assert all(r.reason and r.ticket_id is None for r in rows)

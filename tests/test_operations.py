@@ -77,3 +77,14 @@ def test_quarantine_list_show_and_retry(maild, tmp_path):
     assert "the quarantine is empty" in cli(maild, "quarantine", "list").output
     result = cli(maild, "quarantine", "retry", "nope")
     assert result.exit_code == 1 and "not in the quarantine: nope" in result.output
+
+
+def test_a_second_delivery_of_the_same_mail_has_its_own_record(maild):
+    raw = mail(message_id="twice@torex.ru")
+    maild.send(raw)
+    maild.send(raw, rcpt="osticket-1c@torex.ru")          # the same mail to both addresses
+    maild.drain()
+    rows = json.loads(cli(maild, "log", "--json").output)
+    assert [(r["disposition"], r["ticket"]) for r in rows] == [("ticket-created", "OSA-000001"),
+                                                              ("duplicate", "OSA-000001")]
+    assert "same Message-ID" in rows[1]["reason"]

@@ -32,7 +32,9 @@ def test_mail_from_outside_refused_in_the_smtp_dialogue(maild):
     assert maild.send(mail(), sender="") == {}       # the null sender (bounces) is accepted
 
 
-def test_outside_from_behind_a_corporate_relay_gets_one_answer_a_day(maild):
+def test_outside_from_behind_a_corporate_relay_gets_one_answer_a_day(harness_factory):
+    from dataclasses import replace
+    maild = harness_factory(configure=lambda cfg: replace(cfg, auth=replace(cfg.auth, trusted_networks=("127.0.0.0/8",))))
     for n in range(2):
         maild.send(mail(sender="Partner <p@partner.example>", subject=f"Счёт {n}"), sender="relay@torex.ru")
     maild.send(mail(sender="robot@partner.example", headers={"Auto-Submitted": "auto-replied"}),
@@ -45,6 +47,14 @@ def test_outside_from_behind_a_corporate_relay_gets_one_answer_a_day(maild):
     [answer] = maild.sent_to("p@partner.example")
     assert "корпоративных адресов" in answer.body and "[#" not in answer.subject
     assert maild.sent_to("robot@partner.example") == []
+
+
+def test_an_outside_from_not_from_its_own_envelope_nor_a_trusted_relay_is_not_answered(maild):
+    """Anyone can put any From on a mail: answering it would mail a stranger (backscatter)."""
+    maild.send(mail(sender="Victim <victim@example.org>", subject="Счёт"), sender="relay@torex.ru")
+    [outcome] = maild.drain().outcomes
+    assert outcome.disposition == "refused-domain" and "trusted relay" in outcome.reason
+    assert maild.sink.messages == []
 
 
 def test_uncategorised_request_to_osa_is_closed_and_a_category_reopens_it(maild):
