@@ -12,6 +12,7 @@ directly and the failure is noted as a defect. Only when no text can be made at 
 """
 from __future__ import annotations
 
+import binascii
 import email
 import email.header
 import email.policy
@@ -22,6 +23,7 @@ import mimetypes
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from email.feedparser import BytesFeedParser
 from email.message import Message
 
 import html2text
@@ -114,7 +116,8 @@ def decode_header(value: str | email.header.Header | None) -> str:
         if isinstance(value, email.header.Header):   # raw 8-bit header: (bytes, unknown-8bit)
             parts = email.header.decode_header(value)
         else:
-            parts = email.header.decode_header(re.sub(r"\r?\n[ \t]+", " ", str(value)))
+            # Cut first: the stdlib's decoder is quadratic in the number of encoded words.
+            parts = email.header.decode_header(re.sub(r"\r?\n[ \t]+", " ", str(value)[:MAX_HEADER_TEXT * 8]))
     except Exception:
         return charset.repair_header(str(value))[:MAX_HEADER_TEXT]
     out = []
@@ -192,9 +195,13 @@ REPORT_LIMIT = 4096
 
 
 class _Walker:
-    """Collects body text parts and attachments from a message tree."""
+    """Collects body text parts and attachments from a message tree. ``text_only``: the text
+    of a forwarded message, nothing else — no attachment serialised or decoded, and nested
+    forwards read in place, so a forward of a forward of ... costs its size once, not once
+    per level."""
 
-    def __init__(self) -> None:
+    def __init__(self, text_only: bool = False) -> None:
+        self.text_only = text_only
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
@@ -205,12 +212,17 @@ class _Walker:
     def walk(self, part: Message, depth: int = 0) -> None:
         ctype = part.get_content_type()
         if depth > MAX_DEPTH:
-            self.defects.append("MIME nesting too deep; the rest kept as one attachment")
-            self._attach(part, _serialise(part), "message/rfc822")
+            if not self.text_only:
+                self.defects.append("MIME nesting too deep; the rest kept as one attachment")
+                self._attach(part, _serialise(part), "message/rfc822")
             return
         if ctype in ("message/rfc822", "message/global"):
             inner = part.get_payload()
             inner = inner[0] if isinstance(inner, list) and inner else inner
+            if self.text_only:
+                if isinstance(inner, Message):
+                    self.walk(inner, depth + 1)
+                return
             data = _serialise(inner) if isinstance(inner, Message) else _payload(part)
             subject = decode_header(inner.get("Subject")) if isinstance(inner, Message) else ""
             self._attach(part, data, ctype, default_name=(subject or "message") + ".eml")
@@ -220,6 +232,8 @@ class _Walker:
         if part.is_multipart():
             children = part.get_payload()
             if ctype.startswith("message/"):   # delivery-status and the like: keep whole
+                if self.text_only:
+                    return
                 data = _serialise(part)
                 self._attach(part, data, ctype)
                 if len(self.reports) < 4:
@@ -236,6 +250,8 @@ class _Walker:
                 text = _unflow(text, str(part.get_param("delsp", "")).lower() == "yes")
             (self.plain if ctype == "text/plain" else self.html).append(text)
             return
+        if self.text_only:
+            return
         data = _payload(part)
         if ctype == "application/ms-tnef" or filename.lower() == "winmail.dat":
             if self._unpack_tnef(data):
@@ -243,7 +259,7 @@ class _Walker:
         self._attach(part, data, ctype, filename=filename)
 
     def _forwarded_text(self, inner: Message, subject: str, depth: int) -> None:
-        sub = _Walker()
+        sub = _Walker(text_only=True)
         sub.walk(inner, depth + 1)
         text = "\n\n".join(t.strip() for t in sub.plain if t.strip())
         if not text and sub.html:
@@ -302,8 +318,19 @@ def _unflow(text: str, delsp: bool) -> str:
 
 
 def _payload(part: Message) -> bytes:
+    data = None
+    if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
+        # binascii straight from the stored text: get_payload(decode=True) holds several
+        # copies of a big attachment at once.
+        encoded = part.get_payload()
+        if isinstance(encoded, str) and encoded.isascii():
+            try:
+                data = binascii.a2b_base64(encoded)
+            except (binascii.Error, ValueError):
+                data = None
     try:
-        data = part.get_payload(decode=True)
+        if data is None:
+            data = part.get_payload(decode=True)
     except Exception:
         data = None
     if isinstance(data, bytes):
@@ -352,10 +379,42 @@ def _safe_name(name: str) -> str:
     return name[:255] or "attachment"
 
 
+FEED_CHUNK = 64 * 1024
+# The stdlib reads MIME parameters in time quadratic in their number (CPython gh-136063,
+# in Python 3.11), several times a part: a 2 MB Content-Type would hold a parser process for
+# an hour. No mail client writes one of even a few KB, so a longer one is refused.
+MAX_PARAMETER_HEADER = 64 * 1024
+_PARAMETER_HEADER = re.compile(rb"^content-(?:type|disposition)[ \t]*:", re.I | re.M)
+
+
+def _check_parameter_headers(raw: bytes) -> None:
+    for found in _PARAMETER_HEADER.finditer(raw):
+        start = end = found.end()
+        while True:                     # the header with its continuation lines
+            newline = raw.find(b"\n", end)
+            if newline < 0 or newline - start > MAX_PARAMETER_HEADER:
+                newline = len(raw) if newline < 0 else newline
+                break
+            if raw[newline + 1:newline + 2] not in (b" ", b"\t"):
+                break
+            end = newline + 1
+        if newline - start > MAX_PARAMETER_HEADER:
+            name = found.group(0).decode("ascii", "replace").rstrip(": \t")
+            raise ParseError(f"a {name} header of more than {MAX_PARAMETER_HEADER} bytes "
+                             "(no mail client writes one; reading it would take hours)")
+
+
 def _parse_tree(raw: bytes) -> tuple[Message, list[str]]:
+    """The stdlib's tree, built from the bytes in chunks (``message_from_bytes`` first makes
+    a str copy of the whole message, 4 bytes a character: 12 times a big attachment's size
+    in memory at once), handed to mail-parser for its reading of the defects."""
     defects: list[str] = []
     try:
-        parsed = mailparser.parse_from_bytes(raw)
+        feeder = BytesFeedParser(policy=email.policy.compat32)
+        view = memoryview(raw)
+        for start in range(0, len(raw), FEED_CHUNK):
+            feeder.feed(bytes(view[start:start + FEED_CHUNK]))
+        parsed = mailparser.MailParser(feeder.close())
         msg = parsed.message
         if parsed.has_defects:
             defects.extend(sorted(str(c) for c in parsed.defects_categories))
@@ -371,6 +430,7 @@ def parse(raw: bytes) -> Mail:
     # CR-only line endings (old Mac clients) hide every header from the parser.
     if b"\n" not in raw[:4096] and b"\r" in raw[:4096]:
         raw = raw.replace(b"\r", b"\r\n")
+    _check_parameter_headers(raw)
     try:
         msg, defects = _parse_tree(raw)
         walker = _Walker()
