@@ -534,14 +534,14 @@ def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
             path, recorded = app.config.data_dir / row.archive_path, (row.disposition, row.reason)
     else:
         path = app.spool.quarantine / ident
-        if "/" in ident or not path.is_file():
+        if not app.spool.is_quarantined(ident):
             raise Fail(f"no message {ident}: neither a log number nor a quarantined spool id")
         recorded = ("quarantined", (app.spool.quarantine / f"{ident}.reason").read_text(encoding="utf-8").strip()
                     if (app.spool.quarantine / f"{ident}.reason").exists() else "")
     try:
         envelope, raw = read(path)
-    except OSError as exc:
-        raise Fail(f"the stored message is not readable: {path}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        raise Fail(f"the stored message is not readable: {path}: {exc}") from None
     try:
         result = _dry_run(app, raw, envelope)
     except Exception as exc:        # a message that broke the worker may break the dry run too
@@ -589,9 +589,12 @@ def quarantine_show(ctx: click.Context, spool_id: str) -> None:
     from .spool import read
     app = _app(ctx)
     path = app.spool.quarantine / spool_id
-    if "/" in spool_id or not path.is_file():
+    if not app.spool.is_quarantined(spool_id):
         raise Fail(f"no quarantined message {spool_id}")
-    envelope, raw = read(path)
+    try:
+        envelope, raw = read(path)
+    except (OSError, ValueError) as exc:
+        raise Fail(f"the quarantined file is not readable: {path}: {exc}") from None
     reason_file = app.spool.quarantine / f"{spool_id}.reason"
     click.echo(f"reason: {reason_file.read_text(encoding='utf-8').strip() if reason_file.exists() else '-'}")
     click.echo(f"received: {envelope.received_at} from {envelope.peer or '-'}")

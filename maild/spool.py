@@ -161,9 +161,9 @@ class Spool:
     def requeue(self, item_id: str) -> bool:
         """A quarantined file back into ``incoming`` with its attempts forgotten (the
         admin's ``maild quarantine retry``); False when there is no such file."""
-        path = self.quarantine / item_id
-        if "/" in item_id or item_id.startswith(".") or not path.is_file():
+        if not self.is_quarantined(item_id):
             return False
+        path = self.quarantine / item_id
         os.rename(path, self.incoming / item_id)
         (self.quarantine / f"{item_id}.reason").unlink(missing_ok=True)
         return True
@@ -215,6 +215,11 @@ class Spool:
             if now - entry.stat().st_mtime > TMP_STALE_SECONDS:
                 os.unlink(entry.path)
         return count
+
+    def is_quarantined(self, item_id: str) -> bool:
+        """A quarantined message (not its .reason file, not a path)."""
+        return ("/" not in item_id and not item_id.startswith(".") and not item_id.endswith(".reason")
+                and (self.quarantine / item_id).is_file())
 
     def quarantined(self) -> list[tuple[str, str]]:
         out = []

@@ -106,7 +106,12 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
     """With ``store_in`` (the parser process), attachments within the limits are written to
     the blob store here and their bytes dropped: only their names, types and hashes travel
     back to the worker (copying them between processes cost more than parsing)."""
-    envelope, raw = spool_mod.read(path)
+    try:
+        envelope, raw = spool_mod.read(path)
+    except (OSError, ValueError, TypeError) as exc:
+        # A file that is not a spool file (a disk error, a truncated write, a hand mistake):
+        # quarantined with the reason, never a stalled queue.
+        return Parsed(Envelope("", ()), 0, None, "", f"unreadable spool file: {type(exc).__name__}: {exc}")
     try:
         mail = parse(raw)
     except ParseError as exc:
@@ -403,13 +408,13 @@ class Worker:
         seen = store.duplicate_of(conn, p.key)
         if seen is not None:
             reason = f"same Message-ID as inbound #{seen.id}"
-            if seen.spool_id != p.item.id:
+            if seen.spool_id != p.item.id and store.duplicate_of(conn, f"duplicate:{p.item.id}") is None:
                 # A retried delivery, or the same mail sent to both addresses separately: it
                 # gets a record of its own (under a key of its own), like every message.
                 self._record(Actions(conn, self.renderer, self.blobs), p, seen.ticket_id, "duplicate",
                              reason, key=f"duplicate:{p.item.id}")
             # Else this very file again, after a crash between the commit and the archiving:
-            # its record is already there.
+            # its record (the original's, or its own duplicate record) is already there.
             return Outcome("duplicate", reason, seen.number)
 
         org = self.organisation()

@@ -88,3 +88,33 @@ def test_a_second_delivery_of_the_same_mail_has_its_own_record(maild):
     assert [(r["disposition"], r["ticket"]) for r in rows] == [("ticket-created", "OSA-000001"),
                                                               ("duplicate", "OSA-000001")]
     assert "same Message-ID" in rows[1]["reason"]
+
+
+def test_a_duplicate_processed_again_after_a_crash_is_still_one_record(maild):
+    import shutil
+    raw = mail(message_id="same@torex.ru")
+    maild.send(raw)
+    maild.drain()
+    maild.send(raw)
+    maild.drain()
+    # kill -9 between the commit and the archiving: the file is back in incoming/.
+    archived = sorted(maild.app.config.mail_dir.rglob("*.msg"))[-1]
+    shutil.copy(archived, maild.app.spool.incoming / archived.stem)
+    summary = maild.drain()
+    assert (summary.duplicates, summary.retried, summary.quarantined) == (1, 0, 0)
+    rows = json.loads(cli(maild, "log", "--json").output)
+    assert [r["disposition"] for r in rows] == ["ticket-created", "duplicate"]
+
+
+def test_an_unreadable_spool_file_is_quarantined_and_the_queue_flows(maild):
+    (maild.app.spool.incoming / "0000-garbage").write_bytes(b"\xff\xfe not a spool file")
+    maild.send(mail())
+    summary = maild.drain()
+    assert summary.created == 1 and summary.quarantined == 1
+    [(item, reason)] = maild.app.spool.quarantined()
+    assert item == "0000-garbage" and "unreadable spool file" in reason
+    result = cli(maild, "quarantine", "retry", f"{item}.reason")
+    assert result.exit_code == 1 and "not in the quarantine" in result.output
+    assert cli(maild, "quarantine", "show", f"{item}.reason").exit_code == 1
+    shown = cli(maild, "quarantine", "show", item)
+    assert shown.exit_code == 1 and "not readable" in shown.output and "Traceback" not in shown.output
