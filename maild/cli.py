@@ -214,6 +214,14 @@ def rules_check(ctx: click.Context) -> None:
     except ConfigError as exc:
         raise Fail(str(exc), EX_CONFIG) from None
     errors = policy.check(cfg.rules_dir, cfg.templates_dir)
+    if not errors:
+        # The config names departments too: they must be the rules' (a renamed department
+        # would silently lose its switches).
+        org = policy.load_policy(cfg.rules_dir, cfg.templates_dir)[0]
+        codes = {d.code for d in org.departments}
+        errors += [f"{opts['config'] or 'config'}: [notifications.{code}]: the rules have no department {code} "
+                   f"(they have {', '.join(sorted(codes))})"
+                   for code in sorted({c for c, _, _ in cfg.notifications.settings} - codes - {"*"})]
     if errors:
         for error in errors:
             click.echo(error, err=True)

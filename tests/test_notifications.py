@@ -242,3 +242,14 @@ def test_staff_mail_is_not_counted(harness_factory):
         h.send(mail(subject=f"Заявка {n}", sender=f"Сотрудник {n} <user{n}@torex.ru>"), sender=f"user{n}@torex.ru")
     h.drain()
     assert len([m for m in h.sent_to("p.petrov@torex.ru") if "Новая заявка" in m.subject]) == 3
+
+
+def test_rules_check_names_notification_tables_of_departments_the_rules_lack(tmp_path):
+    from click.testing import CliRunner
+    from maild.cli import main
+    config = tmp_path / "maild.toml"
+    config.write_text("[notifications.HR]\nack = false\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["rules", "check", "--config", str(config)])
+    assert result.exit_code == 1 and "[notifications.HR]: the rules have no department HR" in result.output
+    config.write_text("[notifications.DAB]\nack = false\n", encoding="utf-8")
+    assert CliRunner().invoke(main, ["rules", "check", "--config", str(config)]).exit_code == 0
