@@ -98,7 +98,7 @@ class Notice:
 
 class Actions:
     def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
-                 limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: list[dict] | None = None,
+                 limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: OutboxBatch | None = None,
                  secret: bytes = b"", notifications: NotificationsConfig = NotificationsConfig(),
                  budget: LoopGuardConfig = LoopGuardConfig()):
         """``outbox_sink``: collect outbox rows there for the caller to insert once per batch
@@ -120,7 +120,7 @@ class Actions:
         """Write what was collected: outgoing mail rows, the conversation's Message-IDs and
         the tickets' history."""
         if self._changes:
-            if isinstance(self.outbox_sink, OutboxBatch):
+            if self.outbox_sink is not None:
                 self.outbox_sink.changes.extend(self._changes)
             else:
                 self.conn.execute(INSERT_CHANGES, self._changes)
@@ -314,9 +314,7 @@ class Actions:
         if kind in store.STAFF_KINDS:
             return None
         since = now() - timedelta(hours=1)
-        batch = self.outbox_sink if isinstance(self.outbox_sink, OutboxBatch) else OutboxBatch()
-        if self.outbox_sink and not isinstance(self.outbox_sink, OutboxBatch):
-            batch.extend(self.outbox_sink)
+        batch = self.outbox_sink if self.outbox_sink is not None else OutboxBatch()
         mine = [r for r in self._outbox if r["kind"] not in store.STAFF_KINDS]   # this message's, a few
         recipient = recipient.lower()
         earlier = batch.earlier.get(recipient)

@@ -399,14 +399,25 @@ def _report_options(f):
 
 
 def _check_address(to: str) -> None:
-    if to.count("@") != 1 or not to.isascii() or any(c in to for c in " \r\n<>,;\"'") \
-            or not all(to.split("@")):
+    if not config_mod.is_mail_address(to):
         raise Fail(f"--mail-to: {to!r} is not a mail address")
+
+
+def _report_address(app: App, mail_to: str | None, mail_configured: bool, key: str) -> str:
+    """Where the report goes: --mail-to, or with --mail the config's reports.<key>; "" to print it."""
+    if mail_to is not None:
+        _check_address(mail_to)
+        return mail_to
+    if not mail_configured:
+        return ""
+    to = getattr(app.config.reports, key)
+    if not to:
+        raise Fail(f"--mail: no address in the config (reports.{key})", EX_CONFIG)
+    return to
 
 
 def _mail_report(app: App, conn, to: str, department, template: str, files, **context) -> None:
     from .actions import Notice, Recipient
-    _check_address(to)
     actions = app.actions(conn)
     dept = department or app.organisation().departments[0]
     actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
@@ -426,11 +437,7 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
     start, end = _period(since, until)
     app = _app(ctx)
     department = _department(app, dept)
-    to = mail_to if mail_to is not None else (app.config.reports.phone_to if mail_configured else "")
-    if mail_to is not None:
-        _check_address(mail_to)
-    if mail_configured and not to:
-        raise Fail("--mail: no address in the config (reports.phone_to)", EX_CONFIG)
+    to = _report_address(app, mail_to, mail_configured, "phone_to")
     with database_errors(), app.engine_begin() as conn:
         rows = reports.phone(conn, start, end, department.code if department else None)
         if to:
@@ -455,11 +462,7 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
     start, end = _period(since, until)
     app = _app(ctx)
     department = _department(app, dept)
-    to = mail_to if mail_to is not None else (app.config.reports.summary_to if mail_configured else "")
-    if mail_to is not None:
-        _check_address(mail_to)
-    if mail_configured and not to:
-        raise Fail("--mail: no address in the config (reports.summary_to)", EX_CONFIG)
+    to = _report_address(app, mail_to, mail_configured, "summary_to")
     with database_errors(), app.engine_begin() as conn:
         result = reports.summary(conn, start, end, department.code if department else None)
         if to:

@@ -340,10 +340,15 @@ def load(
     )
 
 
+def is_mail_address(text: str) -> bool:
+    """One plain ASCII address, local@domain: nothing a header or a list could hide in."""
+    return (text.count("@") == 1 and all(text.split("@")) and text.isascii()
+            and not any(c in text for c in " \t\r\n<>,;\"'"))
+
+
 def _reports(source: str, values: dict) -> ReportsConfig:
     for key, address in values.items():
-        if address and (address.count("@") != 1 or not all(address.split("@")) or not address.isascii()
-                        or any(c in address for c in " <>,;")):
+        if address and not is_mail_address(address):
             raise ConfigError(f"{source}: key 'reports.{key}' must be one mail address, not {address!r}")
     return ReportsConfig(**values)
 

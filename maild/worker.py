@@ -267,8 +267,7 @@ class Worker:
                 department = (org.department(row.department) if row.department else None) \
                     or org.department_for_address(row.sender)
                 if department is not None and row.recipient.lower() not in staff:
-                    actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, None,
-                                      self.secret, self.config.notifications)
+                    actions = self.actions(conn)
                     ticket = store.ticket_by_id(conn, row.ticket_id) if row.ticket_id else None
                     actions.queue(ticket, department, Notice("failure", "delivery_failed", "auto-generated", True),
                                   [Recipient(m.email, m.name) for m in department.staff], None,
@@ -401,6 +400,11 @@ class Worker:
                 conn.execute(INSERT_CHANGES, outbox.changes)
         return done, failed
 
+    def actions(self, conn: Connection, outbox: OutboxBatch | None = None) -> Actions:
+        """The writer, on ``conn``; ``outbox``: the batch's rows, inserted once by ``_write``."""
+        return Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret,
+                       self.config.notifications, self.config.loop_guard)
+
     # -- one message ----------------------------------------------------------------
     def process(self, conn: Connection, p: Prepared, outbox: list[dict] | None = None) -> Outcome:
         """One message, in the caller's transaction; outgoing mail rows go to ``outbox``
@@ -411,7 +415,7 @@ class Worker:
             if seen.spool_id != p.item.id and store.duplicate_of(conn, f"duplicate:{p.item.id}") is None:
                 # A retried delivery, or the same mail sent to both addresses separately: it
                 # gets a record of its own (under a key of its own), like every message.
-                self._record(Actions(conn, self.renderer, self.blobs), p, seen.ticket_id, "duplicate",
+                self._record(self.actions(conn), p, seen.ticket_id, "duplicate",
                              reason, key=f"duplicate:{p.item.id}")
             # Else this very file again, after a crash between the commit and the archiving:
             # its record (the original's, or its own duplicate record) is already there.
@@ -422,12 +426,11 @@ class Worker:
         sender = mail.sender.email if mail.sender else envelope.mail_from
         # Staff authority needs one unambiguous author; staff names come from the rules, so
         # a mail in a staff member's name never renames them.
-        member = org.staff_by_email(sender) if sender and mail.sole_author else None
         staff = org.staff_by_email(sender) if sender else None
+        member = staff if mail.sole_author else None
         author = store.person(conn, sender, staff.name if staff else (mail.sender.name if mail.sender else ""),
                               rename=staff is None) if sender else None
-        actions = Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret,
-                          self.config.notifications, self.config.loop_guard)
+        actions = self.actions(conn, outbox)
 
         if p.verdict.automatic:
             ours = verp.bounced(self.secret, envelope.rcpt_to, self.config.hostname)
