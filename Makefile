@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-memory clean
+.PHONY: run test install bench bench-memory bench-routing model clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -27,6 +27,14 @@ bench: $(STAMP)
 
 bench-memory: $(STAMP)
 	$(BIN)/python bench/memory.py
+
+# Routing on the test part of tests/fixtures/routing, beside the version before the reading.
+bench-routing: $(STAMP)
+	$(BIN)/python bench/routing.py --baseline a62b421
+
+# The shipped model from the examples under rules/ (needs the [train] extra; the tests have it).
+model: $(STAMP)
+	$(BIN)/maild rules train --no-db
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -219,7 +219,13 @@ class Actions:
         return replace(ticket, status=status, closed_at=closed, resolution=resolution)
 
     def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
-        self.conn.execute(_SET_CATEGORY, {"tid": ticket.id, "category": category, "kind": kind, "ts": now()})
+        stamp = now()
+        self.conn.execute(_SET_CATEGORY, {"tid": ticket.id, "category": category, "kind": kind, "ts": stamp})
+        if category != ticket.category:
+            # A correction in the ticket's first days is a labelled example for the routing
+            # model (routing/learned.py); the history keeps when it happened.
+            self._change(ticket.id, stamp, "category", (ticket.category or "")[:30] or None, category[:30],
+                         ticket.department)
         return replace(ticket, category=category, kind=kind)
 
     def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:

@@ -226,10 +226,120 @@ def rules_check(ctx: click.Context) -> None:
         for error in errors:
             click.echo(error, err=True)
         raise Fail(f"{len(errors)} error(s); the rules in force stay as they were", 1)
-    org, table = policy.load_policy(cfg.rules_dir, cfg.templates_dir)
+    from .routing.reader import staleness
+    org, table, reader = policy.load_policy(cfg.rules_dir, cfg.templates_dir)
+    for warning in staleness(reader, org):
+        click.echo(f"warning: {warning}", err=True)
     categories = sum(len(d.categories) for d in org.departments)
     click.echo(f"rules OK: {len(org.departments)} departments, {categories} categories, "
                f"{len(table)} rules ({cfg.rules_dir})")
+
+
+def _rules_only(ctx: click.Context):
+    """The configuration and the policy of the rules directory, no data directory touched."""
+    opts = ctx.find_root().obj["opts"]
+    try:
+        cfg = config_mod.load(opts["config"], data_dir=opts["data_dir"], db=opts["db"], rules=opts["rules"])
+        return cfg, policy.load_policy(cfg.rules_dir, cfg.templates_dir)
+    except (ConfigError, RulesError) as exc:
+        raise Fail(str(exc), EX_CONFIG) from None
+
+
+def _existing_engine(cfg):
+    """The database if it exists (read only here); None for a SQLite file not yet made."""
+    from .db import make_engine
+    url = cfg.db_url
+    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+        return None
+    return make_engine(url)
+
+
+@command(rules_group, "train")
+@click.option("--force", is_flag=True, help="Write the new model even if it is worse on the newest corrections.")
+@click.option("--dry-run", is_flag=True, help="Train and report, write nothing.")
+@click.option("--no-db", is_flag=True, help="Only the examples under rules/, not the staff corrections.")
+@click.pass_context
+def rules_train(ctx: click.Context, force: bool, dry_run: bool, no_db: bool) -> None:
+    """Train the routing model from the examples in rules/ and the corrections staff made by
+    mail; write rules/routing-model.json.gz (the daemon picks it up like any rule change).
+
+    A new model replaces the one in force only if it is no worse on the newest corrections,
+    held out from its training for that comparison. Needs scikit-learn (pip install 'maild[train]')."""
+    from .routing import admin
+    cfg, (org, _, reader) = _rules_only(ctx)
+    engine = None if no_db else _existing_engine(cfg)
+    with database_errors():
+        result = admin.train(cfg.rules_dir, org, reader, engine, force=force, write=not dry_run)
+    click.echo(result.text())
+    if result.refused and not dry_run:
+        raise Fail("the model in force stays", 1)
+
+
+@command(rules_group, "diff")
+@click.option("--since", default="30d", show_default=True, help="The period: 30d, 12h, 2w, or a date.")
+@click.option("--json", "as_json", is_flag=True, help="Every difference as JSON.")
+@click.pass_context
+def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
+    """Replay the archived new requests of a period under the rules and model in force (a
+    dry run) and list every one that would now be decided differently: how a rule or model
+    change is reviewed before it goes live."""
+    from .routing import admin
+    from . import dates
+    cfg, (org, table, reader) = _rules_only(ctx)
+    start = _since(since, dates)
+    engine = _existing_engine(cfg)
+    if engine is None:
+        raise Fail(f"no database at {cfg.db_url}: nothing archived to compare (run 'maild db init' first)", EX_CONFIG)
+    with database_errors():
+        found = admin.diff(engine, cfg.data_dir, start, org, table, reader)
+    engine.dispose()
+    if as_json:
+        click.echo(json.dumps([{"inbound": d.inbound_id, "received_at": d.received_at.isoformat(),
+                                "ticket": d.ticket, "subject": d.subject, "then": d.then, "now": d.now,
+                                "why": d.why} for d in found], ensure_ascii=False, indent=2))
+        return
+    for d in found:
+        click.echo(f"{d.inbound_id}\t{d.ticket or '-'}\t{d.then} -> {d.now}\t{d.subject}")
+        click.echo(f"\t  why: {d.why}")
+    click.echo(f"{len(found)} request(s) since {start:%Y-%m-%d %H:%M} would now be decided differently")
+
+
+def _since(value: str, dates) -> "datetime":
+    import re as re_
+    from datetime import datetime, timedelta, timezone
+    found = re_.fullmatch(r"(\d+)\s*([hdw])", value.strip())
+    if found:
+        amount, unit = int(found.group(1)), found.group(2)
+        return datetime.now(timezone.utc) - timedelta(hours=amount * {"h": 1, "d": 24, "w": 168}[unit])
+    try:
+        return dates.since(value, datetime.now(timezone.utc).date())
+    except ValueError as exc:
+        raise Fail(f"--since {value!r}: not a period (30d, 12h, 2w) nor a date: {exc}", EX_DATAERR) from None
+
+
+@command(rules_group, "eval")
+@click.argument("labelled", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Figures, confusion and errors as JSON.")
+@click.pass_context
+def rules_eval(ctx: click.Context, labelled: Path, as_json: bool) -> None:
+    """The rules and model in force against labelled mail: accuracy, a confusion table and
+    every error with its reasons. LABELLED: a TSV (file, to, department, category, kind,
+    outcome) or a folder of <Категория>/*.eml."""
+    from .routing import evaluate
+    _, (org, table, reader) = _rules_only(ctx)
+    try:
+        items = evaluate.read_labelled(labelled, org, {t.name for t in reader.settings.topics})
+    except (OSError, ValueError, KeyError) as exc:
+        raise Fail(f"cannot read {labelled}: {exc}", EX_DATAERR) from None
+    report = evaluate.evaluate(items, org, table, reader)
+    if as_json:
+        click.echo(json.dumps({"figures": report.figures(),
+                               "confusion": [{"wanted": a, "got": b, "count": n} for a, b, n in report.confusion()],
+                               "errors": [{"file": str(d.item.path), "errors": d.errors, "why": d.why}
+                                          for d in report.decided if d.errors],
+                               "unreadable": report.unreadable}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.text())
 
 
 @command(rules_group, "test")
@@ -239,41 +349,41 @@ def rules_check(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON (see README for the shape).")
 @click.pass_context
 def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> None:
-    """Dry run: what maild would do with MAIL_FILE and why. Touches nothing."""
-    from . import dryrun
+    """Dry run: what maild would do with MAIL_FILE and why. Touches nothing (not even the
+    data directory: nothing is created)."""
     from .parse import parse
-    from .render import Renderer
-    app = _app(ctx)
+    cfg, current = _rules_only(ctx)
     try:
         raw = sys.stdin.buffer.read() if mail_file == "-" else Path(mail_file).read_bytes()
     except OSError as exc:
         raise Fail(f"cannot read {mail_file}: {exc.strerror or exc}", EX_DATAERR) from None
-    org = app.organisation()
+    org = current.org
     mail = parse(raw)
     if not rcpt:
         rcpt = next((a.email for a in mail.to + mail.cc if org.is_department_address(a.email)),
                     org.departments[0].address)
     if sender is None:
         sender = mail.sender.email if mail.sender else ""
-    result = _dry_run(app, raw, Envelope(mail_from=sender, rcpt_to=(rcpt,), peer="dry-run"))
+    engine = _existing_engine(cfg)
+    try:
+        result = _dry_run(cfg, current, engine, raw, Envelope(mail_from=sender, rcpt_to=(rcpt,), peer="dry-run"))
+    finally:
+        if engine is not None:
+            engine.dispose()
     click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if as_json else result.text())
 
 
-def _dry_run(app: App, raw: bytes, envelope: Envelope):
+def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope):
     """What the worker would do with this mail today, touching nothing (dryrun.py)."""
     from . import dryrun
     from .render import Renderer
-    engine = None
-    url = app.config.db_url
-    if not url.startswith("sqlite") or Path(url.split("///", 1)[-1]).is_file():
-        engine = app.sessions.kw["bind"]   # only read; a missing SQLite file is not created
-    secret_file = app.config.data_dir / "reply-secret"
-    secret = (app.config.auth.secret.encode() if app.config.auth.secret
+    secret_file = cfg.data_dir / "reply-secret"
+    secret = (cfg.auth.secret.encode() if cfg.auth.secret
               else secret_file.read_text().strip().encode() if secret_file.exists() else b"")
     with database_errors():
-        return dryrun.explain(raw, envelope, app.organisation(), app.organisation.rules,
-                              Renderer(app.config.templates_dir, app.config.hostname), engine, app.config.auth,
-                              secret, app.config.tickets.reopen_days, app.config.hostname)
+        return dryrun.explain(raw, envelope, current.org, current.rules, current.reader,
+                              Renderer(cfg.templates_dir, cfg.hostname), engine, cfg.auth,
+                              secret, cfg.tickets.reopen_days, cfg.hostname)
 
 
 @main.group()
@@ -554,7 +664,7 @@ def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
     except (OSError, ValueError) as exc:
         raise Fail(f"the stored message is not readable: {path}: {exc}") from None
     try:
-        result = _dry_run(app, raw, envelope)
+        result = _dry_run(app.config, app.organisation.policy, app.sessions.kw["bind"], raw, envelope)
     except Exception as exc:        # a message that broke the worker may break the dry run too
         raise Fail(f"the message cannot be processed: {type(exc).__name__}: {exc}") from None
     if as_json:

@@ -183,11 +183,12 @@ class _Virtual:
 
 class Commander:
     def __init__(self, actions: Actions, org: Organisation, renderer: Renderer,
-                 table: tuple[rules.Rule, ...] = ()):
+                 table: tuple[rules.Rule, ...] = (), reader=None):
         self.actions = actions
         self.org = org
         self.renderer = renderer
         self.table = table
+        self.reader = reader
         self.talk = Conversation(actions, org)
 
     # -- the whole mail -------------------------------------------------------------------
@@ -486,7 +487,8 @@ class Commander:
         employee = store.person(a.conn, step.value, step.person.name if step.person else "", rename=False)
         text = block.text.strip()
         as_request = replace(mail, text=f"{mail.subject}\n\n{text}", text_from_html=False, html="")
-        routing = rules.route(as_request, (department.address,), employee.email, department, self.org, self.table)
+        routing = rules.route(as_request, (department.address,), employee.email, department, self.org, self.table,
+                              self.reader)
         if routing.department.code != department.code:
             routing = None      # staff chose the department (the rules would transfer it)
         else:                   # the policy's auto-answers and closing are for mail, not calls

@@ -263,7 +263,8 @@ class Conversation:
                            mail, requester=requester, filed_by=filed_by,
                            body=mail.text if body is None else body, attachments=mail.attachments,
                            previous=previous,
-                           transfer=transfer, why=routing.explain() if routing is not None else "")
+                           transfer=transfer, why=routing.explain() if routing is not None else "",
+                           triage=routing.suggestions() if routing is not None else [])
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:

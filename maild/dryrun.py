@@ -16,6 +16,7 @@ from .models import now
 from .organisation import Organisation
 from .parse import parse
 from .render import Renderer
+from .routing.reader import Reader
 from .spool import Envelope
 from .store import TicketRef
 
@@ -32,6 +33,8 @@ class DryRun:
     ticket: str | None = None     # the ticket it answers, for replies
     transferred_from: str | None = None
     rules: list[dict] = field(default_factory=list)       # every rule that matched, with its words
+    triage: bool = False                                  # open with no category: staff choose
+    reading: dict | None = None                           # routing.decide.Reading.as_dict()
     mail: list[dict] = field(default_factory=list)        # what would be sent: to, subject, body
     notes: list[str] = field(default_factory=list)
 
@@ -44,6 +47,16 @@ class DryRun:
             value = getattr(self, key)
             if value:
                 lines.append(f"{key.replace('_', ' ')}: {value}")
+        if self.reading:
+            r = self.reading
+            lines.append(f"reading: {r['verdict']} ({r['reason']})")
+            lines += [f"  {c['department']}|{c['category']}: {c['probability']:.0%}" for c in r["candidates"][:4]]
+            if r["features"]:
+                lines.append(f"  weighed most: {', '.join(r['features'])}")
+            if r["entities"]:
+                lines.append(f"  numbers: {', '.join(r['entities'])}")
+        if self.triage and self.disposition == "new-ticket":
+            lines.append("triage: open with no category, the staff alert lists the likeliest ones")
         if self.rules:
             lines.append("decided by:")
             lines += [f"  - {r['rule']}" + (f": {', '.join(r['words'])}" if r["words"] else "") for r in self.rules]
@@ -55,7 +68,7 @@ class DryRun:
 
 
 def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple[rules.Rule, ...],
-            renderer: Renderer, engine: Engine | None, auth_config: AuthConfig | None = None,
+            reader: Reader | None, renderer: Renderer, engine: Engine | None, auth_config: AuthConfig | None = None,
             secret: bytes = b"", reopen_days: int = 14, hostname: str = "") -> DryRun:
     mail = parse(raw)
     verdict = classify(mail, envelope)
@@ -120,13 +133,14 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
     department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
     if department is None:
         return DryRun("refused", f"550 5.1.1: no department address among {', '.join(envelope.rcpt_to)}")
-    routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, rule_table)
+    routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, rule_table, reader)
     result = DryRun(
         "new-ticket", "names no ticket of ours", department=routing.department.code,
         category=routing.category.name if routing.category else None, kind=routing.kind,
         priority=routing.priority, assign=routing.assign,
         transferred_from=routing.transferred_from.code if routing.transferred_from else None,
-        rules=[{"rule": h.rule, "words": list(h.words)} for h in routing.hits], notes=notes)
+        rules=[{"rule": h.rule, "words": list(h.words)} for h in routing.hits], notes=notes,
+        triage=routing.triage, reading=routing.reading.as_dict() if routing.reading else None)
     if verdict.automatic:
         result.disposition = "bounce-recorded" if verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
         result.reason = f"automatic mail ({verdict.reason}) naming no ticket: no ticket, no answer"
@@ -148,6 +162,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
         outgoing += [("new_ticket_alert", m.email, dict(requester=requester, body=mail.text,
                                                          attachments=mail.attachments, previous=None,
                                                          transfer=transfer, why=routing.explain(),
+                                                         triage=routing.suggestions(),
                                                          filed_by=None))
                      for m in routing.department.staff if not routing.assign or m.login == routing.assign]
         if routing.reply:

@@ -39,6 +39,8 @@ class Category:
     patterns: tuple[str, ...]
     department: str
     line: int = 0      # where it is defined, for explanations
+    description: str = ""                 # one line for people: the catalogue, the staff alert
+    examples: tuple[str, ...] = ()        # sentences the routing model learns the category from
 
 
 @dataclass(frozen=True)
@@ -236,7 +238,8 @@ def _categories(src: Source, department: str) -> tuple[Category, ...]:
                             f"category {name!r}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
         words = table.get("words", [])
         patterns = table.get("patterns", [])
-        for key, values in (("words", words), ("patterns", patterns)):
+        examples = table.get("examples", [])
+        for key, values in (("words", words), ("patterns", patterns), ("examples", examples)):
             if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
                 raise src.error(src.key_line("category", i, key), f"category {name!r}: {key} must be a list of strings")
         for pattern in patterns:
@@ -254,6 +257,10 @@ def _categories(src: Source, department: str) -> tuple[Category, ...]:
                 raise src.error(src.key_line("category", i, "name"), f"duplicate category name {name!r}")
             if tag and other.tag == tag:
                 raise src.error(src.key_line("category", i, "tag"), f"duplicate category tag {tag!r}")
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise src.error(src.key_line("category", i, "description"), f"category {name!r}: description must be a string")
         out.append(Category(name=name, tag=tag, kind=kind, words=tuple(words), patterns=tuple(patterns),
-                            department=department, line=line))
+                            department=department, line=line, description=description.strip(),
+                            examples=tuple(examples)))
     return tuple(out)

@@ -6,20 +6,30 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 from . import organisation, rules
 from .organisation import Organisation, RulesError
 from .render import BODY_ONLY_DIRS
+from .routing import reader as reader_mod
+from .routing.reader import Reader
 
 log = logging.getLogger("maild")
 
 
-def load_policy(rules_dir: Path, templates_dir: Path) -> tuple[Organisation, tuple[rules.Rule, ...]]:
-    """The organisation and the rule table, checked together (raises RulesError)."""
+class Policy(NamedTuple):
+    """One snapshot of the rules in force: swapped whole on a reload."""
+    org: Organisation
+    rules: tuple[rules.Rule, ...]
+    reader: Reader
+
+
+def load_policy(rules_dir: Path, templates_dir: Path) -> Policy:
+    """The organisation, the rule table and the reading, checked together (raises RulesError)."""
     org = organisation.load(rules_dir)
     names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")
              if not set(p.relative_to(templates_dir).parts) & set(BODY_ONLY_DIRS)}
-    return org, rules.load(rules_dir, org, names)
+    return Policy(org, rules.load(rules_dir, org, names), reader_mod.load(rules_dir, org))
 
 
 class OrganisationHolder:
@@ -38,11 +48,20 @@ class OrganisationHolder:
 
     @property
     def rules(self) -> tuple[rules.Rule, ...]:
-        return self._current[1]
+        return self._current.rules
+
+    @property
+    def reader(self) -> Reader:
+        return self._current.reader
+
+    @property
+    def policy(self) -> Policy:
+        return self._current
 
     def _files_stamp(self) -> tuple:
         return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size)
-                            for p in self.rules_dir.rglob("*.toml") if p.is_file()))
+                            for p in self.rules_dir.rglob("*") if p.is_file()
+                            and p.name.endswith((".toml", ".tsv", reader_mod.MODEL_FILE))))
 
     def reload(self) -> bool:
         self._stamp = self._files_stamp()
@@ -71,7 +90,9 @@ def check(rules_dir: Path, templates_dir: Path) -> list[str]:
 
     errors: list[str] = []
     try:
-        load_policy(rules_dir, templates_dir)
+        policy = load_policy(rules_dir, templates_dir)
+        from .routing import examples
+        examples.from_rules(rules_dir, policy.org, policy.reader.settings)   # every example file readable
     except RulesError as exc:
         errors.append(str(exc))
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)))

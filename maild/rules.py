@@ -32,9 +32,12 @@ from pathlib import Path
 
 from .organisation import Category, Department, Organisation, Source
 from .parse import Mail
+from .routing.decide import Reading
+from .routing.reader import Reader
 
 RULES_FILE = "rules.toml"
-FIELDS = ("subject", "body", "text", "sender", "sender_domain", "attachment", "category", "kind")
+FIELDS = ("subject", "body", "text", "sender", "sender_domain", "attachment", "category", "kind", "meant")
+OPERATORS = ("words", "whole_words", "contains", "regex", "is")
 PRIORITIES = ("low", "normal", "high", "urgent")
 ACTIONS = ("category", "kind", "priority", "route", "transfer", "assign", "reply", "close", "stop")
 _CATEGORY_LINE = re.compile(r"^\s*категория\s*:\s*(.+?)\s*$", re.I | re.M)
@@ -50,12 +53,14 @@ def normalise(text: str) -> str:
 @dataclass(frozen=True)
 class Condition:
     field: str                     # one of FIELDS, or "header:<Name>"
-    how: str                       # words | whole_words | contains | regex
+    how: str                       # one of OPERATORS
     values: tuple[str, ...]
     pattern: re.Pattern | None     # contains, regex (words are looked up in a Matcher)
     key: str = ""                  # the condition's name among the Matcher's word sets
 
     def matches(self, value: str, matcher: "Matcher") -> list[str]:
+        if self.how == "is":
+            return [value] if value.lower() in {v.lower() for v in self.values} else []
         if self.pattern is None:
             return sorted(matcher.find(normalise(value)).get(self.key, ()))
         return [m.group(0) for m in self.pattern.finditer(normalise(value))]
@@ -93,6 +98,22 @@ class Routing:
     transferred_from: Department | None = None
     transfer_reason: str = ""
     hits: tuple[Hit, ...] = field(default_factory=tuple)
+    reading: Reading | None = None       # what the text says (routing.decide), for the reasons shown
+    explicit: bool = False               # the sender named the category: it wins over the reading
+
+    @property
+    def triage(self) -> bool:
+        """Open with no category: staff choose (the alert shows the likeliest ones)."""
+        return self.category is None and self.close is None
+
+    def suggestions(self) -> list[dict]:
+        """For a ticket in triage: the likeliest categories of its department, each with the
+        line that sets it (the staff alert lists them)."""
+        if not self.triage or self.reading is None:
+            return []
+        return [{"category": c.category, "percent": round(100 * c.probability),
+                 "command": f"#категория {c.category}"}
+                for c in self.reading.candidates if c.department == self.department.code][:3]
 
     def explain(self) -> str:
         return "; ".join(f"{h.rule}: {', '.join(h.words)}" if h.words else h.rule for h in self.hits)
@@ -140,17 +161,16 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
         name = table.get("field", "")
         if name not in FIELDS and not (isinstance(name, str) and name.startswith("header:") and len(name) > 7):
             raise src.error(src.key_line(header, index, "field"), f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
-        ops = [op for op in ("words", "whole_words", "contains", "regex") if op in table]
+        ops = [op for op in OPERATORS if op in table]
         if len(ops) != 1:
-            raise src.error(line, f"rule {rule!r}: a condition needs exactly one of words, whole_words, "
-                                  "contains, regex")
+            raise src.error(line, f"rule {rule!r}: a condition needs exactly one of {', '.join(OPERATORS)}")
         values = table[ops[0]]
         if isinstance(values, str):
             values = [values]
         if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
             raise src.error(line, f"rule {rule!r}: {ops[0]} must be a list of strings")
         try:
-            if ops[0] in ("words", "whole_words"):
+            if ops[0] in ("words", "whole_words", "is"):
                 pattern = None
             elif ops[0] == "contains":
                 pattern = re.compile("|".join(re.escape(normalise(v)) for v in values), re.IGNORECASE)
@@ -225,39 +245,8 @@ def explicit_category(mail: Mail, rcpt: tuple[str, ...], org: Organisation,
     return None
 
 
-def _score(pattern: re.Pattern, subject: str, body: str) -> tuple[int, list[str]]:
-    """Distinct matches, each worth its number of words (a phrase says more than a word),
-    those in the subject twice."""
-    in_subject = {m.group(0).lower() for m in pattern.finditer(subject)}
-    in_body = {m.group(0).lower() for m in pattern.finditer(body)}
-    score = sum(2 * len(w.split()) for w in in_subject) + sum(len(w.split()) for w in in_body)
-    return score, sorted(in_subject | in_body)
-
-
-MAX_ROUTING_TEXT = 4000   # characters of the body the categories look at: the request is at the top,
-                          # quoted history and signatures below it
-
-
-def implicit_category(mail: Mail, department: Department,
-                      matcher: "Matcher") -> tuple[Category, tuple[str, ...]] | None:
-    """The category whose words and patterns the mail uses most; the organisation's kind
-    words tip the balance towards problems or requests, but choose nothing on their own."""
-    subject, body = normalise(mail.subject), normalise(mail.text[:MAX_ROUTING_TEXT])
-    found = matcher.scores(subject, body)
-    best, best_score, best_words = None, 0, ()
-    for category in department.categories:
-        score, words = found.get(f"{department.code}|{category.name}", (0, []))
-        for pattern in _category_patterns(category):
-            points, matched = _score(pattern, subject, body)
-            score += points
-            words = words + matched
-        if score and f"kind|{category.kind}" in found:
-            bonus, kind_matched = found[f"kind|{category.kind}"]
-            score += bonus
-            words = words + [f"({w})" for w in kind_matched]
-        if score > best_score:
-            best, best_score, best_words = category, score, tuple(dict.fromkeys(words))
-    return (best, best_words) if best else None
+MAX_ROUTING_TEXT = 4000   # characters of the body the rule conditions look at: the request is at the
+                          # top, quoted history and signatures below it
 
 
 _TOKEN = re.compile(r"\w+")
@@ -320,16 +309,14 @@ class WordSets:
 
 
 class Matcher(WordSets):
-    """Every word set of the policy — all departments' categories, the kind words, every
-    rule condition — in one index: one pass over a text answers them all (cached for the
-    few texts of the mail being routed)."""
+    """Every word set of the rule conditions in one index: one pass over a text answers them
+    all (cached for the few texts of the mail being routed). Categories are not found by
+    words here any more: the reading (``routing/``) weighs their words with everything else."""
 
     def __init__(self, org: Organisation, table: tuple[Rule, ...]):
-        sets = [(f"{d.code}|{c.name}", c.words) for d in org.departments for c in d.categories]
-        sets += [(f"kind|{kind}", tuple(words)) for kind, words in org.kind_words]
         conditions = [c for rule in table for c in rule.conditions + rule.unless
                       if c.how in ("words", "whole_words")]
-        sets += [(c.key, c.values) for c in conditions]
+        sets = [(c.key, c.values) for c in conditions]
         super().__init__(sets, exact={c.key for c in conditions if c.how == "whole_words"})
         self._cache: dict[str, dict[str, set[str]]] = {}
 
@@ -340,14 +327,6 @@ class Matcher(WordSets):
                 self._cache.clear()
             found = self._cache[text] = super().find(text)
         return found
-
-    def scores(self, subject: str, body: str) -> dict[str, tuple[int, list[str]]]:
-        """name -> (score, words): a match is worth its number of words, twice in the subject."""
-        in_subject, in_body = self.find(subject), self.find(body)
-        return {name: (sum(2 * len(w.split()) for w in in_subject.get(name, ()))
-                       + sum(len(w.split()) for w in in_body.get(name, ())),
-                       sorted(in_subject.get(name, set()) | in_body.get(name, set())))
-                for name in set(in_subject) | set(in_body)}
 
 
 _MATCHERS: dict[tuple[int, int], tuple[Organisation, tuple[Rule, ...], Matcher]] = {}
@@ -362,18 +341,6 @@ def matcher_for(org: Organisation, table: tuple[Rule, ...]) -> Matcher:
             _MATCHERS.clear()
         entry = _MATCHERS[key] = (org, table, Matcher(org, table))
     return entry[2]
-
-
-_PATTERNS: dict[Category, tuple[re.Pattern, ...]] = {}
-
-
-def _category_patterns(category: Category) -> tuple[re.Pattern, ...]:
-    """A category's own regular expressions (its words are in _WordSets)."""
-    cached = _PATTERNS.get(category)
-    if cached is None:
-        cached = tuple(re.compile(normalise(x), re.IGNORECASE) for x in category.patterns)
-        _PATTERNS[category] = cached
-    return cached
 
 
 def _field_values(mail: Mail, name: str, sender: str, state: Routing) -> list[str]:
@@ -393,6 +360,10 @@ def _field_values(mail: Mail, name: str, sender: str, state: Routing) -> list[st
         return [state.category.name if state.category else "none"]
     if name == "kind":
         return [state.kind or "none"]
+    if name == "meant":
+        if state.explicit:
+            return [state.department.code]
+        return [state.reading.meant if state.reading else "unsure"]
     header = mail.header(name.split(":", 1)[1])
     return [header] if header is not None else []
 
@@ -416,26 +387,38 @@ def _check(rule: Rule, mail: Mail, sender: str, state: Routing, matcher: Matcher
 
 
 def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department,
-          org: Organisation, rules: tuple[Rule, ...]) -> Routing:
-    """Department, category, kind and actions for a new request, with the reasons."""
+          org: Organisation, rules: tuple[Rule, ...], reader: Reader | None) -> Routing:
+    """Department, category, kind and actions for a new request, with the reasons.
+
+    The text is read once, relative to the department written to; the rules then decide
+    what to do with the reading (field ``meant``). A request is transferred at most once:
+    the reading already weighed both departments, so a second move could only be a round
+    trip."""
     matcher = matcher_for(org, rules)
-    state = _categorised(Routing(department=department, category=None, kind=None), mail, rcpt, org, matcher)
+    reading = reader.read(mail.subject, mail.text, department.code) if reader is not None else None
+    state = _categorised(Routing(department=department, category=None, kind=None, reading=reading),
+                         mail, rcpt, org)
+    moved = False
     for rule in rules:
         if rule.department and rule.department != state.department.code:
             continue
         words = _check(rule, mail, sender, state, matcher)
         if words is None:
             continue
-        state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
         then = rule.then
         target = then.get("transfer") or then.get("route")
+        if target and target != state.department.code and moved:
+            state = replace(state, hits=state.hits + (Hit(f"{rule.name} (skipped: already moved once)",
+                                                          tuple(words)),))
+            continue
+        state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
         if target and target != state.department.code:
-            moved = org.department(target)
-            state = replace(state, department=moved, category=None, kind=None,
+            moved = True
+            state = replace(state, department=org.department(target), category=None, kind=None,
                             transferred_from=state.department if "transfer" in then else state.transferred_from,
                             transfer_reason=rule.description or rule.name)
             if "category" not in then:
-                state = _categorised(state, mail, rcpt, org, matcher)
+                state = _categorised(state, mail, rcpt, org)
         if "category" in then:
             category = state.department.category(then["category"])
             state = replace(state, category=category, kind=category.kind)
@@ -449,17 +432,21 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
     return state
 
 
-def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organisation,
-                 matcher: Matcher) -> Routing:
+def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organisation) -> Routing:
+    """The sender's explicit choice, else the reading's category if it is confident and of
+    this department; otherwise no category (triage) and the likelier kind."""
     explicit = explicit_category(mail, rcpt, org, state.department)
     if explicit is not None:
         category, how = explicit
         department = org.department(category.department) or state.department
-        return replace(state, department=department, category=category, kind=category.kind,
+        return replace(state, department=department, category=category, kind=category.kind, explicit=True,
                        hits=state.hits + (Hit(f"category {category.name!r} named by the sender", (how,)),))
-    implicit = implicit_category(mail, state.department, matcher)
-    if implicit is not None:
-        category, words = implicit
-        return replace(state, category=category, kind=category.kind,
-                       hits=state.hits + (Hit(f"category {category.name!r} by its words", words),))
-    return state
+    reading = state.reading
+    if reading is None or reading.department != state.department.code:
+        return state
+    category = state.department.category(reading.category) if reading.category else None
+    if category is None:
+        return replace(state, kind=reading.kind)
+    return replace(state, category=category, kind=category.kind,
+                   hits=state.hits + (Hit(f"category {category.name!r} read from the text ({reading.reason})",
+                                          reading.features),))

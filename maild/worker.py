@@ -46,6 +46,7 @@ from .parse import Mail, ParseError, parse
 from .policy import OrganisationHolder
 from .relay import Relay
 from .render import Renderer
+from .routing.reader import Reader
 from .spool import Envelope, Spool, SpoolItem
 
 log = logging.getLogger("maild.worker")
@@ -101,7 +102,7 @@ class Parsed:
     routing: rules.Routing | None = None    # used only if the mail names no ticket
 
 
-def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
+def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...], reader: Reader | None,
                    store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> Parsed:
     """With ``store_in`` (the parser process), attachments within the limits are written to
     the blob store here and their bytes dropped: only their names, types and hashes travel
@@ -131,13 +132,13 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
     routing = None
     if department is not None:
         sender = mail.sender.email if mail.sender else envelope.mail_from
-        routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, table)
+        routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, table, reader)
     return Parsed(envelope, len(raw), mail, key, verdict=classify(mail, envelope), routing=routing)
 
 
-def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...],
+def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...], reader: Reader | None,
                        store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> list[Parsed]:
-    return [read_and_parse(path, org, table, store_in) for path in paths]
+    return [read_and_parse(path, org, table, reader, store_in) for path in paths]
 
 
 def first_department(org: Organisation, envelope: Envelope) -> Department | None:
@@ -287,7 +288,8 @@ class Worker:
         size = -(-len(items) // workers)
         store_in = (self.blobs, self.config.attachments)
         return [self.parser.submit(read_and_parse_all, [item.path for item in items[i:i + size]],
-                                   self.organisation(), self.organisation.rules, store_in)
+                                   self.organisation(), self.organisation.rules, self.organisation.reader,
+                                   store_in)
                 for i in range(0, len(items), size)]
 
     def _parsed(self, items: list[SpoolItem], parsing: list[Future] | None) -> list[Parsed]:
@@ -298,7 +300,8 @@ class Worker:
                 # The parser process died (killed, or out of memory): parse here this time.
                 log.error("parser process died; parsing this batch in the worker")
                 self.parser = self.parser_factory() if self.parser_factory else None
-        return read_and_parse_all([item.path for item in items], self.organisation(), self.organisation.rules)
+        return read_and_parse_all([item.path for item in items], self.organisation(), self.organisation.rules,
+                                  self.organisation.reader)
 
     def _release_all(self, items: list[SpoolItem], parsing: list[Future] | None) -> None:
         for future in parsing or ():
@@ -486,7 +489,7 @@ class Worker:
             # The admin's categories and rules: department, category, kind, what to answer
             # (worked out beside the parsing, unless this is not the department it assumed).
             routing = p.routing or rules.route(mail, envelope.rcpt_to, sender or "", department, org,
-                                               self.organisation.rules)
+                                               self.organisation.rules, self.organisation.reader)
             department = routing.department
             ticket = actions.open_ticket(department, mail.subject, author, routing)
         else:
@@ -497,6 +500,8 @@ class Worker:
         reason = decision.reason
         if routing is not None and routing.hits:
             reason += "; " + routing.explain()
+        if routing is not None and routing.reading is not None and decision.effect in (Effect.NEW, Effect.NEW_LINKED):
+            reason += "; " + routing.reading.summary()
         disposition = decision.disposition
         if decision.effect is Effect.AUTOMATIC and p.verdict.kind is Kind.BOUNCE:
             disposition = "bounce-recorded"
@@ -560,7 +565,8 @@ class Worker:
                            self.config.auth, self.secret)
         # Recorded first (the entries name it), completed with the outcome below.
         inbound_id = self._record(actions, p, ticket.id if ticket else None, "command-refused", "")
-        result = commands.Commander(actions, org, self.renderer, self.organisation.rules).run(
+        result = commands.Commander(actions, org, self.renderer, self.organisation.rules,
+                                    self.organisation.reader).run(
             block, member, author, p.mail, inbound_id, ticket, written_to, proof)
         disposition = "command-applied" if result.applied else "command-refused"
         actions.update_inbound(inbound_id, result.ticket, disposition, result.reason)

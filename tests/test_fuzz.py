@@ -174,6 +174,7 @@ class Pipeline:
     root: Path
     org: object
     table: tuple
+    reader: object
 
     def run(self, raw: bytes, envelope: Envelope) -> str:
         """What ``maild serve``'s parser process and then the worker's pure steps do with
@@ -182,7 +183,7 @@ class Pipeline:
         item = spool.put(envelope, raw)
         path = spool.incoming / item
         try:
-            parsed = read_and_parse(path, self.org, self.table, (blobs, AttachmentsConfig()))
+            parsed = read_and_parse(path, self.org, self.table, self.reader, (blobs, AttachmentsConfig()))
         finally:
             path.unlink()
             shutil.rmtree(self.root / "blobs", ignore_errors=True)
@@ -225,8 +226,8 @@ class Pipeline:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory) -> Pipeline:
-    org, table = load_policy(PROJECT / "rules", PROJECT / "templates")
-    p = Pipeline(tmp_path_factory.mktemp("fuzz"), org, table)
+    org, table, reader = load_policy(PROJECT / "rules", PROJECT / "templates")
+    p = Pipeline(tmp_path_factory.mktemp("fuzz"), org, table, reader)
     p.run(_with_attachment(64 * 1024), ENVELOPES[0])    # warm up: lazy imports, caches
     return p
 

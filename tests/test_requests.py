@@ -37,9 +37,12 @@ def test_request(maild, case):
         events = [e.body for e in store.ticket_with_entries(s, ticket.number).entries if e.type == "event"]
     why = f"{case['id']}: {outcome.reason}"
     assert ticket.department == case["expect_department"], why
-    assert (ticket.category or "") == case["expect_category"], why
-    assert (ticket.kind or "") == case["expect_kind"], why
     kind = case["expect_outcome"]
+    if case["expect_category"] or kind != "ticket":
+        assert (ticket.category or "") == case["expect_category"], why
+        assert (ticket.kind or "") == case["expect_kind"], why
+    # A request the first keyword rules found no category for may now get one from the reading
+    # (these requests are training examples now; rules/examples/requests.tsv): it stays open either way.
     if kind in ("not-handled", "uncategorised"):
         assert ticket.status == "closed" and outcome.disposition == f"closed-{kind}", why
         [answer] = maild.sent_to(sender)

@@ -1,0 +1,125 @@
+"""The weight table the daemon scores with: one linear model over every category of every
+department and the topics outside them (mobile and PBX matters, mail that is not IT work).
+
+Scoring is a dictionary lookup and a few additions per feature, then a softmax: no numpy at
+run time. The file (``rules/routing-model.json.gz``) is written by ``maild rules train``::
+
+    {"format": 1, "classes": ["OSA|Принтер", ..., "telecom", "not-it"],
+     "bias": [...], "weights": {"w:принтер": [...], ...}, "trained": {...}}
+
+The weights are rounded to 4 decimals and features whose weights are all tiny are left
+out: the table stays a few MB in memory.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import os
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+FORMAT = 1
+MODEL_FILE = "routing-model.json.gz"
+
+
+class ModelError(Exception):
+    """The model file is missing, unreadable or of another format (worded for the admin)."""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Probabilities of every class for one mail, best first, and what weighed most."""
+    ranked: tuple[tuple[str, float], ...]
+    contributions: dict[str, tuple[tuple[str, float], ...]]   # class -> (feature, weight) best first
+
+    def probability(self, label: str) -> float:
+        return next((p for c, p in self.ranked if c == label), 0.0)
+
+    def top(self, n: int = 3) -> tuple[tuple[str, float], ...]:
+        return self.ranked[:n]
+
+
+_LOADED: dict[tuple[str, str], "Model"] = {}   # see __reduce__
+
+
+class Model:
+    def __init__(self, classes: list[str], bias: list[float], weights: dict[str, array], trained: dict,
+                 source: tuple[str, str] | None = None):
+        self.classes = tuple(classes)
+        self.bias = tuple(bias)
+        self.weights = weights
+        self.trained = trained
+        self.source = source        # (path, sha256) of the file it was read from
+
+    def __reduce__(self):
+        # The policy snapshot goes to the parser processes with every batch; a model read
+        # from a file travels as its path and digest, and each process reads it once.
+        if self.source is None:
+            return (Model, (list(self.classes), list(self.bias), self.weights, self.trained))
+        return (_shared, self.source)
+
+    # -- scoring ---------------------------------------------------------------------------
+    def score(self, features: dict[str, float], explain: int = 5) -> Scores:
+        totals = list(self.bias)
+        n = len(totals)
+        present: list[tuple[str, float, array]] = []
+        weights = self.weights
+        for name, value in features.items():
+            row = weights.get(name)
+            if row is None:
+                continue
+            present.append((name, value, row))
+            for i in range(n):
+                totals[i] += value * row[i]
+        top = max(totals)
+        exps = [math.exp(t - top) for t in totals]
+        norm = sum(exps)
+        order = sorted(range(n), key=lambda i: -exps[i])
+        ranked = tuple((self.classes[i], exps[i] / norm) for i in order)
+        contributions = {}
+        for i in order[:3]:
+            # What pushed this class above the others: its weight against the classes' mean.
+            scored = [(name, value * (row[i] - sum(row) / n)) for name, value, row in present]
+            scored.sort(key=lambda x: -x[1])
+            contributions[self.classes[i]] = tuple((f, round(w, 3)) for f, w in scored[:explain] if w > 0)
+        return Scores(ranked, contributions)
+
+    # -- the file --------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Written whole to a temporary file, then renamed: a daemon never reads half a model."""
+        data = {"format": FORMAT, "classes": list(self.classes), "bias": [round(b, 4) for b in self.bias],
+                "trained": self.trained,
+                "weights": {f: [round(w, 4) for w in row] for f, row in sorted(self.weights.items())}}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with gzip.open(tmp, "wt", encoding="utf-8", compresslevel=9) as out:
+            json.dump(data, out, ensure_ascii=False, separators=(",", ":"))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Model":
+        try:
+            raw = Path(path).read_bytes()
+            data = json.loads(gzip.decompress(raw).decode("utf-8"))
+        except FileNotFoundError:
+            raise ModelError(f"{path}: missing: run 'maild rules train' to make it") from None
+        except (OSError, EOFError, ValueError, gzip.BadGzipFile) as exc:
+            raise ModelError(f"{path}: unreadable ({exc}): run 'maild rules train' to make it again") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ModelError(f"{path}: not a routing model of format {FORMAT}: run 'maild rules train'")
+        classes = data["classes"]
+        weights = {f: array("f", row) for f, row in data["weights"].items() if len(row) == len(classes)}
+        return cls(classes, data["bias"], weights, data.get("trained", {}),
+                   (str(path), hashlib.sha256(raw).hexdigest()))
+
+
+def _shared(path: str, digest: str) -> Model:
+    model = _LOADED.get((path, digest))
+    if model is None:
+        model = Model.load(Path(path))     # changed since: the newer file, which the worker loads next
+        _LOADED.clear()
+        _LOADED[(path, digest)] = model
+    return model
