@@ -20,7 +20,7 @@ from maild.policy import load_policy  # noqa: E402
 from maild.routing import admin, train  # noqa: E402
 from maild.routing.decide import Thresholds, Verdict, decide  # noqa: E402
 
-CLOSING = {"telecom", "not-it"}
+VETO = "--no-veto" not in sys.argv     # compare: python bench/thresholds.py --no-veto
 
 
 def held_out_scores():
@@ -30,7 +30,8 @@ def held_out_scores():
     scored = []
     for part, held in train.folds(featurised):
         model = train.fit(part)
-        scored += [(e.label, model.score(f.values, explain=0)) for e, f in held]
+        scored += [(e.label, model.score(f.values, explain=0),
+                    frozenset(n for n in f.values if n.startswith(("e:", "k:")))) for e, f in held]
     return org, reader, scored
 
 
@@ -38,12 +39,12 @@ def judge(org, reader, scored, t: Thresholds) -> tuple[int, int, int, int]:
     """(valid closed, outcome right, category right, cases)."""
     codes = [d.code for d in org.departments]
     closed_valid = outcome_ok = category_ok = cases = 0
-    for label, scores in scored:
+    for label, scores, evidence in scored:
         dept, _, name = label.partition("|")
         for sent_to in codes:
             if not name and sent_to != "OSA":
                 continue                      # topics close only in OSA (rules.toml)
-            reading = decide(scores, sent_to, reader.classes, t)
+            reading = decide(scores, sent_to, reader.classes, t, evidence if VETO else frozenset())
             cases += 1
             closes = reading.verdict is Verdict.TOPIC and sent_to == "OSA"
             if name:
@@ -58,8 +59,8 @@ def judge(org, reader, scored, t: Thresholds) -> tuple[int, int, int, int]:
 
 def main() -> None:
     org, reader, scored = held_out_scores()
-    grid = dict(category=[0.3, 0.4], margin=[0.1, 0.2], transfer=[0.5, 0.6, 0.7],
-                this_not=[0.2, 0.3], close=[0.4, 0.5, 0.6, 0.7], probable=[0.05, 0.1, 0.15])
+    grid = dict(category=[0.3, 0.4], margin=[0.1], transfer=[0.5, 0.6], this_not=[0.3],
+                close=[0.5, 0.6, 0.7, 0.8, 0.9], probable=[0.02, 0.03, 0.05, 0.1])
     results = []
     for values in itertools.product(*grid.values()):
         t = Thresholds(**dict(zip(grid, values)))

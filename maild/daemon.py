@@ -146,6 +146,9 @@ class Daemon:
         except OSError as exc:
             raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}") from None
         self.listen_fds = tuple(sock.fileno() for sock in server.sockets)
+        # The reading's dictionaries and model loaded once here are shared, copy-on-write, by
+        # every child forked below (worker, parser processes, sender).
+        self.app.organisation.reader.warm()
         for name in self.roles:
             self._start(name)
         log.info("listening for SMTP on %s:%s", cfg.smtp.host, cfg.smtp.port)

@@ -42,6 +42,7 @@ def ticket(t: Ticket, entries: bool = False) -> dict:
         "filed_by": t.filed_by,
         "created_at": _time(t.created_at),
         "updated_at": _time(t.updated_at),
+        "triage": triage(t),
     }
     if entries:
         out["participants"] = [{"email": p.person.email, "name": p.person.name} for p in t.participants]
@@ -72,6 +73,11 @@ def inbound(row) -> dict:
             "ticket": row.ticket.number if row.ticket else None}
 
 
+def triage(t: Ticket) -> bool:
+    """Open (not closed) with no category: waiting for staff to choose one."""
+    return t.status != "closed" and not t.category
+
+
 def ticket_lines(tickets: list[Ticket]) -> list[str]:
     lines = []
     for t in tickets:
@@ -96,7 +102,8 @@ def ticket_text(t: Ticket, full: bool = False) -> str:
         f"{t.number}  {t.subject}",
         f"  status {t.status}, department {t.department}, source {t.source}"
         + (f" (filed by {t.filed_by})" if t.filed_by else "") + f", priority {t.priority}",
-        f"  requester {who}; assignee {t.assignee or '-'}; category {t.category or '-'}",
+        f"  requester {who}; assignee {t.assignee or '-'}; category "
+        + (t.category or ("- (triage: staff choose one with #категория)" if triage(t) else "-")),
         f"  opened {t.created_at:%Y-%m-%d %H:%M} UTC"
         + (f", closed {t.closed_at:%Y-%m-%d %H:%M} UTC" if t.closed_at else ""),
     ]

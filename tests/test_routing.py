@@ -121,7 +121,19 @@ def test_a_pbx_number_in_a_phone_context_is_answered_and_closed(maild):
     assert maild.sent_to("p.petrov@torex.ru") == []
 
 
-def test_unsure_stays_open_in_triage_and_staff_see_the_likeliest_categories(maild):
+@pytest.fixture
+def unsure(harness_factory, tmp_path):
+    """A daemon whose reading is never sure of a category (the threshold at 1.0): every new
+    request shows what triage does, whatever the model makes of its words."""
+    rules = tmp_path / "rules-unsure"
+    shutil.copytree(PROJECT / "rules", rules)
+    text = (rules / "routing.toml").read_text(encoding="utf-8")
+    (rules / "routing.toml").write_text(text.replace("category = 0.30", "category = 1.0"), encoding="utf-8")
+    return harness_factory(rules=rules)
+
+
+def test_unsure_stays_open_in_triage_and_staff_see_the_likeliest_categories(unsure):
+    maild = unsure
     maild.send(mail(subject="помогите", body="Срочно подойдите, ничего не получается, очень надо."))
     [outcome] = maild.drain().outcomes
     t = only_ticket(maild)
@@ -305,7 +317,8 @@ def test_rules_train_writes_a_model_the_daemon_reads(tmp_path):
     assert check.exit_code == 0 and "warning" not in check.output, check.output
 
 
-def test_author_of_the_alert_reply_sets_the_category_with_the_suggested_line(maild):
+def test_author_of_the_alert_reply_sets_the_category_with_the_suggested_line(unsure):
+    maild = unsure
     maild.send(mail(subject="помогите", body="Срочно подойдите, ничего не получается, очень надо."))
     maild.drain()
     [alert] = maild.sent_to("p.petrov@torex.ru")

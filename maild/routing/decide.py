@@ -98,7 +98,17 @@ class Classes:
         return (dept, name) if sep else (None, label)
 
 
-def decide(scores: Scores, sent_to: str, classes: Classes, t: Thresholds) -> Reading:
+# Numbers that only IT work (or telephony) writes in the text of a request: with one of them a
+# mail is never confidently "not IT work", however the words score.
+IT_EVIDENCE = frozenset({"e:ip", "e:port", "e:inv", "e:phone", "e:ext", "e:pbx", "e:mobile"})
+NOT_IT = "not-it"
+
+
+def decide(scores: Scores, sent_to: str, classes: Classes, t: Thresholds,
+           evidence: frozenset[str] = frozenset()) -> Reading:
+    """``evidence``: the entity features (``e:…``) and the admin's words found (``k:DEPT|…``),
+    for the veto on ``not-it``: a mail that names this department's things, or numbers only IT
+    work writes, is never confidently "not IT work"."""
     ranked = [(label, p) for label, p in scores.ranked if Classes.split(label)[0] is None or label in classes.kinds]
     total = sum(p for _, p in ranked) or 1.0
     ranked = [(label, p / total) for label, p in ranked]     # classes of removed categories dropped
@@ -139,7 +149,10 @@ def decide(scores: Scores, sent_to: str, classes: Classes, t: Thresholds) -> Rea
     best_label, best_p = ranked[0]
     best_dept, best_name = Classes.split(best_label)
 
-    if best_dept is None and best_p >= t.close and all(c.probability < t.probable for c in candidates(sent_to)):
+    vetoed = best_name == NOT_IT and (bool(evidence & IT_EVIDENCE)
+                                      or any(e.startswith(f"k:{sent_to}|") for e in evidence))
+    if (best_dept is None and best_p >= t.close and not vetoed
+            and all(c.probability < t.probable for c in candidates(sent_to))):
         return Reading(Verdict.TOPIC, sent_to, None, None, best_name,
                        reason=f"{best_name} {best_p:.2f}; no category of {sent_to} at {t.probable:.2f} or more",
                        **common)

@@ -48,7 +48,8 @@ class Entity:
 # ("инвентарный номер принтера 0104-2211").
 _N = (r"(?P<mid>(?:(?!тел|атс|вн\.|внутр|доб|звон|аппарат)[^\d\n.!?,;]){0,30}?)"
       r"(?:№|no\.?|n|#|номер\w*|ном\.)?[ \t]*[:.]?[ \t]*")
-_PHONE_WORDS = (r"атс|внутренн\w*|внутр\.|вн\.|номер\w*|телефон\w*|тел\.|доб\.|добавочн\w*|аппарат\w*|трубк\w*"
+# "номер" alone is no phone context (a car's, an order's number): it takes one of these.
+_PHONE_WORDS = (r"атс|внутренн\w*|внутр\.|вн\.|телефон\w*|тел\.|доб\.|добавочн\w*|аппарат\w*|трубк\w*"
                 r"|абонент\w*|звон\w*|дозвон\w*|позвонит\w*|переадрес\w*|гудк\w*|гудок|линия|линии|линию")
 # "вн. 2250", "тел. 1180", "доб. 1180" are how people give their own number; only a fault or a
 # change named in the same sentence makes such a number the line to be dealt with.

@@ -28,22 +28,32 @@ class Reader:
                                       for d in org.departments for c in d.categories]
                                      + [(f"kind|{kind}", words, ()) for kind, words in org.kind_words])
 
+    def warm(self) -> None:
+        """Load the dictionaries and the model's tables now: a process that forks its
+        children after this shares those pages with them (``maild serve``)."""
+        self.lemmatiser.lemma("заявка")
+        if self.model is not None:
+            self.model.means  # noqa: B018 - computed once, here
+
     def features(self, subject: str, body: str):
         return extract(subject, body, self.lemmatiser, self.keywords)
 
-    def scores(self, subject: str, body: str) -> tuple[Scores, tuple[str, ...]] | None:
+    def scores(self, subject: str, body: str) -> tuple[Scores, tuple[str, ...], frozenset[str]] | None:
+        """The model's scores, the numbers recognised (readable) and the entity features."""
         if self.model is None:
             return None
         found = self.features(subject, body)
-        return self.model.score(found.values), tuple(f"{e.kind.value} {e.text.strip()}" for e in found.entities)
+        evidence = frozenset(name for name in found.values if name.startswith(("e:", "k:")))
+        return (self.model.score(found.values), tuple(f"{e.kind.value} {e.text.strip()}" for e in found.entities),
+                evidence)
 
     def read(self, subject: str, body: str, sent_to: str) -> Reading:
         scored = self.scores(subject, body)
         if scored is None:
             return Reading(Verdict.TRIAGE, sent_to, None, None, None,
                            reason=f"no routing model ({self.problem}): every request goes to triage")
-        scores, entities = scored
-        reading = decide(scores, sent_to, self.classes, self.settings.thresholds)
+        scores, entities, evidence = scored
+        reading = decide(scores, sent_to, self.classes, self.settings.thresholds, evidence)
         return replace(reading, features=tuple(readable(f) for f in reading.features), entities=entities)
 
 
