@@ -3,15 +3,23 @@
 ``From`` alone proves nothing. A staff mail counts (its answer goes to the requester, its
 commands apply) only when one of the methods the admin enables (``[auth] methods``) says so:
 
-- ``authentication-results``: the *topmost* ``Authentication-Results`` header — the one the
-  company's mail server prepends — carries the authserv-id of one of ``trusted_hosts`` and
-  says ``dkim=pass`` with ``header.d`` aligned with the From domain, or ``spf=pass`` with
-  ``smtp.mailfrom`` aligned with it. Headers below it, and headers from other hosts, were
-  written by someone else and are ignored.
+- ``authentication-results``: the mail came from one of ``trusted_networks`` (the header is
+  tied to the connection: anyone else can write any header), and its *topmost*
+  ``Authentication-Results`` header — the one the company's mail server prepends — carries
+  the authserv-id of one of ``trusted_hosts`` and says ``dkim=pass`` with ``header.d`` in the
+  From address's organisational domain (a bare TLD or a public suffix never aligns), or
+  ``spf=pass`` — which is about the envelope only, so it proves the person only when
+  ``smtp.mailfrom``, the envelope's MAIL FROM and ``From`` are all the address. Headers below
+  the topmost, and headers from other hosts, were written by someone else and are ignored.
 - ``trusted-network``: the SMTP client connected from one of ``trusted_networks``.
 - ``signed-address``: the mail went to the reply address maild handed that staff member for
-  that ticket, ``osticket+OSA-000001.<hmac>@torex.ru``; the HMAC (``secret``) covers the
-  ticket and the staff member's address.
+  that ticket, ``osticket+OSA-000001.20423.<hmac>@torex.ru``; the HMAC (``secret``) covers the
+  ticket, the staff member's address and the day it was issued, and it lives
+  ``signed_address_days``. It proves which ticket and whom the mail was meant for; authority
+  also needs the mail to have come the way staff mail comes: the envelope sender is the staff
+  member and the client is one of ``trusted_networks`` (the company relay). A signed address
+  known to someone else (a reply-all leaks it) is no authority from anywhere else: such a
+  mail is kept as flagged text and the staff member is told.
 
 Pure functions of the mail and the envelope; the secret comes from the config or, when it
 is empty, from a file maild creates once in the data directory.
@@ -24,6 +32,7 @@ import ipaddress
 import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +43,12 @@ from .parse import Mail
 from .spool import Envelope
 
 SIGNATURE_LENGTH = 16
-_SIGNED_LOCAL = re.compile(r"\+([A-Za-z][A-Za-z0-9]{1,9}-\d{1,9})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+_SIGNED_LOCAL = re.compile(r"\+([A-Za-z][A-Za-z0-9]{1,9}-\d{1,9})\.(\d{4,6})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+# Two-label public suffixes common in the company's mail: a domain directly under one of
+# them is a registrable (organisational) domain, the suffix itself never is.
+PUBLIC_SUFFIXES = frozenset({"com.ru", "net.ru", "org.ru", "pp.ru", "msk.ru", "spb.ru", "nov.ru", "com.ua",
+                             "org.ua", "in.ua", "com.kz", "org.kz", "com.by", "co.uk", "org.uk", "com.tr",
+                             "co.il", "com.cn", "co.jp", "com.au", "com.br", "github.io"})
 
 
 @dataclass(frozen=True)
@@ -67,29 +81,53 @@ def load_secret(config: AuthConfig, data_dir: Path) -> bytes:
     return path.read_text().strip().encode("ascii")
 
 
-def signature(secret: bytes, ticket: str, staff_email: str) -> str:
-    message = f"{ticket.upper()}:{staff_email.lower()}".encode("utf-8")
+def today() -> int:
+    """Days since 1970-01-01 (UTC): the issue day written into a signed address."""
+    return int(time.time() // 86400)
+
+
+def signature(secret: bytes, ticket: str, staff_email: str, day: int) -> str:
+    message = f"{ticket.upper()}:{staff_email.lower()}:{day}".encode("utf-8")
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:SIGNATURE_LENGTH]
 
 
-def signed_address(secret: bytes, department_address: str, ticket: str, staff_email: str) -> str:
-    """The reply address handed to one staff member for one ticket."""
+def signed_address(secret: bytes, department_address: str, ticket: str, staff_email: str,
+                   day: int | None = None) -> str:
+    """The reply address handed to one staff member for one ticket, issued ``day``."""
+    day = today() if day is None else day
     local, _, domain = department_address.partition("@")
-    return f"{local}+{ticket}.{signature(secret, ticket, staff_email)}@{domain}"
+    return f"{local}+{ticket}.{day}.{signature(secret, ticket, staff_email, day)}@{domain}"
 
 
-def signed_ticket(address: str) -> tuple[str, str] | None:
-    """(ticket number, signature) from a signed reply address, if it is one."""
+def signed_ticket(address: str) -> tuple[str, int, str] | None:
+    """(ticket number, issue day, signature) from a signed reply address, if it is one."""
     found = _SIGNED_LOCAL.search(address.strip().strip("<>").rpartition("@")[0])
-    return (found.group(1).upper(), found.group(2)) if found else None
+    return (found.group(1).upper(), int(found.group(2)), found.group(3)) if found else None
+
+
+def organisational_domain(domain: str) -> str | None:
+    """The registrable domain a name belongs to (DMARC's organisational domain, from a short
+    list of public suffixes instead of the whole Public Suffix List): ``mx.torex.ru`` ->
+    ``torex.ru``; ``ru`` and ``com.ru`` -> None."""
+    labels = [x for x in domain.lower().strip(".").split(".") if x]
+    if len(labels) < 2:
+        return None
+    if ".".join(labels[-2:]) in PUBLIC_SUFFIXES:
+        return ".".join(labels[-3:]) if len(labels) >= 3 else None
+    return ".".join(labels[-2:])
 
 
 def _aligned(domain: str, from_domain: str) -> bool:
-    domain, from_domain = domain.lower().strip("."), from_domain.lower()
-    return domain == from_domain or from_domain.endswith("." + domain) or domain.endswith("." + from_domain)
+    """Relaxed alignment: the same organisational domain (and never a bare suffix)."""
+    org = organisational_domain(domain)
+    return org is not None and org == organisational_domain(from_domain)
 
 
-def _by_header(mail: Mail, config: AuthConfig, from_domain: str) -> AuthResult:
+def _by_header(mail: Mail, envelope: Envelope, config: AuthConfig, sender: str) -> AuthResult:
+    if not _by_network(envelope, config).ok:
+        return AuthResult(False, f"Authentication-Results are believed only from the company relay "
+                                 f"(auth.trusted_networks), not from {envelope.peer or 'an unknown client'}")
+    from_domain = sender.rpartition("@")[2]
     values = [v for n, v in mail.headers if n == "authentication-results"]
     if not values:
         return AuthResult(False, "no Authentication-Results header")
@@ -109,10 +147,13 @@ def _by_header(mail: Mail, config: AuthConfig, from_domain: str) -> AuthResult:
             if domain and _aligned(domain, from_domain):
                 return AuthResult(True, f"dkim=pass for {domain} ({host})")
         if result.method == "spf":
-            domain = (props.get("smtp.mailfrom") or props.get("smtp.helo", "")).rpartition("@")[2]
-            if domain and _aligned(domain, from_domain):
-                return AuthResult(True, f"spf=pass for {domain} ({host})")
-    return AuthResult(False, f"{host} reports no dkim or spf pass aligned with {from_domain}")
+            # SPF vouches for the envelope sender's domain: it names the person only when the
+            # checked address, the envelope and From are all that person.
+            checked = props.get("smtp.mailfrom", "")
+            if "@" in checked and _base(checked) == _base(envelope.mail_from) == _base(sender):
+                return AuthResult(True, f"spf=pass for {checked}, the envelope sender and From ({host})")
+    return AuthResult(False, f"{host} reports no dkim pass aligned with {from_domain}, nor an spf pass "
+                             f"for {sender} as envelope sender and From")
 
 
 def _by_network(envelope: Envelope, config: AuthConfig) -> AuthResult:
@@ -137,9 +178,11 @@ def from_trusted_network(envelope: Envelope, config: AuthConfig) -> bool:
     return _by_network(envelope, config).ok
 
 
-def _by_address(envelope: Envelope, secret: bytes, ticket: str | None, sender: str) -> AuthResult:
-    # The address is a secret only until someone copies it (a Cc'd requester sees it):
-    # the envelope sender must be the staff member too.
+def _by_address(envelope: Envelope, config: AuthConfig, secret: bytes, ticket: str | None, sender: str,
+                mailbox_only: bool) -> AuthResult:
+    # The address is a secret only until someone copies it (a Cc'd requester sees it, any
+    # SMTP client can set MAIL FROM): the envelope sender must be the staff member, and the
+    # mail must come through the company relay.
     if _base(envelope.mail_from) != _base(sender):
         return AuthResult(False, f"sent to a reply address, but the envelope sender "
                                  f"{envelope.mail_from or '<>'} is not {sender}")
@@ -147,27 +190,35 @@ def _by_address(envelope: Envelope, secret: bytes, ticket: str | None, sender: s
         signed = signed_ticket(rcpt)
         if signed is None:
             continue
-        number, sig = signed
+        number, day, sig = signed
         if ticket is not None and number != ticket:
             return AuthResult(False, f"the reply address is signed for {number}, not {ticket}")
-        if hmac.compare_digest(sig, signature(secret, number, sender)):
-            return AuthResult(True, f"sent to the reply address signed for {sender} and {number}")
-        return AuthResult(False, f"the reply address is not signed for {sender}")
+        if not hmac.compare_digest(sig, signature(secret, number, sender, day)):
+            return AuthResult(False, f"the reply address is not signed for {sender}")
+        if not 0 <= today() - day <= config.signed_address_days:
+            return AuthResult(False, f"the reply address for {number} was issued {today() - day} days ago "
+                                     f"(a reply address lives {config.signed_address_days} days)")
+        if not mailbox_only and not _by_network(envelope, config).ok:
+            return AuthResult(False, f"sent to the reply address signed for {sender} and {number}, but not "
+                                     "through the company relay (auth.trusted_networks): the address alone "
+                                     "is no authority")
+        return AuthResult(True, f"sent to the reply address signed for {sender} and {number}")
     return AuthResult(False, "not sent to a signed reply address")
 
 
 def check(mail: Mail, envelope: Envelope, sender: str, ticket: str | None, config: AuthConfig,
-          secret: bytes) -> AuthResult:
-    """Whether the mail is really from ``sender`` (a staff address), for ``ticket``."""
-    from_domain = sender.rpartition("@")[2]
+          secret: bytes, mailbox_only: bool = False) -> AuthResult:
+    """Whether the mail is really from ``sender``, for ``ticket``. ``mailbox_only``: the
+    question is only whether the person reads that mailbox (a reply to a confirmation mail
+    we sent there), not whether the mail carries a staff member's authority."""
     reasons = []
     for method in config.methods:
         if method == "authentication-results":
-            result = _by_header(mail, config, from_domain)
+            result = _by_header(mail, envelope, config, sender)
         elif method == "trusted-network":
             result = _by_network(envelope, config)
         else:
-            result = _by_address(envelope, secret, ticket, sender)
+            result = _by_address(envelope, config, secret, ticket, sender, mailbox_only)
         if result.ok:
             return result
         reasons.append(result.how)

@@ -23,6 +23,12 @@ from . import views
 EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = 0, 65, 67, 75, 78
 
 
+def echo(message=None, err: bool = False) -> None:
+    """Every line the command line prints: mail-borne text made harmless to a terminal first
+    (views.terminal_safe: no escape sequences, no C1 controls, no direction overrides)."""
+    click.echo(views.terminal_safe(message) if isinstance(message, str) else message, err=err)
+
+
 class Fail(click.ClickException):
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
@@ -137,7 +143,7 @@ def drain(ctx: click.Context) -> None:
     app.spool.recover(min_age=600)   # leave a running daemon's work in progress alone
     with database_errors():
         summary = worker.drain()
-    click.echo(summary.line())
+    echo(summary.line())
     if summary.deferred_db or summary.send_waits_for_db:
         sys.exit(EX_TEMPFAIL)
 
@@ -175,7 +181,7 @@ def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -
         item_id = app.spool.put(Envelope(mail_from=sender, rcpt_to=tuple(rcpts), peer="inject"), raw)
     except OSError as exc:
         raise Fail(f"cannot spool the message, try again later: {exc}", EX_TEMPFAIL) from None
-    click.echo(f"queued as {item_id}")
+    echo(f"queued as {item_id}")
 
 
 @main.group("db")
@@ -194,7 +200,7 @@ def db_init(ctx: click.Context) -> None:
         if is_unavailable(exc):
             raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
         raise
-    click.echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
+    echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
 
 
 @main.group("rules")
@@ -224,14 +230,14 @@ def rules_check(ctx: click.Context) -> None:
                    for code in sorted({c for c, _, _ in cfg.notifications.settings} - codes - {"*"})]
     if errors:
         for error in errors:
-            click.echo(error, err=True)
+            echo(error, err=True)
         raise Fail(f"{len(errors)} error(s); the rules in force stay as they were", 1)
     from .routing.reader import staleness
     org, table, reader = policy.load_policy(cfg.rules_dir, cfg.templates_dir)
     for warning in staleness(reader, org):
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     categories = sum(len(d.categories) for d in org.departments)
-    click.echo(f"rules OK: {len(org.departments)} departments, {categories} categories, "
+    echo(f"rules OK: {len(org.departments)} departments, {categories} categories, "
                f"{len(table)} rules ({cfg.rules_dir})")
 
 
@@ -270,7 +276,7 @@ def rules_train(ctx: click.Context, force: bool, dry_run: bool, no_db: bool) -> 
     engine = None if no_db else _existing_engine(cfg)
     with database_errors():
         result = admin.train(cfg.rules_dir, org, reader, engine, force=force, write=not dry_run)
-    click.echo(result.text())
+    echo(result.text())
     if result.refused and not dry_run:
         raise Fail("the model in force stays", 1)
 
@@ -294,14 +300,14 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
         found = admin.diff(engine, cfg.data_dir, start, org, table, reader)
     engine.dispose()
     if as_json:
-        click.echo(json.dumps([{"inbound": d.inbound_id, "received_at": d.received_at.isoformat(),
+        echo(json.dumps([{"inbound": d.inbound_id, "received_at": d.received_at.isoformat(),
                                 "ticket": d.ticket, "subject": d.subject, "then": d.then, "now": d.now,
                                 "why": d.why} for d in found], ensure_ascii=False, indent=2))
         return
     for d in found:
-        click.echo(f"{d.inbound_id}\t{d.ticket or '-'}\t{d.then} -> {d.now}\t{d.subject}")
-        click.echo(f"\t  why: {d.why}")
-    click.echo(f"{len(found)} request(s) since {start:%Y-%m-%d %H:%M} would now be decided differently")
+        echo(f"{d.inbound_id}\t{d.ticket or '-'}\t{d.then} -> {d.now}\t{d.subject}")
+        echo(f"\t  why: {d.why}")
+    echo(f"{len(found)} request(s) since {start:%Y-%m-%d %H:%M} would now be decided differently")
 
 
 def _since(value: str, dates) -> "datetime":
@@ -333,13 +339,13 @@ def rules_eval(ctx: click.Context, labelled: Path, as_json: bool) -> None:
         raise Fail(f"cannot read {labelled}: {exc}", EX_DATAERR) from None
     report = evaluate.evaluate(items, org, table, reader)
     if as_json:
-        click.echo(json.dumps({"figures": report.figures(),
+        echo(json.dumps({"figures": report.figures(),
                                "confusion": [{"wanted": a, "got": b, "count": n} for a, b, n in report.confusion()],
                                "errors": [{"file": str(d.item.path), "errors": d.errors, "why": d.why}
                                           for d in report.decided if d.errors],
                                "unreadable": report.unreadable}, ensure_ascii=False, indent=2))
     else:
-        click.echo(report.text())
+        echo(report.text())
 
 
 @command(rules_group, "test")
@@ -370,7 +376,7 @@ def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> Non
     finally:
         if engine is not None:
             engine.dispose()
-    click.echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if as_json else result.text())
+    echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if as_json else result.text())
 
 
 def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope):
@@ -401,10 +407,10 @@ def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
     with database_errors(), _app(ctx).sessions() as session:
         rows = store.tickets(session, dept, status)
         if as_json:
-            click.echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
+            echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
         else:
             for line in views.ticket_lines(rows):
-                click.echo(line)
+                echo(line)
 
 
 @command(tickets, "show")
@@ -421,9 +427,9 @@ def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> 
         if ticket is None:
             raise Fail(f"no ticket {number}")
         if as_json:
-            click.echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
+            echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
         else:
-            click.echo(views.ticket_text(ticket, full=full))
+            echo(views.ticket_text(ticket, full=full))
 
 
 @main.group()
@@ -440,11 +446,11 @@ def outbox_list(ctx: click.Context, status, as_json) -> None:
     with database_errors(), _app(ctx).sessions() as session:
         rows = store.outbox_rows(session, status)
         if as_json:
-            click.echo(json.dumps([views.outbox(r) for r in rows], ensure_ascii=False, indent=2))
+            echo(json.dumps([views.outbox(r) for r in rows], ensure_ascii=False, indent=2))
         else:
             for row in rows:
                 o = views.outbox(row)
-                click.echo(f"{o['id']:>6}  {o['status']:<8} {o['kind']:<8} {o['ticket'] or '-':<11} "
+                echo(f"{o['id']:>6}  {o['status']:<8} {o['kind']:<8} {o['ticket'] or '-':<11} "
                            f"{o['to']:<30} {o['subject']}")
 
 
@@ -471,7 +477,7 @@ def digest_command(ctx: click.Context, dept) -> None:
     department = _department(app, dept)
     with database_errors(), app.engine_begin() as conn:
         count = digest.send(app.actions(conn), app.organisation(), now(), department.code if department else None)
-    click.echo(f"queued {count} digest mail(s)")
+    echo(f"queued {count} digest mail(s)")
 
 
 @main.group()
@@ -533,7 +539,7 @@ def _mail_report(app: App, conn, to: str, department, template: str, files, **co
     actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
                   files=files, **context)
     actions.finish()
-    click.echo(f"report queued for {to}; maild's sender (or `maild drain`) delivers it")
+    echo(f"report queued for {to}; maild's sender (or `maild drain`) delivers it")
 
 
 @command(report, "phone")
@@ -556,7 +562,7 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
                          (File(f"phone-{start:%Y-%m-%d}-{end:%Y-%m-%d}.csv", "text/csv; charset=utf-8", data),),
                          rows=rows, since=start, until=end, scope=department)
             return
-    click.echo({"table": reports.phone_table, "csv": reports.phone_csv,
+    echo({"table": reports.phone_table, "csv": reports.phone_csv,
                 "json": lambda r: reports.as_json(reports.phone_records(r))}[fmt](rows).rstrip("\n"))
 
 
@@ -581,7 +587,7 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
                      File(f"{stem}.svg", "image/svg+xml", reports.summary_svg(result).encode("utf-8")))
             _mail_report(app, conn, to, department, "report_summary", files, report=result, scope=department)
             return
-    click.echo({"table": reports.summary_table, "csv": reports.summary_csv,
+    echo({"table": reports.summary_table, "csv": reports.summary_csv,
                 "json": lambda r: reports.as_json(reports.summary_records(r))}[fmt](result).rstrip("\n"))
 
 
@@ -620,13 +626,13 @@ def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -
     rows.sort(key=lambda r: r["received_at"] or "")
     rows = rows[-limit:]
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for r in rows:
         ident = r["id"] if r["id"] is not None else r["spool_id"]
-        click.echo(f"{ident!s:>8}  {(r['received_at'] or '-')[:19]}  {r['disposition']:<20} "
+        echo(f"{ident!s:>8}  {(r['received_at'] or '-')[:19]}  {r['disposition']:<20} "
                    f"{r['ticket'] or '-':<11} {r['from'] or '<>'}  {r['subject'] or ''}")
-        click.echo(f"{'':>10}{r['reason']}")
+        echo(f"{'':>10}{r['reason']}")
 
 
 def _quarantined_envelope(app: App, item_id: str):
@@ -668,12 +674,12 @@ def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
     except Exception as exc:        # a message that broke the worker may break the dry run too
         raise Fail(f"the message cannot be processed: {type(exc).__name__}: {exc}") from None
     if as_json:
-        click.echo(json.dumps({"recorded": {"disposition": recorded[0], "reason": recorded[1]},
+        echo(json.dumps({"recorded": {"disposition": recorded[0], "reason": recorded[1]},
                                "today": result.as_dict()}, ensure_ascii=False, indent=2))
         return
-    click.echo(f"recorded: {recorded[0]}: {recorded[1]}")
-    click.echo("today (dry run):")
-    click.echo(result.text())
+    echo(f"recorded: {recorded[0]}: {recorded[1]}")
+    echo("today (dry run):")
+    echo(result.text())
 
 
 @main.group()
@@ -693,12 +699,12 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
         rows.append({"spool_id": item_id, "received_at": envelope.received_at if envelope else None,
                      "from": envelope.mail_from if envelope else None, "reason": reason})
     if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for r in rows:
-        click.echo(f"{r['spool_id']}  {(r['received_at'] or '-')[:19]}  {r['from'] or '<>'}  {r['reason']}")
+        echo(f"{r['spool_id']}  {(r['received_at'] or '-')[:19]}  {r['from'] or '<>'}  {r['reason']}")
     if not rows:
-        click.echo("the quarantine is empty")
+        echo("the quarantine is empty")
 
 
 @command(quarantine, "show")
@@ -717,13 +723,13 @@ def quarantine_show(ctx: click.Context, spool_id: str) -> None:
     except (OSError, ValueError) as exc:
         raise Fail(f"the quarantined file is not readable: {path}: {exc}") from None
     reason_file = app.spool.quarantine / f"{spool_id}.reason"
-    click.echo(f"reason: {reason_file.read_text(encoding='utf-8').strip() if reason_file.exists() else '-'}")
-    click.echo(f"received: {envelope.received_at} from {envelope.peer or '-'}")
-    click.echo(f"envelope: MAIL FROM:<{envelope.mail_from}> RCPT TO:{', '.join(envelope.rcpt_to)}")
-    click.echo(f"size: {len(raw)} bytes; file: {path}")
-    click.echo("")
+    echo(f"reason: {reason_file.read_text(encoding='utf-8').strip() if reason_file.exists() else '-'}")
+    echo(f"received: {envelope.received_at} from {envelope.peer or '-'}")
+    echo(f"envelope: MAIL FROM:<{envelope.mail_from}> RCPT TO:{', '.join(envelope.rcpt_to)}")
+    echo(f"size: {len(raw)} bytes; file: {path}")
+    echo("")
     for name, value in BytesHeaderParser().parsebytes(raw).items():
-        click.echo(f"{name}: {str(value)[:200]}")
+        echo(f"{name}: {str(value)[:200]}")
 
 
 @command(quarantine, "retry")
@@ -739,7 +745,7 @@ def quarantine_retry(ctx: click.Context, spool_ids: tuple[str, ...], everything:
     missing = [i for i in ids if not app.spool.requeue(i)]
     for i in ids:
         if i not in missing:
-            click.echo(f"requeued {i}")
+            echo(f"requeued {i}")
     if missing:
         raise Fail(f"not in the quarantine: {', '.join(missing)}")
 
@@ -754,4 +760,4 @@ def outbox_release(ctx: click.Context, ids: tuple[int, ...], everything: bool) -
         raise Fail("name the outbox ids to release (see `maild outbox list --status held`), or give --all")
     with database_errors(), _app(ctx).engine_begin() as conn:
         count = store.release_held(conn, None if everything else list(ids))
-    click.echo(f"released {count} held mail(s)")
+    echo(f"released {count} held mail(s)")

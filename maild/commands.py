@@ -39,6 +39,7 @@ from .actions import Actions, Notice, Recipient
 from .auth import AuthResult
 from .conversation import Conversation
 from .organisation import Department, Organisation, Staff
+from .textnorm import visible
 from .parse import Mail
 from .render import Renderer
 from .store import PersonRef, TicketRef
@@ -73,12 +74,17 @@ STATUS_TEMPLATES = {"close": "closed", "reopen": "reopened", "transfer": "transf
 STAFF_RESOLUTION = "resolved"      # tickets.resolution of a ticket staff closed
 LIST_LIMIT = 200
 
-# ``#`` and a word at the start of a line; html2text may have escaped the ``#``.
+# ``#`` and a word at the start of a line; html2text may have escaped the ``#``. Read on the
+# visible text (textnorm): a BOM or a zero-width space before it, a no-break space after it,
+# "#заметка:" and "# заметка" are the same command line to the person who typed it.
 _MAY_START = re.compile(r"\s*\\?#")
 # What html2text makes of an HTML mail's command line: autolinked addresses, escapes.
 _MD_LINK = re.compile(r"\[([^\]]*)\]\((?:mailto:)?[^)]*\)")
 _MD_ESCAPE = re.compile(r"\\([\\_*#\[\]()`.+!-])")
-_LINE = re.compile(r"^\\?#([^\W\d_][\w-]*)(?:[ \t]+(.*))?$")
+# "#" and a letter (after spaces, maybe): meant as a command even if not readable as one.
+# "#1 в очереди" is not.
+_COMMAND_LIKE = re.compile(r"^\\?#[ \t]*[^\W\d_]")
+_LINE = re.compile(r"^\\?#[ \t]*([^\W\d_][\w-]*)[ \t]*[:.,;]?(?:[ \t]+(.*))?$")
 
 
 @dataclass(frozen=True)
@@ -101,13 +107,16 @@ class CommandMail:
 
 def may_start(text: str) -> bool:
     """A cheap first look (every message passes here): could the body start with a command?"""
-    return _MAY_START.match(text) is not None
+    return _MAY_START.match(visible(text[:500])) is not None
 
 
 def read(body: str) -> CommandMail | None:
     """The command lines at the top of ``body`` (blank lines between them allowed) and the
-    text after them; None when the body does not start with one."""
-    lines = body.splitlines()
+    text after them; None when the body does not start with ``#``. A first line that starts
+    with ``#`` but is no readable command line is kept as an unknown command: the mail is
+    then refused whole with a receipt, never sent on as an answer (confidentiality fails
+    closed)."""
+    lines = visible(body).splitlines()
     commands = []
     i = 0
     while i < len(lines):
@@ -115,6 +124,9 @@ def read(body: str) -> CommandMail | None:
         if line:
             found = _LINE.match(line)
             if found is None:
+                if not commands and _COMMAND_LIKE.match(line):
+                    commands.append(Command(line.lstrip("\\"), "", "", ""))
+                    i += 1
                 break
             word = found.group(1).lower()
             args = _MD_ESCAPE.sub(r"\1", _MD_LINK.sub(r"\1", found.group(2) or "")).strip()
@@ -183,13 +195,13 @@ class _Virtual:
 
 class Commander:
     def __init__(self, actions: Actions, org: Organisation, renderer: Renderer,
-                 table: tuple[rules.Rule, ...] = (), reader=None):
+                 table: tuple[rules.Rule, ...] = (), reader=None, max_participants: int = 10):
         self.actions = actions
         self.org = org
         self.renderer = renderer
         self.table = table
         self.reader = reader
-        self.talk = Conversation(actions, org)
+        self.talk = Conversation(actions, org, max_participants)
 
     # -- the whole mail -------------------------------------------------------------------
     def run(self, block: CommandMail, member: Staff, author: PersonRef, mail: Mail, inbound_id: int,
@@ -199,6 +211,7 @@ class Commander:
         if not proof.ok:
             self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, inbound_id, block.lines)
             return Result(False, f"command mail in the name of {member.email} not authenticated: {proof.how}", own)
+        self.talk.copies_proven = True          # authenticated staff: its copies may join
         lines, steps = self.resolve(block, member, ticket, written_to)
         refused = [line for line in lines if line.refusal is not None]
         if refused:
@@ -418,8 +431,8 @@ class Commander:
             elif key == "cc":
                 operation, _, address = step.value.partition(":")
                 if operation == "add":
-                    a.add_participants(ticket, [store.person(a.conn, address)])
-                    a.event(ticket, f"В копию добавлен(а) {address}", author)
+                    # Capped like any copy, and the requester is told (conversation.add_participants).
+                    self.talk.add_participants(ticket, [store.person(a.conn, address)], author)
                 else:       # looked up now: it may have been added by a line above
                     a.remove_participant(ticket, store.person_ref(a.conn, address))
                     a.event(ticket, f"Из копии убран(а) {address}", author)

@@ -51,6 +51,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
     },
     "tickets": {
         "reopen_days": (int, 14),
+        "max_participants": (int, 10),
     },
     "attachments": {
         "max_size": (int, 20 * 1024 * 1024),
@@ -59,8 +60,9 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
     "auth": {
         "methods": (list, ["authentication-results", "signed-address"]),
         "trusted_hosts": (list, []),
-        "trusted_networks": (list, []),
+        "trusted_networks": (list, ["127.0.0.0/8", "::1/128"]),
         "secret": (str, ""),
+        "signed_address_days": (int, 60),
     },
     "notifications": {
         # Each kind of mail maild sends on its own (receipts, security notices and the
@@ -135,6 +137,7 @@ class WorkerConfig:
 @dataclass(frozen=True)
 class TicketsConfig:
     reopen_days: int = 14        # a reply to a ticket closed longer ago opens a new one
+    max_participants: int = 10   # people copied on one ticket (so one answer has at most this + 1 recipients)
 
 
 @dataclass(frozen=True)
@@ -155,8 +158,13 @@ class AuthConfig:
     """How a mail proves it comes from the staff member its From names (see auth.py)."""
     methods: tuple[str, ...] = ("authentication-results", "signed-address")
     trusted_hosts: tuple[str, ...] = ()      # authserv-ids of the company's mail servers
-    trusted_networks: tuple[str, ...] = ()   # CIDRs the company's relays connect from
+    # CIDRs the company's relays connect from: only their Authentication-Results headers are
+    # believed, and only mail through them may use a signed reply address. Loopback by default
+    # (a local MTA, as Postfix's mynetworks); the "trusted-network" method (off by default)
+    # would make a connection from here proof on its own.
+    trusted_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     secret: str = ""                         # HMAC key of signed reply addresses ("" : generated)
+    signed_address_days: int = 60            # how long a signed reply address proves anything
 
 
 # Which switch of [notifications] a template's mail answers to (templates not listed always go).
@@ -377,5 +385,8 @@ def _auth(source: str, values: dict) -> AuthConfig:
             ipaddress.ip_network(network, strict=False)
         except ValueError:
             raise ConfigError(f"{source}: key 'auth.trusted_networks': {network!r} is not a network") from None
+    if values["signed_address_days"] < 1:
+        raise ConfigError(f"{source}: key 'auth.signed_address_days' must be at least 1")
     return AuthConfig(methods=tuple(values["methods"]), trusted_hosts=tuple(h.lower() for h in values["trusted_hosts"]),
-                      trusted_networks=tuple(values["trusted_networks"]), secret=values["secret"])
+                      trusted_networks=tuple(values["trusted_networks"]), secret=values["secret"],
+                      signed_address_days=values["signed_address_days"])

@@ -105,15 +105,30 @@ def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdi
     return Decision(Effect.REPLY, f"{found}; the {role.value} writes", ticket)
 
 
+def sender_warning(mail: Mail) -> str:
+    """What staff must know before trusting who a mail says it is from ("" when nothing)."""
+    if mail.deceptive_name:
+        return (f"имя отправителя «{mail.sender.name}» выглядит как другой адрес; письмо пришло от "
+                f"{mail.sender.email}. Не верьте имени: такое письмо не даёт ничьих полномочий и не "
+                "добавляет людей в копию.")
+    return ""
+
+
 class Conversation:
-    def __init__(self, actions: Actions, org: Organisation):
+    def __init__(self, actions: Actions, org: Organisation, max_participants: int = 10):
         self.actions = actions
         self.org = org
+        self.max_participants = max_participants
+        self.copies_proven = False      # set per message by ``apply``
 
     def apply(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
-              author: PersonRef | None, inbound_id: int, routing: Routing | None = None) -> None:
+              author: PersonRef | None, inbound_id: int, routing: Routing | None = None,
+              copies_proven: bool = False) -> None:
         """``ticket`` is the one the message lands on (new for NEW and NEW_LINKED, where
-        ``routing`` says what the admin's rules decided)."""
+        ``routing`` says what the admin's rules decided). ``copies_proven``: the mail proved
+        its sender (auth.check), so the people it copies may join the ticket; an unproven
+        mail adds its text and never widens who receives the ticket's mail."""
+        self.copies_proven = copies_proven
         a = self.actions
         if decision.effect is Effect.AUTOMATIC:
             # Recorded, but a robot's answer is no activity: the ticket does not look touched.
@@ -224,20 +239,56 @@ class Conversation:
 
     # -- who hears about it -----------------------------------------------------------------
     def participants_from_copies(self, ticket: TicketRef, mail: Mail, author: PersonRef | None) -> None:
-        """Corporate addresses copied on the mail join the ticket (never our own addresses,
-        never staff: they hear as staff, and only about their own department's tickets)."""
-        people = []
+        """Corporate addresses copied on a proven mail join the ticket (never our own
+        addresses, never staff: they hear as staff, and only about their own department's
+        tickets). Anyone can write ``From: ivan@`` with a ``Cc``: an unproven mail's copies are
+        only recorded as an event, so a forgery cannot recruit an eavesdropper."""
         sender = author.email if author else ""
+        copied = []
         for address in mail.to + mail.cc:
             email = address.email.lower()
-            if email == sender or self.org.is_department_address(email) \
-                    or not self.org.is_corporate(email) or not email.isascii() \
-                    or self.org.staff_by_email(email) is not None:
+            if (email == sender or self.org.is_department_address(email) or not self.org.is_corporate(email)
+                    or not email.isascii() or self.org.staff_by_email(email) is not None
+                    or any(email == c.email.lower() for c in copied)):
                 continue
-            # Someone else's address book names them: a new person gets it, nobody is renamed.
-            people.append(store.person(self.actions.conn, email, address.name, rename=False))
-        requester_id = ticket.requester_id
-        self.actions.add_participants(ticket, [p for p in people if p.id != requester_id])
+            copied.append(address)
+        if not copied:
+            return
+        if not self.copies_proven:
+            self.actions.event(ticket, "В копию не добавлены: " + ", ".join(c.email for c in copied[:10])
+                               + (" и другие" if len(copied) > 10 else "")
+                               + " — отправитель письма не подтверждён, а такое письмо не расширяет круг "
+                                 "получателей заявки (добавить может сотрудник: #копия добавить)", author)
+            return
+        # Someone else's address book names them: a new person gets it, nobody is renamed.
+        people = [store.person(self.actions.conn, c.email, c.name, rename=False)
+                  for c in copied[:self.max_participants + 1]]
+        self.add_participants(ticket, people, author)
+
+    def add_participants(self, ticket: TicketRef, people: list[PersonRef], by: PersonRef | None) -> list[PersonRef]:
+        """Join ``people`` to the ticket, up to ``max_participants``; the requester is told
+        when anyone but themselves added someone."""
+        a = self.actions
+        present = {p.id for p in store.participants(a.conn, ticket.id)}
+        new = [p for p in people if p.id not in present and p.id != ticket.requester_id]
+        room = max(0, self.max_participants - len(present))
+        added, over = new[:room], new[room:]
+        if over:
+            a.event(ticket, f"В копию не добавлены (не больше {self.max_participants} человек на заявку): "
+                            + ", ".join(p.email for p in over[:10]), by)
+        if not added:
+            return []
+        a.add_participants(ticket, added)
+        a.event(ticket, "В копию добавлены: " + ", ".join(p.email for p in added), by)
+        requester = store.person_by_id(a.conn, ticket.requester_id)
+        if requester is not None and (by is None or by.id != requester.id) and requester.email.isascii():
+            department = self.org.department(ticket.department)
+            if department is not None:
+                a.queue(ticket, department, Notice("participants", "participants_added", "auto-generated"),
+                        [Recipient(requester.email, requester.name)], None,
+                        added=[{"email": p.email, "name": p.name} for p in added],
+                        by={"email": by.email, "name": by.name} if by else None)
+        return added
 
     def notify_new(self, ticket: TicketRef, department: Department, mail: Mail,
                    author: PersonRef | None, previous: TicketRef | None = None,
@@ -264,14 +315,15 @@ class Conversation:
                            body=mail.text if body is None else body, attachments=mail.attachments,
                            previous=previous,
                            transfer=transfer, why=routing.explain() if routing is not None else "",
-                           triage=routing.suggestions() if routing is not None else [])
+                           triage=routing.suggestions() if routing is not None else [],
+                           warning=sender_warning(mail))
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:
         self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
                            self.staff_for(ticket, department), mail,
                            author=store.card(author),
-                           body=body, attachments=mail.attachments)
+                           body=body, attachments=mail.attachments, warning=sender_warning(mail))
 
     def _send_response(self, ticket: TicketRef, department: Department, mail: Mail,
                        author: PersonRef | None, body: str) -> None:

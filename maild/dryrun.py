@@ -163,6 +163,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
                                                          attachments=mail.attachments, previous=None,
                                                          transfer=transfer, why=routing.explain(),
                                                          triage=routing.suggestions(),
+                                                         warning=conversation.sender_warning(mail),
                                                          filed_by=None))
                      for m in routing.department.staff if not routing.assign or m.login == routing.assign]
         if routing.reply:

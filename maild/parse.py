@@ -96,6 +96,13 @@ class Mail:
     sole_author: bool = True
     report: str = ""        # the text of a delivery-status / disposition-notification part
 
+    @property
+    def deceptive_name(self) -> bool:
+        """The sender's display name is another address ("ivan@torex.ru <evil@torex.ru>"):
+        a warning sign — no authority, no participants, and the staff alert says so."""
+        return self.sender is not None and "@" in self.sender.name and (
+            self.sender.email.lower() not in self.sender.name.lower())
+
     def header(self, name: str) -> str | None:
         name = name.lower()
         return next((v for n, v in self.headers if n == name), None)
@@ -133,11 +140,21 @@ def decode_header(value: str | email.header.Header | None) -> str:
     return decoded.strip()[:MAX_HEADER_TEXT]
 
 
+# "ivan@torex.ru <evil@torex.ru>": an address written as an unquoted display name. The old
+# getaddresses reads two addresses (and maild filed it as ivan's); mail clients and the modern
+# parser show one, evil's, named "ivan@torex.ru". Read it as they show it.
+_NAME_LIKE_ADDRESS = re.compile(r'^\s*([^<>",;:()]*@[^<>",;:()]*?)\s*<([^<>@\s]+@[^<>\s]+)>\s*$')
+
+
 def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
     # A raw 8-bit header comes as a Header object: decode it first (str() of it gives U+FFFD).
     values = [decode_header(v) if isinstance(v, email.header.Header) else str(v) for v in (msg.get_all(name) or [])]
     if not values:
         return ()
+    if len(values) == 1:
+        shown = _NAME_LIKE_ADDRESS.match(values[0])
+        if shown:
+            return (Address(email=shown.group(2).strip(), name=shown.group(1).strip()),)
     try:
         pairs = email.utils.getaddresses(values)
     except Exception:
@@ -471,6 +488,7 @@ def parse(raw: bytes) -> Mail:
         html=html,
         attachments=tuple(walker.attachments),
         defects=tuple(defects + walker.defects),
-        sole_author=len(authors) == 1,
+        sole_author=len(authors) == 1 and not ("@" in authors[0].name
+                                              and authors[0].email.lower() not in authors[0].name.lower()),
         report="\n".join(walker.reports),
     )

@@ -85,7 +85,8 @@ _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TI
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
                    T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
                    T_TICKET.c.resolution, T_TICKET.c.priority)
-_INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number, T_INBOUND.c.spool_id, T_INBOUND.c.ticket_id).select_from(
+_INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number, T_INBOUND.c.spool_id, T_INBOUND.c.ticket_id,
+                         T_INBOUND.c.mail_from).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
     T_INBOUND.c.message_key == bindparam("key"))
 _TICKET_BY_NUMBER = select(*_TICKET_COLUMNS).where(T_TICKET.c.number == bindparam("number"))
@@ -111,11 +112,12 @@ class Seen:
     number: str | None       # its ticket's
     spool_id: str
     ticket_id: int | None
+    mail_from: str = ""      # its envelope sender: the same Message-ID from someone else is no duplicate
 
 
 def duplicate_of(conn: Connection, key: str) -> Seen | None:
     row = conn.execute(_INBOUND_BY_KEY, {"key": key}).first()
-    return Seen(row.id, row.number, row.spool_id, row.ticket_id) if row else None
+    return Seen(row.id, row.number, row.spool_id, row.ticket_id, row.mail_from) if row else None
 
 
 def ticket_by_number(conn: Connection, number: str) -> TicketRef | None:

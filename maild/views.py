@@ -4,6 +4,8 @@ The JSON shapes are documented in the README and kept stable: add keys, never re
 """
 from __future__ import annotations
 
+import re
+
 from datetime import datetime
 
 from .models import Entry, Outbox, Ticket
@@ -20,10 +22,23 @@ def entry(e: Entry) -> dict:
         "created_at": _time(e.created_at),
         "body": e.body,
         "full_body": e.full_body,
+        # Claimed a staff From and proved nothing: kept, never sent, not the staff member's words.
+        "unauthenticated": bool(e.unauthenticated),
         "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                          "sha256": a.sha256, "content_id": a.content_id or None,
                          "stored": a.stored} for a in e.attachments],
     }
+
+
+# C0 controls but line feed, tab and CR before LF (CSV lines), DEL, C1 controls (U+009B is a CSI on its own) and the
+# direction overrides that reorder what a terminal shows.
+_UNSAFE = re.compile("\r(?!\n|$)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text from mail made safe to print: each unsafe character becomes its ``\\uXXXX``
+    escape (also valid inside a JSON string, where it means the same character)."""
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
 
 
 def ticket(t: Ticket, entries: bool = False) -> dict:
@@ -115,6 +130,8 @@ def ticket_text(t: Ticket, full: bool = False) -> str:
     for e in t.entries:
         author = e.author.email if e.author else "maild"
         label = _LABELS.get(e.type, e.type.upper())
+        if e.unauthenticated:
+            label = "UNAUTHENTICATED: claims to be from this address, proved nothing, sent to nobody"
         lines.append(f"--- {e.created_at:%Y-%m-%d %H:%M} {author}" + (f"  [{label}]" if label else ""))
         text = e.full_body if full and e.full_body else e.body
         lines.extend("  " + line for line in text.splitlines() or [""])

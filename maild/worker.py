@@ -50,6 +50,7 @@ from .routing.reader import Reader
 from .spool import Envelope, Spool, SpoolItem
 
 log = logging.getLogger("maild.worker")
+security = logging.getLogger("maild.security")
 
 SENDER_YIELD_SECONDS = 5.0
 FAILURE_LOOK_SECONDS = 30.0
@@ -413,6 +414,15 @@ class Worker:
         """One message, in the caller's transaction; outgoing mail rows go to ``outbox``
         (inserted once for the batch) when given."""
         seen = store.duplicate_of(conn, p.key)
+        if seen is not None and not p.key.startswith("sha256:") and (
+                seen.mail_from.lower() != p.envelope.mail_from.lower() and seen.spool_id != p.item.id):
+            # The same Message-ID from another sender is a collision (or an attempt to have a
+            # real request dropped as a "duplicate"): processed as a message of its own.
+            security.warning("Message-ID %s of inbound #%s (from %s) reused by %s: processed as a new message",
+                             p.key[:200], seen.id, seen.mail_from or "<>", p.envelope.mail_from or "<>")
+            # Keyed by Message-ID and sender: that sender's own retry is still a duplicate.
+            p = replace(p, key=f"{p.key[:600]}#from:{p.envelope.mail_from.lower()[:320]}")
+            seen = store.duplicate_of(conn, p.key)
         if seen is not None:
             reason = f"same Message-ID as inbound #{seen.id}"
             if seen.spool_id != p.item.id and store.duplicate_of(conn, f"duplicate:{p.item.id}") is None:
@@ -509,8 +519,12 @@ class Worker:
             disposition = "closed-" + routing.close.replace("_", "-")
 
         inbound_id = self._record(actions, p, ticket.id, disposition, reason)
-        conversation.Conversation(actions, org).apply(decision, ticket, department, mail, author,
-                                                      inbound_id, routing)
+        # Only a mail that copies someone needs its sender proven (a forged Cc recruits nobody).
+        copies = bool(mail.cc) or len(mail.to) > 1
+        proven = decision.effect is Effect.RESPONSE or (copies and author is not None and mail.sole_author and auth.check(
+            mail, envelope, author.email, ticket.number, self.config.auth, self.secret).ok)
+        conversation.Conversation(actions, org, self.config.tickets.max_participants).apply(
+            decision, ticket, department, mail, author, inbound_id, routing, copies_proven=proven)
         actions.finish()
         return Outcome(disposition, reason, ticket.number)
 
@@ -550,7 +564,7 @@ class Worker:
         department = first_department(org, p.envelope) or org.departments[0]
         proof = auth.check(p.mail, p.envelope, author.email,
                            selfservice.PROFILE_SIGNATURE if request.kind == "confirm" else None,
-                           self.config.auth, self.secret)
+                           self.config.auth, self.secret, mailbox_only=request.kind == "confirm")
         disposition, reason = selfservice.SelfService(actions).answer(request, author, department, p.mail, proof)
         self._record(actions, p, None, disposition, reason)
         actions.finish()
@@ -566,7 +580,7 @@ class Worker:
         # Recorded first (the entries name it), completed with the outcome below.
         inbound_id = self._record(actions, p, ticket.id if ticket else None, "command-refused", "")
         result = commands.Commander(actions, org, self.renderer, self.organisation.rules,
-                                    self.organisation.reader).run(
+                                    self.organisation.reader, self.config.tickets.max_participants).run(
             block, member, author, p.mail, inbound_id, ticket, written_to, proof)
         disposition = "command-applied" if result.applied else "command-refused"
         actions.update_inbound(inbound_id, result.ticket, disposition, result.reason)

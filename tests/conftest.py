@@ -148,12 +148,14 @@ class Harness:
     controller: IntakeController | None = None
     _workers: list = field(default_factory=list)
 
-    def send(self, raw: bytes | str, rcpt="osticket@torex.ru", sender="ivan@torex.ru"):
-        """Deliver over SMTP; returns smtplib's refusal dict (empty when all accepted)."""
+    def send(self, raw: bytes | str, rcpt="osticket@torex.ru", sender="ivan@torex.ru", source: str | None = None):
+        """Deliver over SMTP; returns smtplib's refusal dict (empty when all accepted).
+        ``source``: the client's own address (another loopback address is "not the relay")."""
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
         rcpts = [rcpt] if isinstance(rcpt, str) else list(rcpt)
-        with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=30,
+                          source_address=(source, 0) if source else None) as client:
             return client.sendmail(sender, rcpts, raw)
 
     def worker(self):
@@ -200,7 +202,9 @@ def make_config(tmp_path: Path, db_url: str, sink_port: int | None, rules: Path 
     relay = replace(cfg.relay, host="127.0.0.1" if sink_port else "", port=sink_port or 25,
                     retry_base=60)
     # The company's mail server, as the tests' staff mail says it was checked by.
-    auth = replace(cfg.auth, trusted_hosts=("mx.torex.ru",))
+    # The company relay is 127.0.0.1; an attacker talking SMTP straight to maild is 127.0.0.2
+    # (Harness.send(..., source="127.0.0.2")).
+    auth = replace(cfg.auth, trusted_hosts=("mx.torex.ru",), trusted_networks=("127.0.0.1/32",))
     # Failed messages are retried at once in tests (the backoff has its own test).
     worker = replace(cfg.worker, retry_delay=0)
     return replace(cfg, relay=relay, smtp=replace(cfg.smtp, **smtp), hostname="maild.test", auth=auth,

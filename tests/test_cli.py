@@ -43,7 +43,7 @@ def test_inject_drain_and_read_back_as_json(run, tmp_path):
                           "category", "kind", "source", "created_at", "entries"}
     assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов", "phone": "", "office": "", "company": ""}
     [entry] = shown["entries"]
-    assert set(entry) == {"type", "author", "created_at", "body", "full_body", "attachments"}
+    assert set(entry) == {"type", "author", "created_at", "body", "full_body", "attachments", "unauthenticated"}
     assert entry["type"] == "message" and "Принтер" in entry["body"]
 
     text = run("tickets", "show", "OSA-000001").output

@@ -51,7 +51,8 @@ def test_outside_from_behind_a_corporate_relay_gets_one_answer_a_day(harness_fac
 
 def test_an_outside_from_not_from_its_own_envelope_nor_a_trusted_relay_is_not_answered(maild):
     """Anyone can put any From on a mail: answering it would mail a stranger (backscatter)."""
-    maild.send(mail(sender="Victim <victim@example.org>", subject="Счёт"), sender="relay@torex.ru")
+    maild.send(mail(sender="Victim <victim@example.org>", subject="Счёт"), sender="relay@torex.ru",
+               source="127.0.0.2")           # straight to maild, not through the company relay
     [outcome] = maild.drain().outcomes
     assert outcome.disposition == "refused-domain" and "trusted relay" in outcome.reason
     assert maild.sink.messages == []

@@ -146,7 +146,10 @@ def test_reply_to_long_closed_ticket_opens_a_new_linked_one(maild):
 
 
 def test_corporate_cc_become_participants_and_get_responses(maild):
-    opened(maild, headers={"Cc": "Ольга <o.belova@torex.ru>, friend@example.com, osticket-1c@torex.ru"})
+    # The requester's mail proves its sender (the company server's DKIM pass): only then do
+    # its copies join (tests/test_security.py: a forged Cc recruits nobody).
+    opened(maild, headers={"Cc": "Ольга <o.belova@torex.ru>, friend@example.com, osticket-1c@torex.ru",
+                           **TRUSTED_DKIM})
     t = ticket(maild)
     assert [p.person.email for p in t.participants] == ["o.belova@torex.ru"]
     # The participant may add to the ticket ...
@@ -156,7 +159,9 @@ def test_corporate_cc_become_participants_and_get_responses(maild):
     maild.send(mail(subject="Re: [#OSA-000001]", sender="p.petrov@torex.ru", body="Исправлено.",
                     headers=TRUSTED_DKIM), sender="p.petrov@torex.ru")
     maild.drain()
-    assert [e.type for e in ticket(maild).entries] == ["message", "message", "response"]
+    entries = ticket(maild).entries
+    assert [e.type for e in entries if e.type != "event"] == ["message", "message", "response"]
+    assert [e.body for e in entries if e.type == "event"] == ["В копию добавлены: o.belova@torex.ru"]
     for who in ("ivan@torex.ru", "o.belova@torex.ru"):
         assert [m.body.count("Исправлено.") for m in maild.sent_to(who)] == [1]
     assert maild.sent_to("friend@example.com") == [] and maild.sent_to("osticket-1c@torex.ru") == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import heapq
 import json
 import math
 import os
@@ -76,7 +77,8 @@ class Model:
         for name, value in features.items():
             row = weights.get(name)
             if row is not None:
-                present.append((name, value, row))
+                if not name.startswith("c:"):       # letter pieces weigh, but explain nothing to a person
+                    present.append((name, value, row))
                 summed = by_value.get(value)
                 by_value[value] = row if summed is None else list(map(add, summed, row))
         totals = list(self.bias)
@@ -91,8 +93,8 @@ class Model:
         if explain:
             # What pushed the best class above the others: its weight against the classes' mean.
             best, means = order[0], self.means
-            scored = sorted(((name, value * (row[best] - means[name])) for name, value, row in present),
-                            key=lambda x: -x[1])
+            scored = heapq.nlargest(explain, ((name, value * (row[best] - means[name]))
+                                              for name, value, row in present), key=lambda x: x[1])
             contributions[self.classes[best]] = tuple((f, round(w, 3)) for f, w in scored[:explain] if w > 0)
         return Scores(ranked, contributions)
 

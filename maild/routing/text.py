@@ -4,15 +4,13 @@ the way every later stage expects (NFKC, format characters gone, ``1C`` is ``1С
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from ..textnorm import visible
 
 MAX_BODY = 3000        # characters the reading looks at: the request is at the top
 
 _ONE_C = re.compile(r"(?<![\w])1[cсCС](?![\w])")
 _ONE_C_PREFIX = re.compile(r"(?<![\w])1[cсCС](?=[:\s-]|$)")
-# Unicode's format characters (category Cf) that turn up in mail: soft hyphen, zero-width
-# spaces and joiners, direction marks, word joiner, BOM.
-_FORMAT = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]")
 # Where a signature starts: a closing formula on a line of its own (or starting it), the
 # "-- " separator, a phone client's footer. The text below names a position, a company and
 # an extension: the writer, not the request.
@@ -26,7 +24,7 @@ _TOKEN = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*|__\w+?__", re.UNICODE)
 def normalise(text: str) -> str:
     """NFKC (full-width, ligatures, no-break spaces), format characters removed, 1C -> 1С,
     ё -> е, lower case."""
-    text = _FORMAT.sub("", unicodedata.normalize("NFKC", text))
+    text = visible(text)
     text = _ONE_C.sub("1с", text)
     text = _ONE_C_PREFIX.sub("1с", text)
     return text.replace("ё", "е").replace("Ё", "Е").lower()
