@@ -59,12 +59,16 @@ def this_version(rows: list[dict]) -> dict:
     items = [evaluate.Labelled(Path(r["file"]), r["to"], r["department"], r["category"], r["kind"], r["outcome"],
                                r.get("note", "")) for r in rows]
     cold = evaluate.evaluate(items, org, table, reader)
-    warm = evaluate.evaluate(items, org, table, reader)
+    # Warm: the best of three passes (the machine is shared; the least disturbed pass is the cost).
+    warm = min((evaluate.evaluate(items, org, table, reader) for _ in range(3)),
+               key=lambda r: r.figures()["ms_per_mail"])
     after = rss_mb()
-    started = time.perf_counter()
-    for row, mail in mails:                   # the reading alone, without the rule table
-        reader.read(mail.subject, mail.text, org.department_for_address(row["to"]).code)
-    read_ms = 1000 * (time.perf_counter() - started) / len(mails)
+    read_ms = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        for row, mail in mails:                   # the reading alone, without the rule table
+            reader.read(mail.subject, mail.text, org.department_for_address(row["to"]).code)
+        read_ms = min(read_ms, 1000 * (time.perf_counter() - started) / len(mails))
     figures = warm.figures()
     figures.update(cold_ms_per_mail=cold.figures()["ms_per_mail"], read_ms_per_mail=round(read_ms, 3),
                    model_mb=round(policy_mb, 1), memory_mb=round(after - before, 1))

@@ -35,7 +35,7 @@ class KeywordIndex:
     def __init__(self, categories: list[tuple[str, tuple[str, ...], tuple[str, ...]]]):
         """``categories``: (label, words, patterns)."""
         self._single: dict[str, list[str]] = {}
-        self._phrases: list[tuple[tuple[str, ...], str]] = []
+        self._phrases: dict[str, list[tuple[tuple[str, ...], str]]] = {}     # first word -> phrases
         self._patterns: list[tuple[re.Pattern, str]] = []
         for label, words, patterns in categories:
             for phrase in words:
@@ -43,7 +43,7 @@ class KeywordIndex:
                 if len(parts) == 1:
                     self._single.setdefault(parts[0], []).append(label)
                 elif parts:
-                    self._phrases.append((parts, label))
+                    self._phrases.setdefault(parts[0], []).append((parts, label))
             for pattern in patterns:
                 self._patterns.append((re.compile(text.normalise(pattern), re.I), label))
         self._lengths = sorted({len(p) for p in self._single})
@@ -60,13 +60,14 @@ class KeywordIndex:
                         break
                     for label in single.get(word[:n], ()):
                         hits.setdefault(label, set()).add(word)
-            if self._phrases:
-                joined = " " + " ".join(words) + " "
-                for parts, label in self._phrases:
-                    needle = " " + " ".join(parts)
-                    at = joined.find(needle)
-                    if at >= 0:
-                        hits.setdefault(label, set()).add(" ".join(parts))
+            starting = [self._phrases[w] for w in set(words) & self._phrases.keys()]
+            if starting:
+                joined = " " + " ".join(words)
+                for phrases in starting:
+                    for parts, label in phrases:
+                        # The last word is a prefix, like a single word: "сетевой папк" finds "сетевой папки".
+                        if " " + " ".join(parts) in joined:
+                            hits.setdefault(label, set()).add(" ".join(parts))
         for pattern, label in self._patterns:
             found = pattern.search(raw)
             if found:
