@@ -11,6 +11,8 @@ with its ticket).
 """
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -27,6 +29,8 @@ from .parse import Mail
 from .render import File, Renderer
 from .rules import Routing
 from .store import PersonRef, TicketRef
+
+log = logging.getLogger("maild.actions")
 
 MAX_MESSAGE_ID = 900
 NO_TEXT = "(письмо без текста)"     # what an entry shows for mail with attachments only
@@ -94,6 +98,21 @@ class Notice:
     template: str
     auto_submitted: str     # auto-replied (answers a message) or auto-generated
     signed_reply: bool = False   # staff mail: Reply-To the address signed for them and the ticket
+
+
+# The local parts maild writes to: a dot-atom without "%" or "!" (source routes through the
+# company's relay: "victim%evil.com@torex.ru") and without quotes.
+_LOCAL = re.compile(r"^[A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*$")
+_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+
+
+def mailable(address: str, department: Department) -> bool:
+    """An address maild sends to: plain local@domain, and not the helpdesk's own."""
+    local, at, domain = address.rpartition("@")
+    if not at or not _LOCAL.match(local) or not _DOMAIN.match(domain):
+        return False
+    return not (domain.lower() == department.domain.lower()
+                and local.split("+", 1)[0].lower() == department.local_part.lower())
 
 
 class Actions:
@@ -289,6 +308,9 @@ class Actions:
         created = now()
         ids = []
         for recipient in recipients:
+            if not mailable(recipient.email, department):
+                log.warning("not mailing %r (%s): not an address maild writes to", recipient.email, notice.template)
+                continue
             held = self._over_budget(ticket, recipient.email, notice.kind)
             reply_to = None
             number = signed_for or (ticket.number if ticket is not None else None)

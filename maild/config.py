@@ -85,6 +85,9 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         # past these, mail is held (outbox status "held") and the department told.
         "per_recipient_hour": (int, 20),
         "per_ticket_hour": (int, 30),
+        # New tickets from one sender in an hour: past it the mail is recorded (maild log,
+        # replay) but opens no ticket and alerts nobody; the department is told once an hour.
+        "new_tickets_per_sender_hour": (int, 20),
     },
     "reports": {
         "phone_to": (str, ""),               # monthly phone-ticket report (HR); `--mail` sends it here
@@ -201,6 +204,7 @@ class NotificationsConfig:
 class LoopGuardConfig:
     per_recipient_hour: int = 20
     per_ticket_hour: int = 30
+    new_tickets_per_sender_hour: int = 20   # past it: recorded (maild log), no ticket, one alert
 
 
 @dataclass(frozen=True)

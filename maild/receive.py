@@ -45,6 +45,12 @@ TOO_MANY_FROM_YOU = "421 4.7.0 Too many connections from your address, try again
 TIMEOUT = "421 4.4.2 Timeout, closing connection"
 
 
+def _storable_address(address: str) -> bool:
+    """Text a database, a terminal and a header can carry: no surrogates, no controls."""
+    return all(" " < c != "\x7f" and not 0xD800 <= ord(c) <= 0xDFFF and not 0x80 <= ord(c) <= 0x9f
+               for c in address)
+
+
 @dataclass
 class Sessions:
     """Who is connected now (one per listener): the session limits count here."""
@@ -234,6 +240,10 @@ class IntakeHandler:
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
+        # An address maild could never store, print or answer (raw non-UTF-8 bytes arrive as
+        # lone surrogates; NUL and other controls) is refused now, not accepted and stuck.
+        if not _storable_address(address):
+            return "553 5.1.7 The sender address is not a valid mail address"
         # Outside senders open no ticket: say so now, when the envelope already shows it.
         # The null sender (bounces) is always accepted.
         if address and address != "<>" and not self.organisation().is_corporate(address):
@@ -245,6 +255,8 @@ class IntakeHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, rcpt_options: list[str]) -> str:
+        if not _storable_address(address):
+            return "553 5.1.3 The recipient address is not a valid mail address"
         if not self.organisation().is_department_address(address):
             return "550 5.1.1 <%s>: no such helpdesk address here" % address.replace("\r", "").replace("\n", "")
         if len(envelope.rcpt_tos) >= getattr(server, "max_recipients", 100):

@@ -19,6 +19,7 @@ the file goes to quarantine with the reason.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -121,18 +122,26 @@ class Spool:
         make the data durable with one ``syncfs`` (per-file fsync where there is none),
         then rename them into ``incoming/`` and fsync that directory once. A file appears
         in ``incoming/`` only when its bytes are on disk."""
-        ids = []
-        for envelope, raw in messages:
-            item_id = new_id()
-            with open(self.tmp / item_id, "wb") as fh:
-                fh.write(envelope.to_json() + b"\n")
-                fh.write(raw)
-                if _syncfs is None:
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            ids.append(item_id)
-        if _syncfs is not None:
-            _sync_filesystem(self.tmp)
+        ids: list[str] = []
+        try:
+            for envelope, raw in messages:
+                item_id = new_id()
+                ids.append(item_id)
+                with open(self.tmp / item_id, "wb") as fh:
+                    fh.write(envelope.to_json() + b"\n")
+                    fh.write(raw)
+                    if _syncfs is None:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+            if _syncfs is not None:
+                _sync_filesystem(self.tmp)
+        except BaseException:
+            # A full disk, a vanished directory: nothing of this group was acknowledged, so
+            # nothing of it may stay behind (the clients retry).
+            for item_id in ids:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.tmp / item_id)
+            raise
         for item_id in ids:
             os.rename(self.tmp / item_id, self.incoming / item_id)
         _fsync_dir(self.incoming)

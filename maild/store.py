@@ -230,6 +230,23 @@ def count_budgeted(conn: Connection, since: datetime, recipient: str | None = No
     return conn.execute(_BUDGET_ABOUT, {"tid": ticket_id, "since": since}).scalar_one()
 
 
+_OPENED_BY = select(func.count()).select_from(T_TICKET).where(
+    T_TICKET.c.requester_id == bindparam("pid"), T_TICKET.c.created_at >= bindparam("since"))
+_HELD_FROM = select(func.count()).select_from(T_INBOUND).where(
+    T_INBOUND.c.mail_from == bindparam("sender"), T_INBOUND.c.disposition == "held-over-budget",
+    T_INBOUND.c.received_at >= bindparam("since"))
+
+
+def opened_by(conn: Connection, person_id: int, since: datetime) -> int:
+    """Tickets this person opened since then (the per-sender budget)."""
+    return conn.execute(_OPENED_BY, {"pid": person_id, "since": since}).scalar_one()
+
+
+def held_from(conn: Connection, sender: str, since: datetime) -> int:
+    """Mails of this envelope sender held over the budget since then."""
+    return conn.execute(_HELD_FROM, {"sender": sender, "since": since}).scalar_one()
+
+
 def count_since(conn: Connection, recipient: str, kind: str, since: datetime) -> int:
     """How many mails of this kind went to this address since then (rate limits)."""
     return conn.execute(_COUNT_SINCE, {"to": recipient.lower(), "kind": kind, "since": since}).scalar_one()

@@ -175,6 +175,18 @@ class Worker:
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
         self._failures_looked_at = float("-inf")
+        self._database_down = False
+
+    def _database_state(self, up: bool, why: str = "") -> None:
+        """Log a database outage when it starts and when it ends, not on every poll (a poll
+        is a fraction of a second: an outage would fill the log)."""
+        if up and self._database_down:
+            log.warning("the database is reachable again")
+        elif not up and not self._database_down:
+            log.warning("%s (said once; the next line is when it is back)", why)
+        elif not up:
+            log.debug("%s", why)
+        self._database_down = not up
 
     def close(self) -> None:
         """Stop the parser process (a child that would otherwise keep the worker alive)."""
@@ -243,9 +255,10 @@ class Worker:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            log.warning("outgoing mail waits: database unavailable: %s", exc)
+            self._database_state(False, f"outgoing mail waits: database unavailable: {exc}")
             summary.send_waits_for_db = True
         else:
+            self._database_state(True)
             summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
             # Failures come from this round, or from bounces the worker recorded: look now
             # and then, not on every round (each look is a write transaction on SQLite).
@@ -349,11 +362,12 @@ class Worker:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            log.warning("database unavailable, %d messages wait in the spool: %s", len(prepared), exc)
+            self._database_state(False, f"database unavailable, messages wait in the spool: {exc}")
             for p in prepared:
                 self.spool.release(p.item)
             summary.deferred_db += len(prepared)
             return False
+        self._database_state(True)
 
         for p, outcome in done:
             self.spool.archive(p.item, self.config.mail_dir, p.envelope.received)
@@ -449,6 +463,13 @@ class Worker:
             ours = verp.bounced(self.secret, envelope.rcpt_to, self.config.hostname)
             if ours is not None:            # a report on one of our mails, from anywhere
                 return self._report_on_ours(conn, p, actions, org, ours)
+        if sender and org.is_department_address(sender) and not p.verdict.automatic:
+            # Mail in a department's own name (forged, or a misconfigured forward): a helpdesk
+            # address is never a requester, and nothing is sent to it (that is how loops start).
+            reason = f"{sender} is a helpdesk address: recorded, no ticket, no answer"
+            self._record(actions, p, None, "refused-own-address", reason)
+            actions.finish()
+            return Outcome("refused-own-address", reason)
         found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
@@ -501,6 +522,10 @@ class Worker:
             routing = p.routing or rules.route(mail, envelope.rcpt_to, sender or "", department, org,
                                                self.organisation.rules, self.organisation.reader)
             department = routing.department
+            budget = self.config.loop_guard.new_tickets_per_sender_hour
+            since = now() - timedelta(hours=1)
+            if author is not None and store.opened_by(conn, author.id, since) >= budget:
+                return self._over_sender_budget(conn, p, actions, department, author, budget, since)
             ticket = actions.open_ticket(department, mail.subject, author, routing)
         else:
             ticket = decision.ticket
@@ -527,6 +552,24 @@ class Worker:
             decision, ticket, department, mail, author, inbound_id, routing, copies_proven=proven)
         actions.finish()
         return Outcome(disposition, reason, ticket.number)
+
+    def _over_sender_budget(self, conn: Connection, p: Prepared, actions: Actions, department: Department,
+                            author, budget: int, since) -> Outcome:
+        """The sender opened ``budget`` tickets within the hour: this mail is recorded and
+        archived (``maild log``, ``maild replay``), opens no ticket and alerts nobody; the
+        department hears once an hour per sender, so 200 mails make one alert, not 400."""
+        first = store.held_from(conn, p.envelope.mail_from, since) == 0
+        reason = (f"{author.email} opened {budget} tickets within the hour (loop_guard.new_tickets_per_sender_hour):"
+                  " recorded, no ticket, no alert")
+        self._record(actions, p, None, "held-over-budget", reason)
+        if first:
+            actions.queue(None, department, Notice("budget", "sender_budget", "auto-generated"),
+                          [Recipient(m.email, m.name) for m in department.staff], None,
+                          sender={"email": author.email, "name": author.name}, budget=budget,
+                          subject=p.mail.subject)
+        actions.finish()
+        security.warning("%s: %s", p.item.id, reason)
+        return Outcome("held-over-budget", reason)
 
     def _report_on_ours(self, conn: Connection, p: Prepared, actions: Actions, org: Organisation,
                         message_id: str) -> Outcome:

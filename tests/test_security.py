@@ -277,3 +277,73 @@ def test_the_same_message_id_from_someone_else_is_processed_not_dropped(maild, c
     # The same sender again (an SMTP retry) is the duplicate it always was.
     maild.send(mail(message_id="guessable@torex.ru", subject="Нет интернета", body="Нет интернета в 305."))
     assert [o.disposition for o in maild.drain().outcomes] == ["duplicate"]
+
+
+# -- addresses maild could never store or answer are refused in the dialogue --------------------
+@pytest.mark.parametrize("address", [b"iv\xffan@torex.ru", b"ivan\x01@torex.ru", b"ivan\x7f@torex.ru",
+                                     b"iv\xc2\x9ban@torex.ru", b"ivan\x00@torex.ru"])
+def test_a_raw_or_control_byte_in_mail_from_is_refused(maild, address):
+    import socket
+    s = socket.create_connection(("127.0.0.1", maild.port), timeout=10)
+    s.recv(1024)
+    s.sendall(b"EHLO x\r\n")
+    while b"250 " not in s.recv(4096):
+        pass
+    s.sendall(b"MAIL FROM:<" + address + b">\r\n")
+    reply = s.recv(1024)
+    s.close()
+    assert reply[:1] == b"5", reply
+    assert maild.drain().processed == 0
+    assert cli(maild, "log", "--json").exit_code == 0
+
+
+# -- maild never mails an address it could be tricked into relaying, nor itself -----------------
+@pytest.mark.parametrize("sender", ["victim%evil.example@torex.ru", '"victim@evil.example"@torex.ru',
+                                    "user!evil.example!victim@torex.ru"])
+def test_no_acknowledgement_to_a_relay_trick_address(maild, sender):
+    maild.send(mail(sender=sender), sender="relay@torex.ru")
+    maild.drain()
+    assert all(not any("evil" in r for r in m.rcpt_tos) for m in maild.sink.messages)
+    assert all("%" not in r and "!" not in r and '"' not in r for m in maild.sink.messages for r in m.rcpt_tos)
+
+
+@pytest.mark.parametrize("sender", ["osticket@torex.ru", "osticket-1c@torex.ru", "OSTICKET+printer@torex.ru"])
+def test_a_helpdesk_address_is_never_a_requester(maild, sender):
+    maild.send(mail(sender=sender), sender=sender)
+    [outcome] = maild.drain().outcomes
+    assert outcome.disposition == "refused-own-address"
+    with maild.session() as s:
+        assert store.tickets(s) == []
+    assert maild.sink.messages == []
+
+
+def test_a_database_outage_is_logged_when_it_starts_and_ends_not_every_poll(maild, caplog):
+    worker = maild.worker()
+    maild.send(mail())
+    with caplog.at_level("WARNING", logger="maild.worker"):
+        with maild.database_down():
+            for _ in range(5):
+                worker.drain()
+        summary = worker.drain()
+    lines = [r.message for r in caplog.records if r.name == "maild.worker"]
+    assert sum("unavailable" in line for line in lines) == 1, lines
+    assert sum("reachable again" in line for line in lines) == 1, lines
+    assert summary.created == 1
+
+
+def test_a_flood_from_one_sender_makes_a_few_tickets_and_one_alert(harness_factory):
+    from dataclasses import replace
+    h = harness_factory(configure=lambda c: replace(c, loop_guard=replace(c.loop_guard, new_tickets_per_sender_hour=3)))
+    for i in range(8):
+        h.send(mail(subject=f"Не печатает {i}"))
+    outcomes = h.drain().outcomes
+    assert [o.disposition for o in outcomes].count("ticket-created") == 3
+    assert [o.disposition for o in outcomes].count("held-over-budget") == 5
+    with h.session() as s:
+        assert len(store.tickets(s)) == 3
+    alerts = h.sent_to("p.petrov@torex.ru")
+    assert len([m for m in alerts if "Слишком много" in m.subject]) == 1
+    assert len([m for m in alerts if "Новая заявка" in m.subject]) == 3
+    assert len(h.sent_to("ivan@torex.ru")) == 3                       # acknowledgements of the three
+    held = cli(h, "log", "--json")
+    assert held.exit_code == 0 and held.output.count("held-over-budget") == 5
