@@ -60,7 +60,7 @@ def judge(org, reader, scored, t: Thresholds) -> tuple[int, int, int, int]:
 def main() -> None:
     org, reader, scored = held_out_scores()
     grid = dict(category=[0.3, 0.4], margin=[0.1], transfer=[0.5, 0.6], this_not=[0.3],
-                close=[0.5, 0.6, 0.7, 0.8, 0.9], probable=[0.02, 0.03, 0.05, 0.1])
+                close=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95], probable=[0.01, 0.02, 0.03, 0.05, 0.1])
     results = []
     for values in itertools.product(*grid.values()):
         t = Thresholds(**dict(zip(grid, values)))

@@ -257,8 +257,13 @@ class Actions:
 
     def pending_to(self, recipient: str, kind: str) -> bool:
         """Whether mail of this kind to this address waits in this batch, not yet written."""
+        return self.pending_count(recipient, kind) > 0
+
+    def pending_count(self, recipient: str, kind: str) -> int:
+        """How many mails of this kind to this address wait in this batch, not yet written
+        (a rate limit must count them: a burst arrives in one batch)."""
         rows = self._outbox + (self.outbox_sink or [])
-        return any(r["recipient"] == recipient.lower() and r["kind"] == kind for r in rows)
+        return sum(r["recipient"].lower() == recipient.lower() and r["kind"] == kind for r in rows)
 
     def update_inbound(self, inbound_id: int, ticket: TicketRef | None, disposition: str, reason: str) -> None:
         """The outcome, once known (a command mail is recorded before its commands run)."""

@@ -39,7 +39,7 @@ from .actions import Actions, Notice, Recipient
 from .auth import AuthResult
 from .conversation import Conversation
 from .organisation import Department, Organisation, Staff
-from .textnorm import visible
+from .textnorm import seen, visible
 from .parse import Mail
 from .render import Renderer
 from .store import PersonRef, TicketRef
@@ -81,9 +81,10 @@ _MAY_START = re.compile(r"\s*\\?#")
 # What html2text makes of an HTML mail's command line: autolinked addresses, escapes.
 _MD_LINK = re.compile(r"\[([^\]]*)\]\((?:mailto:)?[^)]*\)")
 _MD_ESCAPE = re.compile(r"\\([\\_*#\[\]()`.+!-])")
-# "#" and a letter (after spaces, maybe): meant as a command even if not readable as one.
-# "#1 в очереди" is not.
-_COMMAND_LIKE = re.compile(r"^\\?#[ \t]*[^\W\d_]")
+# A first line that starts with "#" once invisible marks and markdown (html2text's list
+# bullets, link brackets) are gone is meant as a command, readable or not: fail closed.
+_COMMAND_LIKE = re.compile(r"^\\?#")
+_MD_BULLET = re.compile(r"^[*+-][ \t]+(?=\\?#)")
 _LINE = re.compile(r"^\\?#[ \t]*([^\W\d_][\w-]*)[ \t]*[:.,;]?(?:[ \t]+(.*))?$")
 
 
@@ -121,6 +122,9 @@ def read(body: str) -> CommandMail | None:
     i = 0
     while i < len(lines):
         line = lines[i].strip()
+        if not commands:
+            # The first line as the eye sees it: no zero-width marks, no fillers, no bullet.
+            line = _MD_BULLET.sub("", _MD_LINK.sub(r"\1", seen(line).strip()))
         if line:
             found = _LINE.match(line)
             if found is None:

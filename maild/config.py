@@ -37,6 +37,9 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
         "max_recipients": (int, 100),
         "max_connections_per_client": (int, 20),
         "max_sessions": (int, 200),
+        "session_lifetime": (int, 1800),
+        "min_data_rate": (int, 64),
+        "min_rate_after": (int, 30),
     },
     "relay": {
         "host": (str, ""),
@@ -113,6 +116,9 @@ class SmtpConfig:
     max_recipients: int = 100           # per message; more get 452 4.5.3
     max_connections_per_client: int = 20    # at once from one address; more get 421 4.7.0
     max_sessions: int = 200             # at once in all; more get 421 4.7.0
+    session_lifetime: int = 1800        # seconds one session may last in all (then 421 4.4.2)
+    min_data_rate: int = 64             # bytes a second DATA must average ...
+    min_rate_after: int = 30            # ... once it has run this many seconds (a byte every 3 s is no mail)
 
 
 @dataclass(frozen=True)

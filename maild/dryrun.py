@@ -110,7 +110,8 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
     member = org.staff_by_email(sender) if sender and mail.sole_author else None
     if selfservice.confirms(envelope.rcpt_to):
         return DryRun("profile-request", "a reply confirming a waiting profile change", notes=notes)
-    if not verdict.automatic and (commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
+    if not verdict.automatic and (member is not None or commands.may_start(mail.text)
+                                  or selfservice.asks_by_subject(mail.subject)):
         written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
         request = selfservice.read(mail.subject, written, {d.code for d in org.departments}, found is not None)
         if request is not None:

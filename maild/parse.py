@@ -21,6 +21,7 @@ import hashlib
 import logging
 import mimetypes
 import re
+import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from email.feedparser import BytesFeedParser
@@ -100,8 +101,7 @@ class Mail:
     def deceptive_name(self) -> bool:
         """The sender's display name is another address ("ivan@torex.ru <evil@torex.ru>"):
         a warning sign — no authority, no participants, and the staff alert says so."""
-        return self.sender is not None and "@" in self.sender.name and (
-            self.sender.email.lower() not in self.sender.name.lower())
+        return self.sender is not None and _deceptive(self.sender.name, self.sender.email)
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -143,6 +143,8 @@ def decode_header(value: str | email.header.Header | None) -> str:
 # "ivan@torex.ru <evil@torex.ru>": an address written as an unquoted display name. The old
 # getaddresses reads two addresses (and maild filed it as ivan's); mail clients and the modern
 # parser show one, evil's, named "ivan@torex.ru". Read it as they show it.
+_COMMENT = re.compile(r"\([^()]*\)")
+_ADDRESS_IN_NAME = re.compile(r"[^\s<>\"'(),;:@]+@[^\s<>\"'(),;:@]+\.[^\s<>\"'(),;:@]+")
 _NAME_LIKE_ADDRESS = re.compile(r'^\s*([^<>",;:()]*@[^<>",;:()]*?)\s*<([^<>@\s]+@[^<>\s]+)>\s*$')
 
 
@@ -152,7 +154,7 @@ def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
     if not values:
         return ()
     if len(values) == 1:
-        shown = _NAME_LIKE_ADDRESS.match(values[0])
+        shown = _NAME_LIKE_ADDRESS.match(_COMMENT.sub(" ", values[0]))
         if shown:
             return (Address(email=shown.group(2).strip(), name=shown.group(1).strip()),)
     try:
@@ -166,6 +168,13 @@ def _addresses(msg: Message, name: str) -> tuple[Address, ...]:
             continue
         out.append(Address(email=addr, name=decode_header(display)))
     return tuple(out)
+
+
+def _deceptive(name: str, address: str) -> bool:
+    """A display name that shows another address (also written with a full-width ＠, or beside
+    the real one: "p.petrov@torex.ru via evil@torex.ru")."""
+    shown = unicodedata.normalize("NFKC", name).lower()
+    return any(found != address.lower() for found in _ADDRESS_IN_NAME.findall(shown))
 
 
 def _printable(text: str) -> str:
@@ -443,10 +452,27 @@ def _parse_tree(raw: bytes) -> tuple[Message, list[str]]:
     return msg, defects
 
 
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _bare_cr_in_headers(raw: bytes) -> bytes:
+    """In a header block with real line ends, a lone CR ends nothing: "Subject: x\\rBcc: y"
+    is one header (with a space), never a second header smuggled in."""
+    end = raw.find(b"\r\n\r\n")
+    end = len(raw) if end < 0 else end
+    lf = raw.find(b"\n\n")
+    if 0 <= lf < end:
+        end = lf
+    head = raw[:end]
+    return _BARE_CR.sub(b" ", head) + raw[end:] if b"\r" in head.replace(b"\r\n", b"") else raw
+
+
 def parse(raw: bytes) -> Mail:
     # CR-only line endings (old Mac clients) hide every header from the parser.
     if b"\n" not in raw[:4096] and b"\r" in raw[:4096]:
         raw = raw.replace(b"\r", b"\r\n")
+    else:
+        raw = _bare_cr_in_headers(raw)
     _check_parameter_headers(raw)
     try:
         msg, defects = _parse_tree(raw)
@@ -488,7 +514,6 @@ def parse(raw: bytes) -> Mail:
         html=html,
         attachments=tuple(walker.attachments),
         defects=tuple(defects + walker.defects),
-        sole_author=len(authors) == 1 and not ("@" in authors[0].name
-                                              and authors[0].email.lower() not in authors[0].name.lower()),
+        sole_author=len(authors) == 1 and not _deceptive(authors[0].name, authors[0].email),
         report="\n".join(walker.reports),
     )

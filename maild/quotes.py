@@ -171,7 +171,10 @@ class _QuoteStripper(HTMLParser):
             if not self.skip_depth:
                 self.out.append(self.get_starttag_text() or "")
             return
-        dropping = self.skip_depth or classes & _DROP_CLASSES or (
+        style = attr.get("style", "").replace(" ", "").lower()
+        # Hidden text is no part of what the person wrote (nor of a command line at its top).
+        hidden = "hidden" in attr or "display:none" in style or "visibility:hidden" in style
+        dropping = self.skip_depth or hidden or classes & _DROP_CLASSES or (
             tag == "blockquote" and (attr.get("type", "").lower() == "cite" or "gmail_quote" in classes))
         if dropping:
             self.skip_depth += 1

@@ -12,6 +12,7 @@ address (``421 4.7.0``, then the connection is closed), recipients per message
 (``452 4.5.3``), command line length (``500 5.5.2``, aiosmtpd's 512 bytes), idle time
 between commands and stalls inside DATA (``421 4.4.2``, then closed).
 Config: ``[smtp]`` listen, max_message_size, data_timeout, command_timeout, max_recipients,
+session_lifetime, min_data_rate, min_rate_after,
 max_connections_per_client, max_sessions; the department addresses come from the rule
 files and follow their reloads.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,6 +99,8 @@ class IntakeSMTP(SMTP):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        self._born = time.monotonic()
+        self._data_since, self._data_bytes = 0.0, 0
         peer = transport.get_extra_info("peername")
         client = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
         self._refusal = self.sessions.admit(client)
@@ -117,9 +121,24 @@ class IntakeSMTP(SMTP):
         await super()._handle_client()
 
     def data_received(self, data: bytes) -> None:
-        if self._in_data:       # DATA times out when it stalls, not when it is long
-            self._reset_timeout(self.sessions.limits.data_timeout)
+        limits, now = self.sessions.limits, time.monotonic()
+        if self._in_data:       # DATA times out when it stalls, not when it is long ...
+            self._reset_timeout(limits.data_timeout)
+            self._data_bytes += len(data)
+            took = now - self._data_since
+            # ... but it must move: a byte every few seconds would hold a session for ever.
+            if took > limits.min_rate_after and self._data_bytes < limits.min_data_rate * took:
+                return self._drop(f"DATA at {self._data_bytes / took:.0f} bytes/s")
+        if now - self._born > limits.session_lifetime:
+            return self._drop(f"session older than {limits.session_lifetime} s")
         super().data_received(data)
+
+    def _drop(self, why: str) -> None:
+        log.info("dropping %s: %s", self._client or "a client", why)
+        try:
+            self.transport.write(TIMEOUT.encode("ascii") + b"\r\n")
+        finally:
+            self.transport.close()
 
     def _timeout_cb(self):
         try:
@@ -143,6 +162,7 @@ class IntakeSMTP(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         self._in_data = True
+        self._data_since, self._data_bytes = time.monotonic(), 0
         self._reset_timeout(self.sessions.limits.data_timeout)
         try:
             content = await self._read_data()

@@ -126,7 +126,7 @@ class SelfService:
             return "not-answered", f"{person.email}: an address our relay cannot answer"
         since = now() - timedelta(hours=1)
         if sum(store.count_since(conn, person.email, kind, since) for kind in ("profile", "history")) \
-                + sum(self.actions.pending_to(person.email, kind) for kind in ("profile", "history")) \
+                + sum(self.actions.pending_count(person.email, kind) for kind in ("profile", "history")) \
                 >= ANSWERS_PER_HOUR:
             return "not-answered", f"{person.email} had {ANSWERS_PER_HOUR} answers this hour already"
         to = [Recipient(person.email, person.name)]

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, now
+from .models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, TicketChange, now
 
 NUMBER_WIDTH = 6
 
@@ -80,7 +80,7 @@ def next_number(conn: Connection, department: str) -> int:
 
 T_TICKET, T_INBOUND, T_PERSON, T_THREAD = (Ticket.__table__, Inbound.__table__, Person.__table__,
                                            ThreadId.__table__)
-T_PARTICIPANT, T_OUTBOX = Participant.__table__, Outbox.__table__
+T_PARTICIPANT, T_OUTBOX, T_CHANGE = Participant.__table__, Outbox.__table__, TicketChange.__table__
 _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.subject,
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
                    T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
@@ -335,6 +335,7 @@ class PublicEntry:
     created_at: datetime
     author: str
     body: str
+    department: str = ""    # the ticket's department when it was written (a transfer comes later)
 
 
 _PUBLIC = select(T_ENTRY.c.type, T_ENTRY.c.created_at, T_PERSON.c.name, T_PERSON.c.email, T_ENTRY.c.body
@@ -346,8 +347,19 @@ _PUBLIC = select(T_ENTRY.c.type, T_ENTRY.c.created_at, T_PERSON.c.name, T_PERSON
 def public_conversation(conn: Connection, ticket_id: int) -> list[PublicEntry]:
     """What the requester may see of a ticket: messages and responses, never internal
     notes, events or mail refused as unauthenticated."""
-    return [PublicEntry(row.type, row.created_at, row.name or row.email or "", row.body)
+    moves = conn.execute(_DEPARTMENT_MOVES, {"tid": ticket_id}).all()
+    current = conn.execute(select(T_TICKET.c.department).where(T_TICKET.c.id == ticket_id)).scalar() or ""
+
+    def department_at(moment: datetime) -> str:
+        later = [m for m in moves if m.at > moment]
+        return later[0].old if later and later[0].old else current
+
+    return [PublicEntry(row.type, row.created_at, row.name or row.email or "", row.body, department_at(row.created_at))
             for row in conn.execute(_PUBLIC, {"tid": ticket_id})]
+
+
+_DEPARTMENT_MOVES = select(T_CHANGE.c.at, T_CHANGE.c.old, T_CHANGE.c.new).where(
+    T_CHANGE.c.ticket_id == bindparam("tid"), T_CHANGE.c.field == "department").order_by(T_CHANGE.c.id)
 
 
 @dataclass(frozen=True)

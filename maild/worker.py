@@ -474,8 +474,12 @@ class Worker:
         if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
             return self._outside(conn, p, actions, org, sender)
         confirming = selfservice.confirms(envelope.rcpt_to)
+        # Staff mail is always read for command lines, on the text the reader sees (quotes,
+        # signatures and invisible marks gone): a cheap look at the raw text could miss a
+        # "#заметка" below a quote and send it on as an answer.
         if author is not None and not p.verdict.automatic and (
-                confirming or commands.may_start(mail.text) or selfservice.asks_by_subject(mail.subject)):
+                confirming or member is not None or commands.may_start(mail.text)
+                or selfservice.asks_by_subject(mail.subject)):
             written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
             # Anyone: their history, their profile.
             request = selfservice.Request("confirm") if confirming else \

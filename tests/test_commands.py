@@ -77,7 +77,9 @@ def test_read_takes_only_the_lines_at_the_top():
     assert [(c.keyword, c.args) for c in block.commands] == [("take", ""), ("priority", "high"), ("note", "")]
     assert block.text == "Текст #close в строке\n#close"
     assert commands.read("Здравствуйте!\n#close") is None
-    assert commands.read("#1 в очереди") is None          # a number is not a keyword
+    # A "#" first line that is no keyword is kept as an unknown command: a staff mail that
+    # starts so is refused with a receipt, never sent on (confidentiality fails closed).
+    assert [(c.keyword, c.line) for c in commands.read("#1 в очереди").commands] == [("", "#1 в очереди")]
     assert commands.read("\\#взять").commands[0].keyword == "take"   # html2text's escaped form
 
 

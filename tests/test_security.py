@@ -248,7 +248,8 @@ def test_terminal_output_never_carries_control_sequences_from_mail(maild, evil):
 
 
 # -- From as mail clients show it ---------------------------------------------------------------
-@pytest.mark.parametrize("shown", ["ivan@torex.ru <evil@torex.ru>", '"ivan@torex.ru" <evil@torex.ru>',
+@pytest.mark.parametrize("shown", ["ivan@torex.ru <evil@torex.ru>", '"ivan@torex.ru" <evil@torex.ru>', "ivan@torex.ru (comment) <evil@torex.ru>",
+                                   "ivan\uff20torex.ru <evil@torex.ru>", '"p.petrov@torex.ru via evil@torex.ru" <evil@torex.ru>',
                                    "p.petrov@torex.ru <evil@torex.ru>"])
 def test_an_address_as_display_name_is_the_real_address_with_a_warning(maild, shown):
     maild.send(mail(sender=shown, headers={**TRUSTED_DKIM, "Cc": "o.belova@torex.ru"}), sender="evil@torex.ru")
@@ -347,3 +348,77 @@ def test_a_flood_from_one_sender_makes_a_few_tickets_and_one_alert(harness_facto
     assert len(h.sent_to("ivan@torex.ru")) == 3                       # acknowledgements of the three
     held = cli(h, "log", "--json")
     assert held.exit_code == 0 and held.output.count("held-over-budget") == 5
+
+
+# -- the hostile tester's note-leak forms (review of this change): decided on what the reader sees
+QP_PAD = "=20" * 300
+
+
+@pytest.mark.parametrize("body", [
+    "> старое письмо\n\n#заметка " + SECRET,
+    "Отправлено с iPhone\n#заметка " + SECRET,
+    " " * 600 + "\n#заметка " + SECRET,
+    "\u200b" * 600 + "#заметка " + SECRET,
+    "\ufe0f#заметка " + SECRET, "\u034f#заметка " + SECRET, "\u180b#заметка " + SECRET,
+    "\u17b4#заметка " + SECRET, "\U000e0020#заметка " + SECRET, "\U0001d173#заметка " + SECRET,
+    "\u3164\n#заметка " + SECRET, "\u2800\n#заметка " + SECRET,
+    "#\u0301заметка " + SECRET, "#\u0301 " + SECRET, "#1 " + SECRET,
+    "* #заметка " + SECRET,
+])
+def test_a_note_hidden_behind_quotes_padding_or_marks_never_reaches_the_requester(maild, body):
+    opened(maild)
+    outcome = staff_mail(maild, body)
+    assert leaked(maild) == [], (outcome.disposition, outcome.reason)
+    assert all(SECRET not in b for b in public_entries(maild))
+
+
+@pytest.mark.parametrize("html", [
+    f'<div class="gmail_quote">старое</div><p>#заметка {SECRET}</p>',
+    f'<blockquote type="cite">старое</blockquote><p>#заметка {SECRET}</p>',
+    f'<ul><li>#заметка {SECRET}</li></ul>',
+    f'<p><a href="mailto:x@torex.ru">#заметка</a> {SECRET}</p>',
+    f'<p><span style="display: none">невидимо</span>#заметка {SECRET}</p>',
+    f'<p><span hidden>невидимо</span>#заметка {SECRET}</p>',
+])
+def test_an_html_note_behind_a_quote_or_in_a_list_never_reaches_the_requester(maild, html):
+    opened(maild)
+    outcome = staff_mail(maild, "#заметка " + SECRET, html=html)
+    assert leaked(maild) == [], (outcome.disposition, outcome.reason)
+
+
+def test_the_self_service_limit_holds_within_one_batch(maild):
+    for i in range(12):
+        maild.send(mail(subject="история", body=f"Пришлите историю {i}"))
+    outcomes = maild.drain().outcomes
+    assert len(outcomes) == 12
+    answers = [m for m in maild.sent_to("ivan@torex.ru")]
+    assert len(answers) == 5, [m.subject for m in answers]
+    assert sum(o.disposition == "not-answered" for o in outcomes) == 7
+
+
+def test_history_names_the_department_that_answered_before_a_transfer(maild):
+    opened(maild)
+    staff_mail(maild, "Посмотрим после обеда.")                         # OSA answers
+    staff_mail(maild, "#передать ДАБ это 1С")                           # then moves it
+    maild.sink.messages.clear()
+    maild.send(mail(subject="история", body="#история OSA-000001"))
+    maild.drain()
+    [answer] = maild.sent_to("ivan@torex.ru")
+    assert "ответ ОСА" in answer.body and "ответ DAB" not in answer.body, answer.body
+
+
+def test_a_bare_cr_inside_a_header_never_makes_a_new_header(maild):
+    raw = (b"From: Ivan <ivan@torex.ru>\r\nTo: osticket@torex.ru\r\nSubject: Printer\rBcc: victim@evil.example\r\n"
+           b"X-Note: a\rCc: o.belova@torex.ru\r\nMessage-ID: <cr@torex.ru>\r\n"
+           + b"Authentication-Results: " + TRUSTED_DKIM["Authentication-Results"].encode() + b"\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nPrinter does not print.\r\n")
+    from maild.parse import parse
+    parsed = parse(raw)
+    assert parsed.header("bcc") is None and parsed.cc == ()
+    assert parsed.subject == "Printer Bcc: victim@evil.example"
+    maild.send(raw)
+    maild.drain()
+    with maild.session() as s:
+        [t] = store.tickets(s)
+        assert store.ticket_with_entries(s, t.number).participants == []
+    assert all("victim" not in r for m in maild.sink.messages for r in m.rcpt_tos)

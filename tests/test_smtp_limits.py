@@ -113,3 +113,40 @@ def test_a_command_line_too_long(harness_factory):
 def test_limits_are_in_the_example_config(key):
     from conftest import PROJECT
     assert f"\n{key} = " in (PROJECT / "maild.toml.example").read_text()
+
+
+def test_a_client_trickling_data_is_dropped_and_nothing_is_kept(harness_factory):
+    """A byte every 0.3 s never stalls long enough for data_timeout, but is no mail."""
+    h = harness_factory(data_timeout=5, min_data_rate=1000, min_rate_after=1)
+    s, _ = talk(h.port)
+    for line in (b"EHLO test", b"MAIL FROM:<ivan@torex.ru>", b"RCPT TO:<osticket@torex.ru>", b"DATA"):
+        say(s, line)
+    got = b""
+    started = time.monotonic()
+    try:
+        for byte in mail()[:40]:
+            s.sendall(bytes([byte]))
+            time.sleep(0.3)
+            s.settimeout(0.01)
+            try:
+                got += s.recv(1000)
+            except (socket.timeout, BlockingIOError):
+                pass
+            if got:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    assert got.startswith(b"421 4.4.2"), got
+    assert time.monotonic() - started < 6
+    s.close()
+    assert h.app.spool.pending() == 0 and h.drain().processed == 0
+
+
+def test_a_session_has_a_lifetime(harness_factory):
+    h = harness_factory(session_lifetime=1, command_timeout=30)
+    s, _ = talk(h.port)
+    assert say(s, b"EHLO test").startswith(b"250")
+    time.sleep(1.5)
+    s.sendall(b"NOOP\r\n")
+    assert s.recv(1000).startswith(b"421 4.4.2")
+    s.close()
