@@ -239,11 +239,14 @@ def trivial_server(port: int) -> None:
 
 
 def db_counts(db: Path) -> tuple[int, int, int]:
-    """(tickets, ack rows, alert rows), read-only; zeros while the file is not ready."""
+    """(tickets, answer rows, alert rows), read-only; zeros while the file is not ready. The
+    answer is the acknowledgement, or for a request the rules close at once (the reading is
+    sure it is not the department's work) the notice saying so: every sender gets one."""
     try:
         with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
             return conn.execute("SELECT (SELECT count(*) FROM tickets),"
-                                " (SELECT count(*) FROM outbox WHERE kind='ack'),"
+                                " (SELECT count(*) FROM outbox WHERE kind IN ('ack', 'uncategorised',"
+                                " 'not_handled')),"
                                 " (SELECT count(*) FROM outbox WHERE kind='alert')").fetchone()
     except sqlite3.Error:
         return 0, 0, 0

@@ -131,7 +131,11 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
     key = mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
     department = first_department(org, envelope)
     routing = None
-    if department is not None:
+    # A mail that names a ticket is almost always a reply: it is not read here (the worker
+    # routes it after all if it turns out to be a new request).
+    names_a_ticket = bool(mail.in_reply_to or mail.references
+                          or match.subject_tokens(mail.subject, {d.code for d in org.departments}))
+    if department is not None and not names_a_ticket:
         sender = mail.sender.email if mail.sender else envelope.mail_from
         routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, table, reader)
     return Parsed(envelope, len(raw), mail, key, verdict=classify(mail, envelope), routing=routing)

@@ -32,7 +32,8 @@ def test_user_text_is_never_rendered_as_a_template(maild):
     maild.send(mail(subject="Принтер {{ 7*7 }} {% raw %}", body="Не печатает принтер {{ config }} {{ 6*7 }} {# x #}"))
     maild.drain()
     [alert] = maild.sent_to("p.petrov@torex.ru")
-    assert "{{ config }} {{ 6*7 }} {# x #}" in alert.body and "42" not in alert.body
+    # ("42" may well stand in the alert: the reading's percentages are there.)
+    assert "{{ config }} {{ 6*7 }} {# x #}" in alert.body and " 42 " not in alert.body.replace("%", " % ")
     [ack] = maild.sent_to("ivan@torex.ru")
     assert "{{ 7*7 }}" in ack.subject and "49" not in ack.subject
 

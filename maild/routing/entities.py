@@ -79,10 +79,26 @@ _PATTERNS: tuple[tuple[EntityKind, re.Pattern], ...] = tuple(
                           rf"|пом\.|помещени\w*|стро\w*|кор\.|участ\w*)[ \t]*{_N}\d[\w/-]*"),
         (EntityKind.PORT, rf"порт\w*[ \t]*{_N}\d+"),
     ))
+# What must be in a text for each pattern above to match at all (None: no cheap test): one
+# substring test instead of a regular-expression pass over the whole text.
+_NEEDLES: tuple[tuple[str, ...] | None, ...] = (
+    (".",),                                                    # IP
+    None,                                                      # DATE
+    (":", "."),                                                # TIME
+    ("руб", "р.", "₽", "тыс", "млн", "usd", "$", "евро", "€"),   # AMOUNT
+    ("+7", "8"),                                               # MOBILE
+    ("инв",),                                                  # INVENTORY
+    ("табел", "таб."),                                         # PERSONNEL
+    ("серийн", "s/n", "sn", "зав.", "заводск"),                 # serial numbers
+    None,                                                      # DOCUMENT
+    None,                                                      # ROOM
+    ("порт",),                                                 # PORT
+)
 _PHONE_NUMBER = re.compile(rf"(?P<ctx>(?:{_PHONE_WORDS})(?:[^.\n!?]{{0,40}}?))(?P<num>(?<![\d.-])\d{{3,5}}(?![\d.-]*\d))",
                            re.I)
 _PHONE_AFTER = re.compile(rf"(?<![\d.-])(?P<num>\d{{3,5}})(?![\d.-]*\d)(?P<ctx>[^.\n!?]{{0,25}}?(?:{_PHONE_WORDS}))",
                           re.I)
+_DIGIT = re.compile(r"\d")
 _NUMBER = re.compile(r"(?<![\w.-])\d+(?:[.,]\d+)?(?![\w.-]*\d)")
 
 
@@ -92,10 +108,19 @@ def _is_pbx(number: str) -> bool:
 
 def mask(text: str, own_contact: bool = False) -> tuple[str, tuple[Entity, ...]]:
     """The text with every recognised number replaced by its token, and the entities.
-    ``own_contact``: the text is a signature, so phone numbers in it are the writer's."""
+    ``own_contact``: the text is a signature, so phone numbers in it are the writer's.
+    Every entity has a digit and stays on its line: only lines with a digit are read."""
+    lines = text.split("\n")
     found: list[Entity] = []
-    if not any(c.isdigit() for c in text):
-        return text, ()                # every entity has a digit: most subjects end here
+    for i, line in enumerate(lines):
+        if _DIGIT.search(line):
+            lines[i], entities = _mask_line(line, own_contact)
+            found += entities
+    return "\n".join(lines), tuple(found)
+
+
+def _mask_line(text: str, own_contact: bool) -> tuple[str, tuple[Entity, ...]]:
+    found: list[Entity] = []
 
     def sub(kind: EntityKind):
         def replace(m: re.Match) -> str:
@@ -105,8 +130,9 @@ def mask(text: str, own_contact: bool = False) -> tuple[str, tuple[Entity, ...]]
             return f" {middle} {Entity(kind, '').token} "
         return replace
 
-    for kind, pattern in _PATTERNS:
-        text = pattern.sub(sub(kind), text)
+    for (kind, pattern), needles in zip(_PATTERNS, _NEEDLES):
+        if needles is None or any(n in text for n in needles):     # most patterns cannot match: skip
+            text = pattern.sub(sub(kind), text)
 
     def phone(m: re.Match) -> str:
         number, context = m.group("num"), m.group("ctx")

@@ -47,14 +47,19 @@ class KeywordIndex:
             for pattern in patterns:
                 self._patterns.append((re.compile(text.normalise(pattern), re.I), label))
         self._lengths = sorted({len(p) for p in self._single})
+        # Most words begin like no admin word: one set lookup rules them out.
+        self._starts = {p[:3] for p in self._single if len(p) >= 3}
+        self._short = {p for p in self._single if len(p) < 3}
 
     def find(self, sequences: list[list[str]], raw: str) -> dict[str, set[str]]:
         """label -> the words that matched, over word sequences (surface and lemmas) and the
         raw normalised text (patterns)."""
         hits: dict[str, set[str]] = {}
-        single, lengths = self._single, self._lengths
+        single, lengths, starts, short = self._single, self._lengths, self._starts, self._short
         for words in sequences:
             for word in words:
+                if word[:3] not in starts and word[:1] not in short and word[:2] not in short:
+                    continue
                 for n in lengths:
                     if n > len(word):
                         break
@@ -100,9 +105,9 @@ def extract(subject: str, body: str, lemmatiser: Lemmatiser, keywords: KeywordIn
     for lemmas in (subject_lemmas, body_lemmas):
         groups["w"].update("w:" + x for x in lemmas if not x.startswith("__"))
         groups["b"].update(f"b:{a}_{b}" for a, b in zip(lemmas, lemmas[1:]))
-        for x in lemmas:
-            if len(x) >= 4 and not x.startswith("__"):
-                groups["c"].update("c:" + g for g in _ngrams(x))
+    for x in set(subject_lemmas) | set(body_lemmas):        # each word's pieces once
+        if len(x) >= 4 and not x.startswith("__"):
+            groups["c"].update("c:" + g for g in _ngrams(x))
     groups["s"].update("s:" + x for x in subject_lemmas)
     values: dict[str, float] = {}
     for group, names in groups.items():

@@ -23,7 +23,6 @@ import os
 import sys
 from array import array
 from dataclasses import dataclass
-from operator import add
 from pathlib import Path
 
 FORMAT = 2
@@ -80,13 +79,13 @@ class Model:
         for name, value in features.items():
             row = weights.get(name)
             if row is not None:
-                if not name.startswith("c:"):       # letter pieces weigh, but explain nothing to a person
+                if name[0] != "c":                  # letter pieces weigh, but explain nothing to a person
                     present.append((name, value, row))
-                summed = by_value.get(value)
-                by_value[value] = row if summed is None else list(map(add, summed, row))
+                by_value.setdefault(value, []).append(row)
         totals = list(self.bias)
-        for value, summed in by_value.items():
-            totals = [t + value * w for t, w in zip(totals, summed)]
+        for value, rows in by_value.items():
+            # zip(*rows) transposes and sum() adds in C: one pass per class, not per feature.
+            totals = [t + value * s for t, s in zip(totals, map(sum, zip(*rows)))]
         top = max(totals)
         exps = [math.exp(t - top) for t in totals]
         norm = sum(exps)

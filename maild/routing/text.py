@@ -7,7 +7,7 @@ import re
 
 from ..textnorm import visible
 
-MAX_BODY = 3000        # characters the reading looks at: the request is at the top
+MAX_BODY = 1500        # characters the reading looks at: the request is at the top (and the cost grows with it)
 
 _ONE_C = re.compile(r"(?<![\w])1[cсCС](?![\w])")
 _ONE_C_PREFIX = re.compile(r"(?<![\w])1[cсCС](?=[:\s-]|$)")
