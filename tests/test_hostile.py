@@ -32,8 +32,9 @@ def test_user_text_is_never_rendered_as_a_template(maild):
     maild.send(mail(subject="Принтер {{ 7*7 }} {% raw %}", body="Не печатает принтер {{ config }} {{ 6*7 }} {# x #}"))
     maild.drain()
     [alert] = maild.sent_to("p.petrov@torex.ru")
-    # ("42" may well stand in the alert: the reading's percentages are there.)
-    assert "{{ config }} {{ 6*7 }} {# x #}" in alert.body and " 42 " not in alert.body.replace("%", " % ")
+    # The literal text is there, so nothing was rendered ("42" itself may stand in the alert:
+    # the reading's percentages are there).
+    assert "Не печатает принтер {{ config }} {{ 6*7 }} {# x #}" in alert.body
     [ack] = maild.sent_to("ivan@torex.ru")
     assert "{{ 7*7 }}" in ack.subject and "49" not in ack.subject
 
