@@ -310,7 +310,7 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
     echo(f"{len(found)} request(s) since {start:%Y-%m-%d %H:%M} would now be decided differently")
 
 
-def _since(value: str, dates) -> "datetime":
+def _since(value: str, dates):
     import re as re_
     from datetime import datetime, timedelta, timezone
     found = re_.fullmatch(r"(\d+)\s*([hdw])", value.strip())
