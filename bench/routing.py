@@ -47,7 +47,6 @@ def rss_mb() -> float:
 
 
 def this_version(rows: list[dict]) -> dict:
-    from maild import rules as rules_mod
     from maild.parse import parse
     from maild.policy import load_policy
     from maild.routing import evaluate
@@ -76,7 +75,6 @@ def this_version(rows: list[dict]) -> dict:
     for name in sorted({r["set"] for r in rows}):
         part = evaluate.Report([d for d in warm.decided if d.item.path.parent.parent.name == name])
         by_set[name] = part.figures()
-    _ = rules_mod
     return {"figures": figures, "by_set": by_set, "report": warm}
 
 

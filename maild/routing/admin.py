@@ -10,7 +10,6 @@ from sqlalchemy.engine import Engine
 
 from ..organisation import Organisation
 from . import examples as examples_mod, learned, train as train_mod
-from .decide import Classes
 from .examples import Example
 from .features import Features
 from .model import MODEL_FILE, Model
@@ -122,10 +121,6 @@ class Difference:
 
 def describe(outcome: str, department: str, category: str | None) -> str:
     return outcome if outcome.startswith("closed") else f"{department}|{category or '— (triage)'}"
-
-
-def classes_of(org: Organisation) -> Classes:
-    return Classes({f"{d.code}|{c.name}": c.kind for d in org.departments for c in d.categories})
 
 
 def diff(engine: Engine, data_dir: Path, since: datetime, org: Organisation, table, reader: Reader) -> list[Difference]:
