@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import thresholds  # noqa: E402
-from maild.policy import load_policy  # noqa: E402
+from maild.deciding.policy import load_policy  # noqa: E402
 from maild.routing import admin, train  # noqa: E402
 from maild.routing.decide import Thresholds  # noqa: E402
 

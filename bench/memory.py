@@ -184,9 +184,9 @@ class Watch:
 def child(mode: str, message: Path, tmp: Path) -> dict:
     small = make_message(64 * 1024, tag="warm-up")
     if mode == "parse":
-        from maild.classify import classify
-        from maild.parse import parse
-        from maild.spool import Envelope
+        from maild.reading.classify import classify
+        from maild.reading.parse import parse
+        from maild.values import Envelope
         envelope = Envelope(mail_from=SENDER, rcpt_to=(RCPT,), peer="bench")
         classify(parse(small), envelope)
         del small
@@ -200,7 +200,7 @@ def child(mode: str, message: Path, tmp: Path) -> dict:
 
     from maild import config as config_mod
     from maild.app import App
-    from maild.spool import Envelope
+    from maild.values import Envelope
     cfg = config_mod.load(None, data_dir=str(tmp / f"data-{mode}"))
     app = App.create(cfg)
     app.init_db()

@@ -47,8 +47,8 @@ def rss_mb() -> float:
 
 
 def this_version(rows: list[dict]) -> dict:
-    from maild.parse import parse
-    from maild.policy import load_policy
+    from maild.reading.parse import parse
+    from maild.deciding.policy import load_policy
     from maild.routing import evaluate
 
     mails = [(row, parse(Path(row["file"]).read_bytes())) for row in rows]
@@ -81,9 +81,9 @@ def this_version(rows: list[dict]) -> dict:
 BASELINE = r'''
 import json, sys
 from pathlib import Path
-from maild import rules
-from maild.parse import parse
-from maild.policy import load_policy
+from maild.deciding import rules
+from maild.reading.parse import parse
+from maild.deciding.policy import load_policy
 loaded = load_policy(Path("rules"), Path("templates"))
 org, table = loaded[0], loaded[1]
 out = []

@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from maild.policy import load_policy  # noqa: E402
+from maild.deciding.policy import load_policy  # noqa: E402
 from maild.routing import admin, train  # noqa: E402
 from maild.routing.decide import Thresholds, Verdict, decide  # noqa: E402
 

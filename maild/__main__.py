@@ -1,3 +1,3 @@
-from .cli import main
+from maild.admin.cli import main
 
 main()

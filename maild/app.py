@@ -9,15 +9,17 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import auth, db
-from .blobs import BlobStore
-from .config import Config, ConfigError
-from .policy import OrganisationHolder
-from .receive import IntakeHandler
-from .relay import Relay
-from .render import Renderer
-from .spool import Spool
-from .worker import Worker
+from maild.deciding import auth
+from maild.acting import db
+from maild.acting.actions import Actions
+from maild.acting.blobs import BlobStore
+from maild.config import Config, ConfigError
+from maild.deciding.policy import OrganisationHolder
+from maild.intake.receive import IntakeHandler
+from maild.sending.relay import Relay
+from maild.sending.render import Renderer
+from maild.intake.spool import Spool
+from maild.worker import Worker
 
 log = logging.getLogger("maild")
 
@@ -61,7 +63,7 @@ class App:
         cfg = self.config
         factory = None
         if parser_process and cfg.worker.parse_processes > 0:
-            from .daemon import child_setup   # parser processes: die with the worker, no signals of its
+            from maild.children import child_setup   # parser processes: die with the worker, no signals of its
             factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,
@@ -74,10 +76,8 @@ class App:
         self.sessions  # noqa: B018 - creates the engine
         return self.engine.begin()
 
-    def actions(self, conn) -> "Actions":
+    def actions(self, conn) -> Actions:
         """The writer for the command line's own mail (digests, reports), on ``conn``."""
-        from . import auth
-        from .actions import Actions
         cfg = self.config
         return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
                        cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications,

@@ -12,7 +12,6 @@ Config: everything under ``[smtp]`` and ``[worker]``; see README.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import multiprocessing as mp
 import os
@@ -20,14 +19,13 @@ import select
 import signal
 import threading
 
-from .app import App
-from .config import Config
-from .receive import smtp_factory
+from maild.app import App
+from maild.children import child_setup
+from maild.config import Config
+from maild.intake.receive import smtp_factory
 
 log = logging.getLogger("maild.daemon")
 
-WORKER_NICENESS = 8
-PR_SET_PDEATHSIG = 1
 
 
 class Wakeup:
@@ -44,29 +42,6 @@ class Wakeup:
             except BlockingIOError:
                 pass
         return bool(ready)
-
-
-def child_setup(close_fds: tuple[int, ...] = ()) -> None:
-    """In a child: drop what fork copied from the listener (its asyncio signal wake-up fd,
-    which would replay every signal of ours in the parent, and its listening sockets),
-    stop with the parent even if it is killed outright, leave SIGINT to the parent, and
-    yield the CPU to intake. Also the parser processes' initializer."""
-    signal.set_wakeup_fd(-1)
-    for sig in (signal.SIGHUP, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_DFL)
-    for fd in close_fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass   # not Linux: the parent's shutdown still stops us
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Accept fast, process later: when both want the CPU, the SMTP listener goes first
-    # (a sender waits for its 250; a spooled message can wait a moment for its ticket).
-    os.nice(WORKER_NICENESS)
 
 
 def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:

@@ -33,21 +33,26 @@ from pathlib import Path
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import auth, commands, conversation, match, quotes, rules, selfservice, spool as spool_mod, store, verp
-from .actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, Notice, OutboxBatch, Recipient
-from .blobs import BlobStore
-from .classify import Kind, Verdict, classify
-from .config import AttachmentsConfig, Config
-from .conversation import Effect
-from .db import is_unavailable
-from .models import now
-from .organisation import Department, Organisation
-from .parse import Mail, ParseError, parse
-from .policy import OrganisationHolder
-from .relay import Relay
-from .render import Renderer
-from .routing.reader import Reader
-from .spool import Envelope, Spool, SpoolItem
+from maild.deciding import auth, commands, conversation, match, rules, selfservice
+from maild.reading import quotes
+from maild.intake import spool as spool_mod
+from maild.acting import store
+from maild.sending import verp
+from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, Notice, OutboxBatch, Recipient
+from maild.acting.blobs import BlobStore
+from maild.reading.classify import Kind, Verdict, classify
+from maild.config import AttachmentsConfig, Config
+from maild.deciding.conversation import Effect
+from maild.acting.db import is_unavailable
+from maild.acting.models import now
+from maild.deciding.organisation import Department, Organisation
+from maild.reading.parse import Mail, ParseError, parse
+from maild.deciding.policy import OrganisationHolder
+from maild.sending.relay import Relay
+from maild.sending.render import Renderer
+from maild.routing.reader import Reader
+from maild.intake.spool import Spool, SpoolItem
+from maild.values import Envelope
 
 log = logging.getLogger("maild.worker")
 security = logging.getLogger("maild.security")

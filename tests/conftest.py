@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, text
 
 from maild import config as config_mod
 from maild.app import App
-from maild.receive import smtp_factory
+from maild.intake.receive import smtp_factory
 
 PROJECT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT.parent / "shared" / "corpus"
@@ -245,7 +245,7 @@ def maild(harness_factory) -> Harness:
 @functools.lru_cache(maxsize=1)
 def corpus_domains() -> tuple[str, ...]:
     """Every sender domain in the corpus: for tests that treat its writers as employees."""
-    from maild.parse import parse
+    from maild.reading.parse import parse
     domains = {"example.com"}
     for path in CORPUS.glob("*/*.eml"):
         try:

@@ -5,7 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from maild import auth, store
+from maild.deciding import auth
+from maild.acting import store
 
 from conftest import TRUSTED_DKIM, mail
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from maild import store
-from maild.models import Inbound, Outbox, now
+from maild.acting import store
+from maild.acting.models import Inbound, Outbox, now
 
 from conftest import CORPUS, mail, require_corpus
 

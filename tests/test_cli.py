@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from maild.cli import main
+from maild.admin.cli import main
 
 from conftest import mail
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from maild import quotes
-from maild.parse import parse
+from maild.reading import quotes
+from maild.reading.parse import parse
 
 from conftest import mail
 
@@ -40,7 +40,7 @@ def test_there_are_fixtures_for_each_client():
 
 
 def test_outlook_ru_reply_over_smtp_lands_stripped(maild):
-    from maild import store
+    from maild.acting import store
     maild.send(mail(subject="Не печатает принтер", sender="Иванов Иван <i.ivanov@torex.ru>"),
                sender="i.ivanov@torex.ru")
     maild.drain()

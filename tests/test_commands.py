@@ -7,7 +7,9 @@ import email.policy
 
 import pytest
 
-from maild import commands, quotes, store
+from maild.deciding import commands
+from maild.reading import quotes
+from maild.acting import store
 
 from conftest import TRUSTED_DKIM, mail
 
@@ -18,7 +20,7 @@ REQUEST = "Добрый день! Принтер на 3 этаже не печа
 
 
 def dab_staff() -> list[str]:
-    from maild.organisation import load
+    from maild.deciding.organisation import load
     from conftest import PROJECT
     return [m.email for m in load(PROJECT / "rules").department("DAB").staff]
 
@@ -65,7 +67,7 @@ def to_requester(h) -> list:
 def test_every_refusal_has_russian_words_in_the_receipt():
     import re
     from conftest import PROJECT
-    codes = set(re.findall(r'Refusal\("([a-z-]+)"', (PROJECT / "maild" / "commands.py").read_text()))
+    codes = set(re.findall(r'Refusal\("([a-z-]+)"', (PROJECT / "maild" / "deciding" / "commands.py").read_text()))
     template = (PROJECT / "templates" / "receipt.txt.j2").read_text()
     assert len(codes) > 20
     assert sorted(c for c in codes if f'"{c}":' not in template) == []
@@ -360,7 +362,7 @@ def test_new_only_in_ones_own_department(maild):
 
 
 def dab_address() -> str:
-    from maild.organisation import load
+    from maild.deciding.organisation import load
     from conftest import PROJECT
     return load(PROJECT / "rules").department("DAB").address
 
@@ -418,7 +420,7 @@ def test_forged_command_mail_changes_nothing(maild, caplog, headers, why):
 
 
 def test_reply_address_signed_for_someone_else_or_another_ticket_proves_nothing(maild):
-    from maild import auth
+    from maild.deciding import auth
     opened(maild)
     maild.send(mail(subject="Другая заявка", message_id="other@torex.ru"))
     maild.drain()
@@ -438,7 +440,7 @@ def test_forged_new_ticket_is_not_filed(maild):
     assert outcome.disposition == "command-refused"
     with maild.session() as s:
         assert store.tickets(s) == []
-        [row] = s.query(__import__("maild.models", fromlist=["Inbound"]).Inbound).all()
+        [row] = s.query(__import__("maild.acting.models", fromlist=["Inbound"]).Inbound).all()
         assert row.disposition == "command-refused" and row.archive_path      # recorded, kept
     assert maild.sent_to("o.belova@torex.ru") == []
     [warning] = maild.sent_to("p.petrov@torex.ru")

@@ -7,8 +7,8 @@ import smtplib
 import pytest
 from sqlalchemy import func, select
 
-from maild import store
-from maild.models import Entry, Inbound, Outbox, Ticket
+from maild.acting import store
+from maild.acting.models import Entry, Inbound, Outbox, Ticket
 
 from conftest import mail
 
@@ -244,8 +244,8 @@ def test_raw_message_is_archived_and_rereadable(maild):
     raw = mail(message_id="archive@torex.ru")
     maild.send(raw)
     maild.drain()
-    from maild import spool
-    from maild.models import Inbound
+    from maild.intake import spool
+    from maild.acting.models import Inbound
     with maild.session() as s:
         row = s.scalars(select(Inbound)).one()
     envelope, stored = spool.read(maild.app.config.data_dir / row.archive_path)

@@ -7,8 +7,8 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from maild.models import Entry, Inbound, Outbox
-from maild.spool import Envelope
+from maild.acting.models import Entry, Inbound, Outbox
+from maild.values import Envelope
 
 from conftest import require_corpus
 

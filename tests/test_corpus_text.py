@@ -10,10 +10,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from maild import charset, quotes
-from maild.models import AttachmentRow, Entry, Inbound
-from maild.parse import parse
-from maild.spool import Envelope
+from maild.reading import charset, quotes
+from maild.acting.models import AttachmentRow, Entry, Inbound
+from maild.reading.parse import parse
+from maild.values import Envelope
 
 from conftest import CORPUS, require_corpus
 

@@ -52,12 +52,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from maild import auth, commands, quotes, selfservice, verp
-from maild.blobs import BlobStore
+from maild.deciding import auth, commands, selfservice
+from maild.reading import quotes
+from maild.sending import verp
+from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig, AuthConfig
-from maild.parse import parse
-from maild.policy import load_policy
-from maild.spool import Envelope, Spool
+from maild.reading.parse import parse
+from maild.deciding.policy import load_policy
+from maild.intake.spool import Spool
+from maild.values import Envelope
 from maild.worker import read_and_parse
 
 from conftest import CORPUS, PROJECT, require_corpus

@@ -52,7 +52,7 @@ def test_attachment_names_never_reach_the_file_system(maild, tmp_path):
     assert len(stored) == 4
     assert all(len(p.name) == 64 and all(c in "0123456789abcdef" for c in p.name) for p in stored)
     assert not (tmp_path / "evil.txt").exists() and not any(data.rglob("evil.txt"))
-    from maild import store
+    from maild.acting import store
     with maild.session() as s:
         names = [a.filename for e in store.ticket_with_entries(s, "OSA-000001").entries for a in e.attachments]
     assert all("/" not in n and "\\" not in n for n in names) and len(names) == 4

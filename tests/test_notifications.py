@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from maild import config as config_mod, digest
-from maild.models import now
+from maild import config as config_mod
+from maild.reports import digest
+from maild.acting.models import now
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 
@@ -192,7 +193,7 @@ def test_a_robot_writing_new_mail_again_and_again_is_answered_only_so_often(harn
         h.drain()
     assert len(h.sent_to("ivan@torex.ru")) == 3
     with h.session() as s:
-        from maild import store
+        from maild.acting import store
         held = [r for r in store.outbox_rows(s, "held") if r.recipient == "ivan@torex.ru"]
     assert len(held) == 3 and "loop guard" in held[0].last_error
     notices = [m for m in h.sent_to("p.petrov@torex.ru") if "задержаны" in m.subject]
@@ -223,7 +224,7 @@ def test_staff_answers_are_never_held(harness_factory):
 
 def test_held_mail_is_released_by_the_admin(harness_factory):
     from click.testing import CliRunner
-    from maild.cli import main
+    from maild.admin.cli import main
     h = harness_factory(configure=budget(per_recipient=1))
     for n in range(2):
         h.send(mail(subject=f"Заявка {n}"))
@@ -246,7 +247,7 @@ def test_staff_mail_is_not_counted(harness_factory):
 
 def test_rules_check_names_notification_tables_of_departments_the_rules_lack(tmp_path):
     from click.testing import CliRunner
-    from maild.cli import main
+    from maild.admin.cli import main
     config = tmp_path / "maild.toml"
     config.write_text("[notifications.HR]\nack = false\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["rules", "check", "--config", str(config)])

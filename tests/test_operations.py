@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from click.testing import CliRunner
 
-from maild.cli import main
+from maild.admin.cli import main
 
 from conftest import mail
 
@@ -59,7 +59,7 @@ def test_replay_runs_a_stored_message_through_todays_rules(maild, tmp_path):
     assert out.startswith("recorded: quarantined") and "disposition: new-ticket" in out
     assert "Не открывается папка" in out
     with maild.session() as s:                          # a dry run: nothing written
-        from maild import store
+        from maild.acting import store
         assert len(store.tickets(s)) == 1
     assert cli(maild, "replay", "999").exit_code == 1 and cli(maild, "replay", "../x").exit_code == 1
 

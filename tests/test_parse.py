@@ -5,11 +5,11 @@ import base64
 
 import pytest
 
-from maild import charset
-from maild.classify import Kind, classify
-from maild.match import parse_number, subject_tokens
-from maild.parse import parse
-from maild.spool import Envelope
+from maild.reading import charset
+from maild.reading.classify import Kind, classify
+from maild.deciding.match import parse_number, subject_tokens
+from maild.reading.parse import parse
+from maild.values import Envelope
 
 RUSSIAN = "Добрый день! Не открывается сетевая папка бухгалтерии, пишет нет доступа."
 
@@ -138,7 +138,7 @@ def test_cr_only_line_endings():
 
 
 def test_a_raw_8bit_sender_name_is_read_in_its_charset():
-    from maild.parse import parse
+    from maild.reading.parse import parse
     for codec in ("utf-8", "cp1251"):
         mail = parse("From: Иван Петров <ivan@torex.ru>\r\nSubject: x\r\n\r\nтекст".encode(codec))
         assert (mail.sender.name, mail.sender.email, mail.sole_author) == ("Иван Петров", "ivan@torex.ru", True)

@@ -9,10 +9,10 @@ import smtplib
 import pytest
 from click.testing import CliRunner
 
-from maild import store
-from maild.cli import main
-from maild.models import Inbound, Ticket
-from maild.policy import OrganisationHolder
+from maild.acting import store
+from maild.admin.cli import main
+from maild.acting.models import Inbound, Ticket
+from maild.deciding.policy import OrganisationHolder
 
 from conftest import PROJECT, mail
 from sqlalchemy import func, select
@@ -180,9 +180,9 @@ def test_invalid_rules_are_refused_on_reload_and_the_old_stay(rules_copy):
 
 
 def test_condition_kinds_words_whole_words_contains_regex(tmp_path, rules_copy):
-    from maild import rules
-    from maild.parse import parse
-    from maild.policy import load_policy
+    from maild.deciding import rules
+    from maild.reading.parse import parse
+    from maild.deciding.policy import load_policy
     (rules_copy / "rules.toml").write_text('''
 [[rule]]
 name = "w"

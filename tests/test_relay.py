@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from maild.app import App
-from maild.relay import Maildir
-from maild.spool import Envelope
+from maild.sending.relay import Maildir
+from maild.values import Envelope
 
 from conftest import make_config, mail
 

@@ -12,9 +12,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select, text
 
-from maild import dates, db
-from maild.cli import main
-from maild.models import Entry, Person, Ticket, TicketChange
+from maild.reports import dates
+from maild.acting import db
+from maild.admin.cli import main
+from maild.acting.models import Entry, Person, Ticket, TicketChange
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 
@@ -273,8 +274,8 @@ def test_csv_cells_never_run_as_formulas(phoned):
 
 
 def test_digest_overdue_is_waiting_for_us_and_robots_do_not_reset_it(maild):
-    from maild import digest as digest_mod
-    from maild.models import now
+    from maild.reports import digest as digest_mod
+    from maild.acting.models import now
     for n in range(2):
         maild.send(mail(subject=f"Заявка {n}", message_id=f"d{n}@torex.ru"))
     maild.drain()
@@ -313,7 +314,7 @@ def test_notification_tables_must_name_departments_of_the_rules(tmp_path):
 def test_a_past_period_reads_the_same_after_a_reopen_and_a_transfer(maild):
     """Closed yesterday, reopened and transferred today: yesterday's report still shows
     the closing, in OSA."""
-    from maild.models import now
+    from maild.acting.models import now
     petrov = "Пётр Петров <p.petrov@torex.ru>"
     maild.send(mail(subject="Не печатает принтер", body="Принтер не печатает."))
     maild.drain()
@@ -340,7 +341,7 @@ def test_a_past_period_reads_the_same_after_a_reopen_and_a_transfer(maild):
     # The same day, asked as a past period (until the moment before the reopening), reads as before.
     with maild.app.engine_begin() as conn:
         reopened = conn.execute(text("SELECT at FROM ticket_changes WHERE field = 'status' AND new = 'open'")).scalar()
-    from maild import reports
+    from maild.reports import report as reports
     with maild.app.engine_begin() as conn:
         at = reopened if isinstance(reopened, datetime) else datetime.fromisoformat(str(reopened))
         at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maild import store
+from maild.acting import store
 
 from conftest import mail
 
@@ -19,7 +19,7 @@ def test_the_table_covers_the_policy():
     outcomes = {r["expect_outcome"] for r in REQUESTS}
     assert outcomes == {"ticket", "transferred", "not-handled", "uncategorised"}
     for dept in ("OSA", "DAB"):
-        from maild.organisation import load
+        from maild.deciding.organisation import load
         from conftest import PROJECT
         names = {c.name for c in load(PROJECT / "rules").department(dept).categories}
         assert names <= {r["expect_category"] for r in REQUESTS}, dept

@@ -6,11 +6,11 @@ from dataclasses import replace
 
 from click.testing import CliRunner
 
-from maild import store
-from maild.classify import Kind, classify
-from maild.cli import main
-from maild.parse import parse
-from maild.spool import Envelope
+from maild.acting import store
+from maild.reading.classify import Kind, classify
+from maild.admin.cli import main
+from maild.reading.parse import parse
+from maild.values import Envelope
 
 from conftest import mail
 

@@ -10,9 +10,9 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from maild import store
-from maild.cli import main
-from maild.models import Inbound, TicketChange
+from maild.acting import store
+from maild.admin.cli import main
+from maild.acting.models import Inbound, TicketChange
 from maild.routing import entities, learned
 from maild.routing.entities import EntityKind
 from maild.routing.text import normalise

@@ -5,8 +5,8 @@ import threading
 
 from sqlalchemy import event, inspect
 
-from maild import db, store
-from maild.models import Base
+from maild.acting import db, store
+from maild.acting.models import Base
 
 
 def _kind(type_, dialect) -> str:
@@ -95,7 +95,7 @@ def test_every_lookup_of_the_pipeline_uses_an_index(tmp_path):
         store.first_message(conn, 1)                     # staff commands
         store.queue(conn, "OSA")
         store.queue(conn, "OSA", assignee="petrov", closed_too=True)
-        from maild.models import now
+        from maild.acting.models import now
         store.count_budgeted(conn, now(), recipient="ivan@torex.ru")        # the loop guard
         store.count_budgeted(conn, now(), ticket_id=1)
         lookups = [(sql, params) for sql, params in executed

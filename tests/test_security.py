@@ -6,7 +6,7 @@ import email.utils
 
 import pytest
 
-from maild import store
+from maild.acting import store
 
 from conftest import TRUSTED_DKIM, mail
 
@@ -127,7 +127,7 @@ def test_a_proven_copy_joins_the_requester_is_told_and_a_ticket_has_a_cap(harnes
 
 # -- a signed reply address alone is no staff authority -----------------------------------------
 def signed(h, ticket="OSA-000001", who="p.petrov@torex.ru", day=None):
-    from maild import auth
+    from maild.deciding import auth
     return auth.signed_address(h.worker().secret, "osticket@torex.ru", ticket, who, day)
 
 
@@ -143,7 +143,7 @@ def test_a_signed_address_through_the_relay_answers_the_requester(maild):
 @pytest.mark.parametrize("case", ["from elsewhere", "expired", "tomorrow", "other ticket", "other person",
                                   "envelope"])
 def test_a_known_signed_address_gives_no_authority(maild, case):
-    from maild import auth
+    from maild.deciding import auth
     opened(maild)
     rcpt, source, envelope = signed(maild), "127.0.0.2", "p.petrov@torex.ru"
     if case == "expired":
@@ -212,7 +212,7 @@ def staff_mail_with(h, header: str, envelope: str, source: str | None = None):
 # -- what people read from the command line is what happened, and is safe ----------------------
 def cli(h, *args):
     from click.testing import CliRunner
-    from maild.cli import main
+    from maild.admin.cli import main
     cfg = h.app.config
     return CliRunner().invoke(main, ["--data-dir", str(cfg.data_dir), "--db", cfg.db_url, *args])
 
@@ -412,7 +412,7 @@ def test_a_bare_cr_inside_a_header_never_makes_a_new_header(maild):
            b"X-Note: a\rCc: o.belova@torex.ru\r\nMessage-ID: <cr@torex.ru>\r\n"
            + b"Authentication-Results: " + TRUSTED_DKIM["Authentication-Results"].encode() + b"\r\n"
            b"Content-Type: text/plain; charset=utf-8\r\n\r\nPrinter does not print.\r\n")
-    from maild.parse import parse
+    from maild.reading.parse import parse
     parsed = parse(raw)
     assert parsed.header("bcc") is None and parsed.cc == ()
     assert parsed.subject == "Printer Bcc: victim@evil.example"

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from maild import selfservice, store
+from maild.deciding import selfservice
+from maild.acting import store
 
 from conftest import TRUSTED_DKIM, mail
 

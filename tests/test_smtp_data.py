@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from maild import spool
+from maild.intake import spool
 
 
 def converse(port: int, data: bytes) -> list[bytes]:

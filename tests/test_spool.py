@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from maild.spool import TMP_STALE_SECONDS, Envelope, Spool
+from maild.intake.spool import TMP_STALE_SECONDS, Spool
+from maild.values import Envelope
+from maild import values
 
 
 def test_recover_returns_claimed_files_and_spares_fresh_tmp_files(tmp_path):
@@ -27,7 +29,7 @@ def test_recover_returns_claimed_files_and_spares_fresh_tmp_files(tmp_path):
 
 def test_a_failed_group_write_leaves_nothing_in_tmp(tmp_path, monkeypatch):
     """A full disk in the middle of a group commit: nothing was acknowledged, so nothing stays."""
-    from maild import spool as spool_mod
+    from maild.intake import spool as spool_mod
     s = spool_mod.Spool(tmp_path / "spool")
 
     def full(*_):
@@ -35,5 +37,5 @@ def test_a_failed_group_write_leaves_nothing_in_tmp(tmp_path, monkeypatch):
     monkeypatch.setattr(spool_mod, "_sync_filesystem", full)
     monkeypatch.setattr(spool_mod, "_syncfs", object())
     with pytest.raises(OSError):
-        s.put_many([(spool_mod.Envelope("a@torex.ru", ("osticket@torex.ru",)), b"x" * 100)] * 3)
+        s.put_many([(values.Envelope("a@torex.ru", ("osticket@torex.ru",)), b"x" * 100)] * 3)
     assert list(s.tmp.iterdir()) == [] and list(s.incoming.iterdir()) == []

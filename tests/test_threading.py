@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from maild import store
-from maild.models import Ticket, now
+from maild.acting import store
+from maild.acting.models import Ticket, now
 
 from conftest import TRUSTED_DKIM, mail
 
@@ -199,7 +199,7 @@ def test_attachment_over_the_limit_is_listed_not_stored(harness_factory):
 
 def test_tickets_show_prints_the_conversation_and_full_originals(maild):
     from click.testing import CliRunner
-    from maild.cli import main
+    from maild.admin.cli import main
     opened(maild)
     maild.send(mail(subject="RE: [#OSA-000001]", body="Не помогло." + OUTLOOK_RU_QUOTE))
     maild.send(mail(subject="RE: [#OSA-000001]", sender="p.petrov@torex.ru", body="Приду в 15:00.",

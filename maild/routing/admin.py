@@ -8,12 +8,12 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..organisation import Organisation
-from . import examples as examples_mod, learned, train as train_mod
-from .examples import Example
-from .features import Features
-from .model import MODEL_FILE, Model
-from .reader import Reader
+from maild.deciding.organisation import Organisation
+from maild.routing import examples as examples_mod, learned, train as train_mod
+from maild.routing.examples import Example
+from maild.routing.features import Features
+from maild.routing.model import MODEL_FILE, Model
+from maild.routing.reader import Reader
 
 HOLD_OUT = 0.2       # the newest fifth of the staff corrections judges a new model
 
@@ -128,10 +128,10 @@ def diff(engine: Engine, data_dir: Path, since: datetime, org: Organisation, tab
     would decide differently from how it was decided then. A dry run: nothing is written."""
     from sqlalchemy import select
 
-    from .. import rules as rules_mod
-    from ..models import Inbound, Ticket, TicketChange
-    from ..parse import ParseError, parse
-    from ..spool import read
+    from maild.deciding import rules as rules_mod
+    from maild.acting.models import Inbound, Ticket, TicketChange
+    from maild.reading.parse import ParseError, parse
+    from maild.intake.spool import read
 
     out: list[Difference] = []
     i, t, c = Inbound.__table__, Ticket.__table__, TicketChange.__table__

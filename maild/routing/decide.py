@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from .model import Scores
+from maild.routing.model import Scores
 
 
 class Verdict(enum.Enum):

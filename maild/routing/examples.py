@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..organisation import Organisation, RulesError, Source
-from .decide import Thresholds
+from maild.deciding.organisation import Organisation, RulesError, Source
+from maild.routing.decide import Thresholds
 
 ROUTING_FILE = "routing.toml"
 EXAMPLES_DIR = "examples"

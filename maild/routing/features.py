@@ -17,8 +17,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from . import entities, text
-from .lemmas import Lemmatiser
+from maild.routing import entities, text
+from maild.routing.lemmas import Lemmatiser
 
 
 @dataclass(frozen=True)

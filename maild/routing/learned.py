@@ -13,9 +13,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ..models import Ticket, TicketChange
-from ..store import first_message
-from .examples import Example
+from maild.acting.models import Ticket, TicketChange
+from maild.acting.store import first_message
+from maild.routing.examples import Example
 
 _CHANGES = select(TicketChange.ticket_id, TicketChange.at, TicketChange.field, TicketChange.old).where(
     TicketChange.field.in_(("category", "department", "status")))

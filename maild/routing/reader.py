@@ -6,12 +6,12 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from ..organisation import Organisation
-from . import examples as examples_mod
-from .decide import Classes, Reading, Verdict, decide
-from .features import KeywordIndex, extract, readable
-from .lemmas import Lemmatiser, shared
-from .model import MODEL_FILE, Model, ModelError, Scores
+from maild.deciding.organisation import Organisation
+from maild.routing import examples as examples_mod
+from maild.routing.decide import Classes, Reading, Verdict, decide
+from maild.routing.features import KeywordIndex, extract, readable
+from maild.routing.lemmas import Lemmatiser, shared
+from maild.routing.model import MODEL_FILE, Model, ModelError, Scores
 
 log = logging.getLogger("maild")
 

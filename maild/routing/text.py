@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..textnorm import visible
+from maild.reading.textnorm import visible
 
 MAX_BODY = 1500        # characters the reading looks at: the request is at the top (and the cost grows with it)
 

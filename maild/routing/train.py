@@ -12,9 +12,9 @@ from array import array
 from collections import Counter
 from datetime import datetime, timezone
 
-from .examples import Example
-from .features import Features
-from .model import Model
+from maild.routing.examples import Example
+from maild.routing.features import Features
+from maild.routing.model import Model
 
 C = 50.0           # inverse regularisation: chosen by cross-validation on the shipped examples
 MIN_COUNT = 2

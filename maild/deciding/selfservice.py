@@ -23,13 +23,14 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from . import auth, match, store
-from .actions import Actions, Notice, Recipient
-from .auth import AuthResult
-from .models import now
-from .organisation import Department
-from .parse import Mail, _printable
-from .store import PersonRef
+from maild.deciding import auth, match
+from maild.acting import store
+from maild.acting.actions import Actions, Notice, Recipient
+from maild.deciding.auth import AuthResult
+from maild.acting.models import now
+from maild.deciding.organisation import Department
+from maild.reading.parse import Mail, _printable
+from maild.values import PersonRef
 
 HISTORY_SUBJECTS = {"история", "мои заявки", "history", "my tickets"}
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|ответ|отв|пересл)(?:\[\d+\])?\s?:)+", re.I)

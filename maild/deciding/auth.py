@@ -38,9 +38,9 @@ from pathlib import Path
 
 import authres
 
-from .config import AuthConfig
-from .parse import Mail
-from .spool import Envelope
+from maild.config import AuthConfig
+from maild.reading.parse import Mail
+from maild.values import Envelope
 
 SIGNATURE_LENGTH = 16
 _SIGNED_LOCAL = re.compile(r"\+([A-Za-z][A-Za-z0-9]{1,9}-\d{1,9})\.(\d{4,6})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)

@@ -20,15 +20,16 @@ from datetime import timedelta
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
-from . import auth, store
-from .blobs import BlobStore
-from .config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
-from .models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange, now
-from .organisation import Department
-from .parse import Mail
-from .render import File, Renderer
-from .rules import Routing
-from .store import PersonRef, TicketRef
+from maild.deciding import auth
+from maild.acting import store
+from maild.acting.blobs import BlobStore
+from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
+from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange, now
+from maild.deciding.organisation import Department
+from maild.reading.parse import Mail
+from maild.sending.render import File, Renderer
+from maild.deciding.rules import Routing
+from maild.values import PersonRef, TicketRef
 
 log = logging.getLogger("maild.actions")
 

@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope as SmtpEnvelope, Session, syntax
 
-from .config import SmtpConfig
-from .organisation import Organisation
-from .spool import Envelope, Spool
+from maild.config import SmtpConfig
+from maild.deciding.organisation import Organisation
+from maild.intake.spool import Spool
+from maild.values import Envelope
 
 log = logging.getLogger("maild.receive")
 

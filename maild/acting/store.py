@@ -14,48 +14,10 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
-from .models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, TicketChange, now
+from maild.acting.models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, TicketChange, now
+from maild.values import PersonRef, TicketRef
 
 NUMBER_WIDTH = 6
-
-
-@dataclass(frozen=True)
-class TicketRef:
-    """What the pipeline needs of a ticket."""
-    id: int
-    number: str
-    department: str
-    subject: str
-    status: str
-    created_at: datetime
-    requester_id: int | None = None
-    assignee: str | None = None
-    closed_at: datetime | None = None
-    category: str | None = None
-    kind: str | None = None
-    resolution: str | None = None
-    priority: str = "normal"
-
-
-@dataclass(frozen=True)
-class PersonRef:
-    id: int
-    email: str
-    name: str
-    phone: str = ""         # the profile (#profile by mail), shown to staff on every ticket
-    office: str = ""
-    company: str = ""
-    pending_profile: str = ""   # a #profile change waiting for confirmation (JSON)
-
-    def card(self) -> dict:
-        """What templates show of a person."""
-        return {"email": self.email, "name": self.name, "phone": self.phone,
-                "office": self.office, "company": self.company}
-
-
-def card(person: PersonRef | None) -> dict:
-    """What templates show of a person (empty fields for nobody)."""
-    return person.card() if person is not None else PersonRef(0, "", "").card()
 
 
 def ticket_number(department: str, n: int) -> str:

@@ -7,18 +7,22 @@ from dataclasses import asdict, dataclass, field
 
 from sqlalchemy.engine import Engine
 
-from . import auth, commands, conversation, match, quotes, rules, selfservice, store, verp
-from .classify import Kind
-from .config import AuthConfig
-from .classify import classify
-from .db import is_unavailable
-from .models import now
-from .organisation import Organisation
-from .parse import parse
-from .render import Renderer
-from .routing.reader import Reader
-from .spool import Envelope
-from .store import TicketRef
+from maild.deciding import auth, commands, conversation, match, rules, selfservice
+from maild.reading import quotes
+from maild.acting import store
+from maild.sending import verp
+from maild.reading.classify import Kind
+from maild.config import AuthConfig
+from maild.reading.classify import classify
+from maild.acting.db import is_unavailable
+from maild.acting.models import now
+from maild.deciding.organisation import Organisation
+from maild.reading.parse import parse
+from maild.sending.render import Renderer
+from maild.routing.reader import Reader
+from maild.values import Envelope
+from maild.values import TicketRef
+from maild import values
 
 
 @dataclass
@@ -89,7 +93,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
                 if found is not None:
                     # What the worker would decide: the same policy, read-only.
                     # Someone not yet known is nobody's requester or participant, but may be staff.
-                    author = (store.person_ref(conn, sender) or store.PersonRef(-1, sender.lower(), "")
+                    author = (store.person_ref(conn, sender) or values.PersonRef(-1, sender.lower(), "")
                               if sender else None)
                     ids = {p.id for p in store.participants(conn, found.ticket.id)}
                     member = org.staff_by_email(sender) if sender and mail.sole_author else None
@@ -150,7 +154,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple
     ticket = TicketRef(0, f"{routing.department.code}-NNNNNN", routing.department.code, mail.subject,
                        "closed" if routing.close else "open", now(), None, routing.assign, None,
                        result.category, routing.kind)
-    requester = {**store.card(None), "email": sender or "", "name": mail.sender.name if mail.sender else ""}
+    requester = {**values.card(None), "email": sender or "", "name": mail.sender.name if mail.sender else ""}
     transfer = ({"from": routing.transferred_from, "reason": routing.transfer_reason}
                 if routing.transferred_from else None)
     reason = routing.hits[-1].description if routing.hits else ""

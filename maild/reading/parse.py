@@ -31,7 +31,7 @@ import html2text
 import mailparser
 import tnefparse
 
-from . import charset
+from maild.reading import charset
 
 # mail-parser logs every part type it does not extract ("not handled") at WARNING: noise.
 logging.getLogger("mailparser").setLevel(logging.CRITICAL)

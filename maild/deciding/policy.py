@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from . import organisation, rules
-from .organisation import Organisation, RulesError
-from .render import BODY_ONLY_DIRS
-from .routing import reader as reader_mod
-from .routing.reader import Reader
+from maild.deciding import organisation, rules
+from maild.deciding.organisation import Organisation, RulesError
+from maild.sending.render import BODY_ONLY_DIRS
+from maild.routing import reader as reader_mod
+from maild.routing.reader import Reader
 
 log = logging.getLogger("maild")
 
@@ -91,7 +91,7 @@ def check(rules_dir: Path, templates_dir: Path) -> list[str]:
     errors: list[str] = []
     try:
         policy = load_policy(rules_dir, templates_dir)
-        from .routing import examples
+        from maild.routing import examples
         examples.from_rules(rules_dir, policy.org, policy.reader.settings)   # every example file readable
     except RulesError as exc:
         errors.append(str(exc))

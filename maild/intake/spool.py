@@ -21,38 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+
+from maild.values import Envelope
 
 
 TMP_STALE_SECONDS = 3600
-
-
-@dataclass(frozen=True)
-class Envelope:
-    mail_from: str                 # '' for the null sender <>
-    rcpt_to: tuple[str, ...]
-    peer: str = ""
-    received_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
-    helo: str = ""
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=True).encode("ascii")
-
-    @classmethod
-    def from_json(cls, line: bytes) -> "Envelope":
-        data = json.loads(line)
-        data["rcpt_to"] = tuple(data.get("rcpt_to", ()))
-        return cls(**data)
-
-    @property
-    def received(self) -> datetime:
-        return datetime.fromisoformat(self.received_at)
 
 
 @dataclass(frozen=True)

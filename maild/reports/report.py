@@ -30,7 +30,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from .models import Entry, Person, Ticket, TicketChange
+from maild.acting.models import Entry, Person, Ticket, TicketChange
 
 POLICY_CLOSINGS = ("uncategorised", "not_handled")
 AGE_BUCKETS = ((1, "< 1 дня"), (3, "1–3 дня"), (7, "3–7 дней"), (30, "7–30 дней"), (None, "> 30 дней"))

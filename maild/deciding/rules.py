@@ -30,10 +30,10 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .organisation import Category, Department, Organisation, Source
-from .parse import Mail
-from .routing.decide import Reading
-from .routing.reader import Reader
+from maild.deciding.organisation import Category, Department, Organisation, Source
+from maild.reading.parse import Mail
+from maild.routing.decide import Reading
+from maild.routing.reader import Reader
 
 RULES_FILE = "rules.toml"
 FIELDS = ("subject", "body", "text", "sender", "sender_domain", "attachment", "category", "kind", "meant")

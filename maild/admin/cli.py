@@ -9,15 +9,17 @@ from pathlib import Path
 
 import click
 
-from . import config as config_mod, match, policy, store
-from .app import App
-from .config import ConfigError
+from maild import config as config_mod
+from maild.deciding import match, policy
+from maild.acting import store
+from maild.app import App
+from maild.config import ConfigError
 from sqlalchemy.exc import DBAPIError
 
-from .db import is_unavailable
-from .organisation import RulesError
-from .spool import Envelope
-from . import views
+from maild.acting.db import is_unavailable
+from maild.deciding.organisation import RulesError
+from maild.values import Envelope
+from maild.admin import views
 
 # sysexits.h, for `maild inject` behind an MTA pipe transport.
 EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = 0, 65, 67, 75, 78
@@ -118,7 +120,7 @@ def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
 @click.pass_context
 def serve(ctx: click.Context, listen) -> None:
     """Listen for SMTP and process mail continuously."""
-    from .daemon import ListenError, serve as run
+    from maild.daemon import ListenError, serve as run
     ctx.obj["listen"] = listen
     app = _app(ctx)
     try:
@@ -232,7 +234,7 @@ def rules_check(ctx: click.Context) -> None:
         for error in errors:
             echo(error, err=True)
         raise Fail(f"{len(errors)} error(s); the rules in force stay as they were", 1)
-    from .routing.reader import staleness
+    from maild.routing.reader import staleness
     org, table, reader = policy.load_policy(cfg.rules_dir, cfg.templates_dir)
     for warning in staleness(reader, org):
         echo(f"warning: {warning}", err=True)
@@ -253,7 +255,7 @@ def _rules_only(ctx: click.Context):
 
 def _existing_engine(cfg):
     """The database if it exists (read only here); None for a SQLite file not yet made."""
-    from .db import make_engine
+    from maild.acting.db import make_engine
     url = cfg.db_url
     if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
         return None
@@ -271,7 +273,7 @@ def rules_train(ctx: click.Context, force: bool, dry_run: bool, no_db: bool) -> 
 
     A new model replaces the one in force only if it is no worse on the newest corrections,
     held out from its training for that comparison. Needs scikit-learn (pip install 'maild[train]')."""
-    from .routing import admin
+    from maild.routing import admin
     cfg, (org, _, reader) = _rules_only(ctx)
     engine = None if no_db else _existing_engine(cfg)
     with database_errors():
@@ -289,8 +291,8 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
     """Replay the archived new requests of a period under the rules and model in force (a
     dry run) and list every one that would now be decided differently: how a rule or model
     change is reviewed before it goes live."""
-    from .routing import admin
-    from . import dates
+    from maild.routing import admin
+    from maild.reports import dates
     cfg, (org, table, reader) = _rules_only(ctx)
     start = _since(since, dates)
     engine = _existing_engine(cfg)
@@ -331,7 +333,7 @@ def rules_eval(ctx: click.Context, labelled: Path, as_json: bool) -> None:
     """The rules and model in force against labelled mail: accuracy, a confusion table and
     every error with its reasons. LABELLED: a TSV (file, to, department, category, kind,
     outcome) or a folder of <Категория>/*.eml."""
-    from .routing import evaluate
+    from maild.routing import evaluate
     _, (org, table, reader) = _rules_only(ctx)
     try:
         items = evaluate.read_labelled(labelled, org, {t.name for t in reader.settings.topics})
@@ -357,7 +359,7 @@ def rules_eval(ctx: click.Context, labelled: Path, as_json: bool) -> None:
 def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> None:
     """Dry run: what maild would do with MAIL_FILE and why. Touches nothing (not even the
     data directory: nothing is created)."""
-    from .parse import parse
+    from maild.reading.parse import parse
     cfg, current = _rules_only(ctx)
     try:
         raw = sys.stdin.buffer.read() if mail_file == "-" else Path(mail_file).read_bytes()
@@ -381,8 +383,8 @@ def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> Non
 
 def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope):
     """What the worker would do with this mail today, touching nothing (dryrun.py)."""
-    from . import dryrun
-    from .render import Renderer
+    from maild.admin import dryrun
+    from maild.sending.render import Renderer
     secret_file = cfg.data_dir / "reply-secret"
     secret = (cfg.auth.secret.encode() if cfg.auth.secret
               else secret_file.read_text().strip().encode() if secret_file.exists() else b"")
@@ -471,8 +473,8 @@ def _department(app: App, code: str | None):
 def digest_command(ctx: click.Context, dept) -> None:
     """Queue the daily digest of open and overdue tickets to each department's staff
     (systemd/maild-digest.timer runs this each working morning)."""
-    from . import digest
-    from .models import now
+    from maild.reports import digest
+    from maild.acting.models import now
     app = _app(ctx)
     department = _department(app, dept)
     with database_errors(), app.engine_begin() as conn:
@@ -487,7 +489,7 @@ def report() -> None:
 
 def _period(since: str | None, until: str | None):
     from datetime import datetime, timezone
-    from . import dates
+    from maild.reports import dates
     today = datetime.now(timezone.utc).date()
     # Neither given: last month, whole. Only --since: up to today, inclusive.
     since_text = since or "last month"
@@ -533,7 +535,7 @@ def _report_address(app: App, mail_to: str | None, mail_configured: bool, key: s
 
 
 def _mail_report(app: App, conn, to: str, department, template: str, files, **context) -> None:
-    from .actions import Notice, Recipient
+    from maild.acting.actions import Notice, Recipient
     actions = app.actions(conn)
     dept = department or app.organisation().departments[0]
     actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
@@ -548,8 +550,8 @@ def _mail_report(app: App, conn, to: str, department, template: str, files, **co
 def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured) -> None:
     """Employees who had tickets filed by phone (#new) in the period, most first: the
     report for HR. With --mail-to or --mail it goes as mail with a CSV attachment."""
-    from . import reports
-    from .render import File
+    from maild.reports import report as reports
+    from maild.sending.render import File
     start, end = _period(since, until)
     app = _app(ctx)
     department = _department(app, dept)
@@ -573,8 +575,8 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
     """Per department and category: opened, closed, closed without processing, transferred,
     median time to first response and to close; and the open backlog by age. Mailed, it
     carries the CSV and an SVG chart."""
-    from . import reports
-    from .render import File
+    from maild.reports import report as reports
+    from maild.sending.render import File
     start, end = _period(since, until)
     app = _app(ctx)
     department = _department(app, dept)
@@ -603,7 +605,7 @@ def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -
     """Every inbound message and its outcome: the disposition, the reason (the rule or header
     that decided it) and the ticket; quarantined ones too, oldest first."""
     from datetime import datetime, timezone
-    from . import dates
+    from maild.reports import dates
     app = _app(ctx)
     today = datetime.now(timezone.utc).date()
     try:
@@ -636,7 +638,7 @@ def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -
 
 
 def _quarantined_envelope(app: App, item_id: str):
-    from .spool import read
+    from maild.intake.spool import read
     try:
         return read(app.spool.quarantine / item_id)[0]
     except (OSError, ValueError):
@@ -650,7 +652,7 @@ def _quarantined_envelope(app: App, item_id: str):
 def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
     """Run one stored message (an id from `maild log`: a number, or a quarantined spool id)
     through today's rules as a dry run. Touches nothing."""
-    from .spool import read
+    from maild.intake.spool import read
     app = _app(ctx)
     path, recorded = None, None
     if ident.isdigit():
@@ -713,7 +715,7 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
 def quarantine_show(ctx: click.Context, spool_id: str) -> None:
     """The reason, the envelope and the message's headers."""
     from email.parser import BytesHeaderParser
-    from .spool import read
+    from maild.intake.spool import read
     app = _app(ctx)
     path = app.spool.quarantine / spool_id
     if not app.spool.is_quarantined(spool_id):

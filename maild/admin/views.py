@@ -8,7 +8,7 @@ import re
 
 from datetime import datetime
 
-from .models import Entry, Outbox, Ticket
+from maild.acting.models import Entry, Outbox, Ticket
 
 
 def _time(value: datetime | None) -> str | None:

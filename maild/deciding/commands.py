@@ -34,15 +34,16 @@ import re
 from dataclasses import dataclass, field, replace
 from email.utils import parseaddr
 
-from . import quotes, rules, store
-from .actions import Actions, Notice, Recipient
-from .auth import AuthResult
-from .conversation import Conversation
-from .organisation import Department, Organisation, Staff
-from .textnorm import seen, visible
-from .parse import Mail
-from .render import Renderer
-from .store import PersonRef, TicketRef
+from maild.deciding import rules
+from maild.acting import store
+from maild.acting.actions import Actions, Notice, Recipient
+from maild.deciding.auth import AuthResult
+from maild.deciding.conversation import Conversation
+from maild.deciding.organisation import Department, Organisation, Staff
+from maild.reading.textnorm import seen, visible
+from maild.reading.parse import Mail
+from maild.sending.render import Renderer
+from maild.values import PersonRef, TicketRef
 
 log = logging.getLogger("maild.commands")
 

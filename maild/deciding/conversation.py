@@ -22,15 +22,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import quotes, rules, store
-from .actions import Actions, Notice, Recipient
-from .auth import AuthResult
-from .classify import Verdict
-from .models import now
-from .organisation import Department, Organisation, Staff
-from .parse import Mail
-from .rules import Routing
-from .store import PersonRef, TicketRef
+from maild.reading import quotes
+from maild.deciding import rules
+from maild.acting import store
+from maild.acting.actions import Actions, Notice, Recipient
+from maild.deciding.auth import AuthResult
+from maild.reading.classify import Verdict
+from maild.acting.models import now
+from maild.deciding.organisation import Department, Organisation, Staff
+from maild.reading.parse import Mail
+from maild.deciding.rules import Routing
+from maild.values import PersonRef, TicketRef
+from maild import values
 
 
 security = logging.getLogger("maild.security")
@@ -183,14 +186,14 @@ class Conversation:
             if author is not None and author.email.isascii():
                 a.queue(ticket, department, Notice(routing.close, routing.close, "auto-replied"),
                         [Recipient(author.email, author.name)], mail,
-                        requester=store.card(author),
+                        requester=values.card(author),
                         reason=routing.hits[-1].description or routing.hits[-1].rule)
             return
         self.notify_new(ticket, department, mail, author, previous, routing)
         if routing is not None and routing.reply and author is not None and author.email.isascii():
             a.queue(ticket, department, Notice(routing.reply, routing.reply, "auto-replied"),
                     [Recipient(author.email, author.name)], mail,
-                    requester=store.card(author),
+                    requester=values.card(author),
                     reason=routing.hits[-1].description if routing.hits else "")
 
     def refuse_unauthenticated(self, why: str, ticket: TicketRef | None, department: Department,
@@ -224,7 +227,7 @@ class Conversation:
         again with it; without one, the notice with the list of categories comes again."""
         a = self.actions
         found = rules.explicit_category(mail, (), self.org, department)
-        requester = store.card(author)
+        requester = values.card(author)
         if found is None or found[0].department != department.code:
             if author is not None and author.email.isascii():
                 a.queue(ticket, department, Notice(UNCATEGORISED, UNCATEGORISED, "auto-replied"),
@@ -296,7 +299,7 @@ class Conversation:
                    filed_by: Staff | None = None) -> None:
         """The acknowledgement to the requester and the alert to the department (not to
         ``filed_by``, the staff member who filed it on the requester's behalf)."""
-        requester = store.card(author)
+        requester = values.card(author)
         transfer = None
         if routing is not None and routing.transferred_from is not None:
             transfer = {"from": routing.transferred_from, "reason": routing.transfer_reason}
@@ -322,7 +325,7 @@ class Conversation:
                      author: PersonRef | None, body: str) -> None:
         self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
                            self.staff_for(ticket, department), mail,
-                           author=store.card(author),
+                           author=values.card(author),
                            body=body, attachments=mail.attachments, warning=sender_warning(mail))
 
     def _send_response(self, ticket: TicketRef, department: Department, mail: Mail,

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import jinja2
 
-from .quotes import REPLY_MARKER
+from maild.reading.quotes import REPLY_MARKER
 
 LOOP_HEADER = "X-Maild-Loop"
 CANNED_DIR = "canned"

@@ -29,9 +29,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import verp
-from .config import RelayConfig
-from .models import Outbox, now
+from maild.sending import verp
+from maild.config import RelayConfig
+from maild.acting.models import Outbox, now
 
 log = logging.getLogger("maild.relay")
 

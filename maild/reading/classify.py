@@ -12,9 +12,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .parse import Mail
-from .render import LOOP_HEADER
-from .spool import Envelope
+from maild.reading.parse import Mail
+from maild.sending.render import LOOP_HEADER
+from maild.values import Envelope
 
 
 class Kind(enum.Enum):

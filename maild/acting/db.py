@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .config import PROJECT_DIR
+from maild.config import PROJECT_DIR
 
 SCHEMA_FILE = PROJECT_DIR / "schema.sql"
 

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from . import store
-from .actions import Actions, Notice, Recipient
-from .organisation import Organisation
+from maild.acting import store
+from maild.acting.actions import Actions, Notice, Recipient
+from maild.deciding.organisation import Organisation
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,174 @@
+"""The vocabulary every stage shares: the envelope, references to tickets and people, the
+words a message's outcome and a ticket's state are spelled in, and the clock.
+
+The enums are ``StrEnum``s: their values are what the database, the logs and the ``--json``
+output have always held, so a member compares equal to the stored string and nothing
+outside the code changes. A value that is not a member (a rule's own closing template, say)
+is a reason to look, not a crash: see ``Disposition.closed``.
+"""
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+class Disposition(enum.StrEnum):
+    """What became of an inbound message (``inbound.disposition``, ``maild log``)."""
+    TICKET_CREATED = "ticket-created"
+    REPLY_ADDED = "reply-added"
+    RESPONSE_ADDED = "response-added"
+    AUTO_REPLY_RECORDED = "auto-reply-recorded"      # a robot's mail on a ticket: an event
+    UNAUTHENTICATED_STAFF = "unauthenticated-staff"
+    DUPLICATE = "duplicate"
+    BOUNCE_RECORDED = "bounce-recorded"
+    AUTO_REPLY_IGNORED = "auto-reply-ignored"
+    REFUSED_DOMAIN = "refused-domain"
+    REFUSED_OWN_ADDRESS = "refused-own-address"
+    HELD_OVER_BUDGET = "held-over-budget"
+    COMMAND_APPLIED = "command-applied"
+    COMMAND_REFUSED = "command-refused"
+    HISTORY_SENT = "history-sent"
+    PROFILE_SENT = "profile-sent"
+    PROFILE_UPDATED = "profile-updated"
+    PROFILE_PENDING = "profile-pending"
+    NOT_ANSWERED = "not-answered"
+    CLOSED = "closed"           # closed at once by a rule: stored as ``closed-<template>``
+
+    @staticmethod
+    def closed(template: str) -> str:
+        """The stored spelling of a rule's closing (``closed-not-handled``)."""
+        return "closed-" + template.replace("_", "-")
+
+    @property
+    def counts_as_reply(self) -> bool:
+        """Whether ``maild drain`` counts it among the replies."""
+        return self in _REPLIES
+
+
+_REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
+                      Disposition.UNAUTHENTICATED_STAFF, Disposition.COMMAND_APPLIED,
+                      Disposition.COMMAND_REFUSED})
+
+
+class Status(enum.StrEnum):
+    """A ticket's state (``tickets.status``)."""
+    OPEN = "open"               # waits for the department
+    ANSWERED = "answered"       # the department answered, waits for the requester
+    CLOSED = "closed"
+
+
+class OutboxKind(enum.StrEnum):
+    """Why a mail is sent (``outbox.kind``): the loop guard counts by it, notices are once
+    a day or an hour per kind. A rule's own answer (``reply``/``close`` in rules.toml) is
+    sent under its template's name, which is not a member."""
+    ACK = "ack"
+    ALERT = "alert"
+    RECEIPT = "receipt"
+    RESPONSE = "response"
+    STATUS = "status"
+    SECURITY = "security"
+    FAILURE = "failure"
+    DIGEST = "digest"
+    REPORT = "report"
+    LOOP = "loop"                   # a marker row, never sent: the hour's count of notices
+    LOOP_NOTICE = "loop-notice"
+    OUTSIDE = "outside"
+    HISTORY = "history"
+    PROFILE = "profile"
+    BUDGET = "budget"
+    PARTICIPANTS = "participants"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the SMTP session said, kept beside the raw bytes in the spool."""
+    mail_from: str                 # '' for the null sender <>
+    rcpt_to: tuple[str, ...]
+    peer: str = ""
+    received_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    helo: str = ""
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), ensure_ascii=True).encode("ascii")
+
+    @classmethod
+    def from_json(cls, line: bytes) -> Envelope:
+        data = json.loads(line)
+        data["rcpt_to"] = tuple(data.get("rcpt_to", ()))
+        return cls(**data)
+
+    @property
+    def received(self) -> datetime:
+        return datetime.fromisoformat(self.received_at)
+
+
+@dataclass(frozen=True)
+class TicketRef:
+    """What the pipeline needs of a ticket. A ticket a plan opens has a negative ``id``
+    until the writer gives it a real one (``acting/apply``)."""
+    id: int
+    number: str
+    department: str
+    subject: str
+    status: str
+    created_at: datetime
+    requester_id: int | None = None
+    assignee: str | None = None
+    closed_at: datetime | None = None
+    category: str | None = None
+    kind: str | None = None
+    resolution: str | None = None
+    priority: str = "normal"
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """A person; a negative ``id`` is one a plan creates (first contact)."""
+    id: int
+    email: str
+    name: str
+    phone: str = ""         # the profile (#profile by mail), shown to staff on every ticket
+    office: str = ""
+    company: str = ""
+    pending_profile: str = ""   # a #profile change waiting for confirmation (JSON)
+
+    def card(self) -> dict:
+        """What templates show of a person."""
+        return {"email": self.email, "name": self.name, "phone": self.phone,
+                "office": self.office, "company": self.company}
+
+
+def card(person: PersonRef | None) -> dict:
+    """What templates show of a person (empty fields for nobody)."""
+    return person.card() if person is not None else PersonRef(0, "", "").card()
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The time, in UTC (storage is UTC; people see the configured zone)."""
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+@dataclass
+class FixedClock:
+    """A clock that says what it is told (tests, ``maild replay --at``)."""
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
