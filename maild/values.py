@@ -42,16 +42,6 @@ class Disposition(enum.StrEnum):
         """The stored spelling of a rule's closing (``closed-not-handled``)."""
         return "closed-" + template.replace("_", "-")
 
-    @property
-    def counts_as_reply(self) -> bool:
-        """Whether ``maild drain`` counts it among the replies."""
-        return self in _REPLIES
-
-
-_REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
-                      Disposition.UNAUTHENTICATED_STAFF, Disposition.COMMAND_APPLIED,
-                      Disposition.COMMAND_REFUSED})
-
 
 class Status(enum.StrEnum):
     """A ticket's state (``tickets.status``)."""
@@ -152,6 +142,24 @@ class PersonRef:
 def card(person: PersonRef | None) -> dict:
     """What templates show of a person (empty fields for nobody)."""
     return person.card() if person is not None else PersonRef(0, "", "").card()
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What kind of mail to send: ``kind`` counts for the loop guard and the once-a-day
+    notices, ``template`` words it, ``auto_submitted`` is RFC 3834's value (auto-replied
+    answers a message, auto-generated does not) and ``signed_reply`` gives it a Reply-To
+    signed for its recipient and the ticket (staff mail: auth.py)."""
+    kind: str
+    template: str
+    auto_submitted: str = "auto-generated"
+    signed_reply: bool = False
+
+
+@dataclass(frozen=True)
+class Recipient:
+    email: str
+    name: str = ""
 
 
 class Clock(Protocol):

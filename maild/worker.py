@@ -19,7 +19,6 @@ Config: ``worker.batch_size``, ``worker.poll_interval``, ``worker.max_attempts``
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -27,42 +26,39 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.deciding import auth, commands, conversation, match, rules, selfservice
-from maild.reading import quotes
-from maild.intake import spool as spool_mod
+from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, OutboxBatch
 from maild.acting import store
-from maild.sending import verp
-from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, Notice, OutboxBatch, Recipient
+from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
-from maild.reading.classify import Kind, Verdict, classify
-from maild.config import AttachmentsConfig, Config
-from maild.deciding.conversation import Effect
 from maild.acting.db import is_unavailable
 from maild.acting.models import now
-from maild.deciding.organisation import Department, Organisation
+from maild.config import AttachmentsConfig, Config
+from maild.deciding import auth, dispatch, match, rules
+from maild.deciding.dispatch import first_department
+from maild.deciding.organisation import Organisation
+from maild.deciding.plan import Planner
+from maild.deciding.policy import OrganisationHolder, Policy
+from maild.intake import spool as spool_mod
+from maild.intake.spool import Spool, SpoolItem
+from maild.reading.classify import Verdict, classify
 from maild.reading.parse import Mail, ParseError, parse
-from maild.deciding.policy import OrganisationHolder
+from maild.routing.reader import Reader
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.routing.reader import Reader
-from maild.intake.spool import Spool, SpoolItem
-from maild.values import Envelope
+from maild.values import Disposition, Envelope, Notice, Recipient
 
 log = logging.getLogger("maild.worker")
 security = logging.getLogger("maild.security")
 
 SENDER_YIELD_SECONDS = 5.0
+_REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
+                      Disposition.UNAUTHENTICATED_STAFF, Disposition.COMMAND_APPLIED, Disposition.COMMAND_REFUSED})
 FAILURE_LOOK_SECONDS = 30.0
-
-
-class Unroutable(Exception):
-    """No department address among the recipients (the rules changed since intake)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +129,7 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
             if limits.keeps(attachment.size, total):
                 blobs.put(attachment.sha256, attachment.data)
         mail = replace(mail, attachments=tuple(a.without_data() for a in mail.attachments))
-    key = mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
+    key = dispatch.message_key(mail, raw)
     department = first_department(org, envelope)
     routing = None
     # A mail that names a ticket is almost always a reply: it is not read here (the worker
@@ -149,11 +145,6 @@ def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...],
 def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...], reader: Reader | None,
                        store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> list[Parsed]:
     return [read_and_parse(path, org, table, reader, store_in) for path in paths]
-
-
-def first_department(org: Organisation, envelope: Envelope) -> Department | None:
-    """The department written to: the first recipient that is a department address."""
-    return next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
 
 
 @dataclass(frozen=True)
@@ -382,12 +373,11 @@ class Worker:
             self.spool.archive(p.item, self.config.mail_dir, p.envelope.received)
             summary.processed += 1
             summary.outcomes.append(outcome)
-            if outcome.disposition == "ticket-created":
+            if outcome.disposition == Disposition.TICKET_CREATED:
                 summary.created += 1
-            elif outcome.disposition in ("reply-added", "response-added", "auto-reply-recorded",
-                                         "unauthenticated-staff", "command-applied", "command-refused"):
+            elif outcome.disposition in _REPLIES:
                 summary.replies += 1
-            elif outcome.disposition == "duplicate":
+            elif outcome.disposition == Disposition.DUPLICATE:
                 summary.duplicates += 1
         for p, exc in failed:
             reason = f"{type(exc).__name__}: {exc}"
@@ -405,17 +395,18 @@ class Worker:
         done: list[tuple[Prepared, Outcome]] = []
         failed: list[tuple[Prepared, Exception]] = []
         outbox = OutboxBatch()
+        context = self.context(self.organisation.policy)
         with self.engine.begin() as conn:
             if not isolate:     # the loop guard's counts for the batch's senders, in one query
                 outbox.prefetch(conn, {p.mail.sender.email.lower() for p in prepared
                                        if p.mail.sender and p.mail.sender.email})
             for p in prepared:
                 if not isolate:
-                    done.append((p, self.process(conn, p, outbox)))
+                    done.append((p, self.process(conn, p, outbox, context)))
                     continue
                 try:
                     with conn.begin_nested():
-                        outcome = self.process(conn, p, None)   # its outbox rows inside its savepoint
+                        outcome = self.process(conn, p, None, context)   # its outbox rows inside its savepoint
                     done.append((p, outcome))
                 except Exception as exc:
                     if is_unavailable(exc):
@@ -433,250 +424,30 @@ class Worker:
                        self.config.notifications, self.config.loop_guard)
 
     # -- one message ----------------------------------------------------------------
-    def process(self, conn: Connection, p: Prepared, outbox: list[dict] | None = None) -> Outcome:
-        """One message, in the caller's transaction; outgoing mail rows go to ``outbox``
-        (inserted once for the batch) when given."""
-        seen = store.duplicate_of(conn, p.key)
-        if seen is not None and not p.key.startswith("sha256:") and (
-                seen.mail_from.lower() != p.envelope.mail_from.lower() and seen.spool_id != p.item.id):
-            # The same Message-ID from another sender is a collision (or an attempt to have a
-            # real request dropped as a "duplicate"): processed as a message of its own.
-            security.warning("Message-ID %s of inbound #%s (from %s) reused by %s: processed as a new message",
-                             p.key[:200], seen.id, seen.mail_from or "<>", p.envelope.mail_from or "<>")
-            # Keyed by Message-ID and sender: that sender's own retry is still a duplicate.
-            p = replace(p, key=f"{p.key[:600]}#from:{p.envelope.mail_from.lower()[:320]}")
-            seen = store.duplicate_of(conn, p.key)
-        if seen is not None:
-            reason = f"same Message-ID as inbound #{seen.id}"
-            if seen.spool_id != p.item.id and store.duplicate_of(conn, f"duplicate:{p.item.id}") is None:
-                # A retried delivery, or the same mail sent to both addresses separately: it
-                # gets a record of its own (under a key of its own), like every message.
-                self._record(self.actions(conn), p, seen.ticket_id, "duplicate",
-                             reason, key=f"duplicate:{p.item.id}")
-            # Else this very file again, after a crash between the commit and the archiving:
-            # its record (the original's, or its own duplicate record) is already there.
-            return Outcome("duplicate", reason, seen.number)
+    def context(self, policy: Policy) -> dispatch.Context:
+        """What deciding needs, for one batch: the rules in force as one snapshot."""
+        cfg = self.config
+        return dispatch.Context(policy.org, policy.rules, policy.reader, self.renderer, dispatch.Settings(
+            cfg.auth, self.secret, cfg.hostname, cfg.tickets.reopen_days, cfg.tickets.max_participants,
+            cfg.loop_guard.new_tickets_per_sender_hour))
 
-        org = self.organisation()
-        mail, envelope = p.mail, p.envelope
-        sender = mail.sender.email if mail.sender else envelope.mail_from
-        # Staff authority needs one unambiguous author; staff names come from the rules, so
-        # a mail in a staff member's name never renames them.
-        staff = org.staff_by_email(sender) if sender else None
-        member = staff if mail.sole_author else None
-        author = store.person(conn, sender, staff.name if staff else (mail.sender.name if mail.sender else ""),
-                              rename=staff is None) if sender else None
-        actions = self.actions(conn, outbox)
+    def process(self, conn: Connection, p: Prepared, outbox: OutboxBatch | None,
+                context: dispatch.Context) -> Outcome:
+        """One message, in the caller's transaction: decided (a plan), then written; its
+        outgoing mail rows go to ``outbox`` (inserted once for the batch) when given."""
+        planner = Planner(conn, now(), self.config.notifications, outbox)
+        plan = dispatch.decide(dispatch.Message(p.item.id, p.envelope, p.mail, p.verdict, p.key, p.routing),
+                               context, planner)
+        applied = apply(self.actions(conn, outbox), plan, self._record(p))
+        for warning in plan.warnings:
+            security.warning("%s", warning)
+        return Outcome(plan.disposition, plan.reason, applied.ticket.number if applied.ticket else None)
 
-        if p.verdict.automatic:
-            ours = verp.bounced(self.secret, envelope.rcpt_to, self.config.hostname)
-            if ours is not None:            # a report on one of our mails, from anywhere
-                return self._report_on_ours(conn, p, actions, org, ours)
-        if sender and org.is_department_address(sender) and not p.verdict.automatic:
-            # Mail in a department's own name (forged, or a misconfigured forward): a helpdesk
-            # address is never a requester, and nothing is sent to it (that is how loops start).
-            reason = f"{sender} is a helpdesk address: recorded, no ticket, no answer"
-            self._record(actions, p, None, "refused-own-address", reason)
-            actions.finish()
-            return Outcome("refused-own-address", reason)
-        found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
-        if sender and not org.is_corporate(sender) and not (found and p.verdict.automatic):
-            return self._outside(conn, p, actions, org, sender)
-        confirming = selfservice.confirms(envelope.rcpt_to)
-        # Staff mail is always read for command lines, on the text the reader sees (quotes,
-        # signatures and invisible marks gone): a cheap look at the raw text could miss a
-        # "#заметка" below a quote and send it on as an answer.
-        if author is not None and not p.verdict.automatic and (
-                confirming or member is not None or commands.may_start(mail.text)
-                or selfservice.asks_by_subject(mail.subject)):
-            written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
-            # Anyone: their history, their profile.
-            request = selfservice.Request("confirm") if confirming else \
-                selfservice.read(mail.subject, written, {d.code for d in org.departments}, found is not None)
-            if request is not None:
-                return self._selfservice(p, actions, org, author, request)
-            # Staff steer tickets with command lines at the top of what they wrote.
-            block = commands.read(written) if member is not None else None
-            if block is not None:
-                ticket = found.ticket if found else None
-                customer = ticket is not None and (ticket.requester_id == author.id or author.id in {
-                    person.id for person in store.participants(conn, ticket.id)})
-                written_to = first_department(org, envelope) or org.department(member.department)
-                if commands.is_command_mail(block, member, ticket, written_to, customer):
-                    return self._commands(p, actions, org, member, author, found, block)
-        role = proof = None
-        if found is not None:
-            participant_ids = {person.id for person in store.participants(conn, found.ticket.id)}
-            role = conversation.role_of(org, found.ticket, author, participant_ids, member)
-            if role is conversation.Role.STAFF:
-                proof = auth.check(mail, envelope, member.email, found.ticket.number, self.config.auth,
-                                   self.secret)
-        decision = conversation.decide(found.ticket if found else None, found.how if found else "",
-                                       role, p.verdict, now(), self.config.tickets.reopen_days, proof)
-        if decision.effect is Effect.NEW and p.verdict.automatic:
-            # A robot's mail that names no ticket of ours: recorded (and archived), never a
-            # ticket, never answered — that is how two robots never talk forever.
-            disposition = "bounce-recorded" if p.verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
-            reason = f"automatic mail ({p.verdict.reason}) naming no ticket: no ticket, no answer"
-            self._record(actions, p, None, disposition, reason)
-            actions.finish()
-            return Outcome(disposition, reason)
-
-        routing = None
-        if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
-            # The department written to; a reply to the other department's ticket that
-            # lands here (token wins over address) never gets this far.
-            department = first_department(org, envelope) \
-                or (org.department(decision.ticket.department) if decision.ticket else None)
-            if department is None:
-                raise Unroutable(f"no department address among {', '.join(envelope.rcpt_to)}")
-            # The admin's categories and rules: department, category, kind, what to answer
-            # (worked out beside the parsing, unless this is not the department it assumed).
-            routing = p.routing or rules.route(mail, envelope.rcpt_to, sender or "", department, org,
-                                               self.organisation.rules, self.organisation.reader)
-            department = routing.department
-            budget = self.config.loop_guard.new_tickets_per_sender_hour
-            since = now() - timedelta(hours=1)
-            if author is not None and store.opened_by(conn, author.id, since) >= budget:
-                return self._over_sender_budget(conn, p, actions, department, author, budget, since)
-            ticket = actions.open_ticket(department, mail.subject, author, routing)
-        else:
-            ticket = decision.ticket
-            department = org.department(ticket.department)
-            if department is None:
-                raise Unroutable(f"{ticket.number} belongs to {ticket.department}, no longer in the rules")
-        reason = decision.reason
-        if routing is not None and routing.hits:
-            reason += "; " + routing.explain()
-        if routing is not None and routing.reading is not None and decision.effect in (Effect.NEW, Effect.NEW_LINKED):
-            reason += "; " + routing.reading.summary()
-        disposition = decision.disposition
-        if decision.effect is Effect.AUTOMATIC and p.verdict.kind is Kind.BOUNCE:
-            disposition = "bounce-recorded"
-        if routing is not None and routing.close and not p.verdict.automatic:
-            disposition = "closed-" + routing.close.replace("_", "-")
-
-        inbound_id = self._record(actions, p, ticket.id, disposition, reason)
-        # Only a mail that copies someone needs its sender proven (a forged Cc recruits nobody).
-        copies = bool(mail.cc) or len(mail.to) > 1
-        proven = decision.effect is Effect.RESPONSE or (copies and author is not None and mail.sole_author and auth.check(
-            mail, envelope, author.email, ticket.number, self.config.auth, self.secret).ok)
-        conversation.Conversation(actions, org, self.config.tickets.max_participants).apply(
-            decision, ticket, department, mail, author, inbound_id, routing, copies_proven=proven)
-        actions.finish()
-        return Outcome(disposition, reason, ticket.number)
-
-    def _over_sender_budget(self, conn: Connection, p: Prepared, actions: Actions, department: Department,
-                            author, budget: int, since) -> Outcome:
-        """The sender opened ``budget`` tickets within the hour: this mail is recorded and
-        archived (``maild log``, ``maild replay``), opens no ticket and alerts nobody; the
-        department hears once an hour per sender, so 200 mails make one alert, not 400."""
-        first = store.held_from(conn, p.envelope.mail_from, since) == 0
-        reason = (f"{author.email} opened {budget} tickets within the hour (loop_guard.new_tickets_per_sender_hour):"
-                  " recorded, no ticket, no alert")
-        self._record(actions, p, None, "held-over-budget", reason)
-        if first:
-            actions.queue(None, department, Notice("budget", "sender_budget", "auto-generated"),
-                          [Recipient(m.email, m.name) for m in department.staff], None,
-                          sender={"email": author.email, "name": author.name}, budget=budget,
-                          subject=p.mail.subject)
-        actions.finish()
-        security.warning("%s: %s", p.item.id, reason)
-        return Outcome("held-over-budget", reason)
-
-    def _report_on_ours(self, conn: Connection, p: Prepared, actions: Actions, org: Organisation,
-                        message_id: str) -> Outcome:
-        """A bounce (or a robot's answer) sent to the return path of one of our mails."""
-        row = store.outbox_by_message_id(conn, message_id)
-        ticket = store.ticket_by_id(conn, row.ticket_id) if row is not None and row.ticket_id else None
-        if row is None:
-            reason = f"report on our mail <{message_id}>, no longer in the outbox"
-            disposition = "bounce-recorded"
-        elif p.verdict.kind is not Kind.BOUNCE:
-            disposition = "auto-reply-ignored"
-            reason = f"automatic answer ({p.verdict.reason}) to our mail to {row.recipient}"
-        else:
-            status = verp.report_status(p.mail.report, p.mail.text, p.mail.subject)
-            said = " ".join(x for x in (status.status, status.text) if x) or "no reason given"
-            disposition = "bounce-recorded"
-            if status.delivered:
-                reason = f"our mail to {row.recipient} delivered: {said}"
-            elif status.delayed:
-                reason = f"delivery of our mail to {row.recipient} delayed: {said}"
-                if ticket is not None:
-                    actions.event(ticket, f"Письмо для {row.recipient} задерживается: {said}")
-            else:
-                reason = f"our mail to {row.recipient} bounced: {said}"
-                store.mark_bounced(conn, row.id, f"bounced: {said}")
-                if ticket is not None:
-                    actions.event(ticket, f"Письмо для {row.recipient} не доставлено: {said}")
-        self._record(actions, p, ticket.id if ticket else None, disposition, reason)
-        actions.finish()
-        return Outcome(disposition, reason, ticket.number if ticket else None)
-
-    def _selfservice(self, p: Prepared, actions: Actions, org: Organisation, author,
-                     request: selfservice.Request) -> Outcome:
-        """An employee's history or profile: answered, no ticket touched."""
-        department = first_department(org, p.envelope) or org.departments[0]
-        proof = auth.check(p.mail, p.envelope, author.email,
-                           selfservice.PROFILE_SIGNATURE if request.kind == "confirm" else None,
-                           self.config.auth, self.secret, mailbox_only=request.kind == "confirm")
-        disposition, reason = selfservice.SelfService(actions).answer(request, author, department, p.mail, proof)
-        self._record(actions, p, None, disposition, reason)
-        actions.finish()
-        return Outcome(disposition, reason)
-
-    def _commands(self, p: Prepared, actions: Actions, org: Organisation, member, author,
-                  found: match.Match | None, block: commands.CommandMail) -> Outcome:
-        """A staff member's command mail: applied whole or not at all, with a receipt."""
-        ticket = found.ticket if found else None
-        written_to = first_department(org, p.envelope) or org.department(member.department)
-        proof = auth.check(p.mail, p.envelope, member.email, ticket.number if ticket else None,
-                           self.config.auth, self.secret)
-        # Recorded first (the entries name it), completed with the outcome below.
-        inbound_id = self._record(actions, p, ticket.id if ticket else None, "command-refused", "")
-        result = commands.Commander(actions, org, self.renderer, self.organisation.rules,
-                                    self.organisation.reader, self.config.tickets.max_participants).run(
-            block, member, author, p.mail, inbound_id, ticket, written_to, proof)
-        disposition = "command-applied" if result.applied else "command-refused"
-        actions.update_inbound(inbound_id, result.ticket, disposition, result.reason)
-        actions.finish()
-        return Outcome(disposition, result.reason, result.ticket.number if result.ticket else None)
-
-    def _outside(self, conn: Connection, p: Prepared, actions: Actions, org, sender: str) -> Outcome:
-        """A sender outside the corporate domains: no ticket; one explanation a day, never
-        to automatic mail, and only when the envelope sender is that same address or the
-        mail came through the company's own relay (``auth.trusted_networks``): otherwise the
-        From names anyone at all, and answering it would make us a backscatter source.
-        The message is recorded and its file kept like any other."""
-        department = next(filter(None, map(org.department_for_address, p.envelope.rcpt_to)),
-                          org.departments[0])
-        reason = f"{sender} is outside the corporate domains ({', '.join(org.domains)})"
-        answered = False
-        pending = actions.outbox_sink or []
-        own = p.envelope.mail_from.lower() == sender.lower() or auth.from_trusted_network(p.envelope, self.config.auth)
-        if own and not p.verdict.automatic and sender.isascii() and not store.noticed_since(
-                conn, sender.lower(), "outside", now() - timedelta(days=1)) \
-                and not any(r["recipient"] == sender.lower() and r["kind"] == "outside" for r in pending):
-            actions.queue(None, department, Notice("outside", "outside", "auto-replied"),
-                          [Recipient(sender.lower())], p.mail, subject=p.mail.subject,
-                          domains=", ".join(org.domains))
-            answered = True
-        reason += "; answered" if answered else (
-            "; not answered (automatic, or answered today)" if own
-            else f"; not answered: the envelope sender {p.envelope.mail_from or '<>'} is another address, "
-                 "and the mail did not come through a trusted relay")
-        self._record(actions, p, None, "refused-domain", reason)
-        actions.finish()
-        return Outcome("refused-domain", reason)
-
-    def _record(self, actions: Actions, p: Prepared, ticket_id: int | None, disposition: str,
-                reason: str, key: str | None = None) -> int:
+    def _record(self, p: Prepared) -> InboundRecord:
         envelope = p.envelope
-        return actions.record_inbound(
-            spool_id=p.item.id, message_key=key or p.key, mail_from=envelope.mail_from[:320],
+        return InboundRecord(
+            spool_id=p.item.id, message_key=p.key, mail_from=envelope.mail_from[:320],
             rcpt_to=", ".join(envelope.rcpt_to), peer=envelope.peer[:100],
             received_at=envelope.received, size=p.size, subject=p.mail.subject,
             archive_path=str(spool_mod.archive_path(self.config.mail_dir, p.item.id, envelope.received)
-                             .relative_to(self.config.data_dir)),
-            ticket_id=ticket_id, disposition=disposition, reason=reason)
+                             .relative_to(self.config.data_dir)))

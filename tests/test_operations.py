@@ -56,7 +56,7 @@ def test_replay_runs_a_stored_message_through_todays_rules(maild, tmp_path):
     assert result["recorded"]["disposition"] == "auto-reply-ignored"
     assert result["today"]["disposition"] == "auto-reply-ignored"
     out = cli(maild, "replay", item).output             # the quarantined one, with today's templates
-    assert out.startswith("recorded: quarantined") and "disposition: new-ticket" in out
+    assert out.startswith("recorded: quarantined") and "disposition: ticket-created" in out
     assert "Не открывается папка" in out
     with maild.session() as s:                          # a dry run: nothing written
         from maild.acting import store

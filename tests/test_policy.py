@@ -158,13 +158,13 @@ def test_rules_test_is_a_dry_run(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     assert (out["disposition"], out["department"], out["category"], out["kind"]) == \
-        ("new-ticket", "OSA", "Принтер", "problem")
+        ("ticket-created", "OSA", "Принтер", "problem")
     assert any("принтер" in " ".join(r["words"]) for r in out["rules"])
     assert [m["to"] for m in out["mail"]][:1] == ["ivan@torex.ru"]
     assert not (data / "maild.db").exists()                    # touched nothing
     assert not data.exists()                                   # not even the spool folders
     text = CliRunner().invoke(main, ["rules", "test", str(eml), "--data-dir", str(data)]).output
-    assert "disposition: new-ticket" in text and "would send to ivan@torex.ru" in text
+    assert "disposition: ticket-created" in text and "would send to ivan@torex.ru" in text
 
 
 def test_invalid_rules_are_refused_on_reload_and_the_old_stay(rules_copy):
@@ -242,4 +242,5 @@ def test_rules_test_tells_replies_as_the_worker_would(maild, tmp_path):
     assert dry("ivan@torex.ru")["disposition"] == "reply-added"
     assert dry("p.petrov@torex.ru")["disposition"] == "unauthenticated-staff"     # no proof in it
     stranger = dry("a.kozlova@torex.ru")
-    assert stranger["disposition"] == "new-ticket" and any("OSA-000001" in n for n in stranger["notes"])
+    assert stranger["disposition"] == "ticket-created" and "OSA-000001" in stranger["reason"]
+    assert "link OSA-NNNNNN and OSA-000001" in stranger["plan"]

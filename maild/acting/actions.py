@@ -12,9 +12,8 @@ with its ticket).
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import bindparam, insert, text, update
@@ -28,8 +27,8 @@ from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, T
 from maild.deciding.organisation import Department
 from maild.reading.parse import Mail
 from maild.sending.render import File, Renderer
-from maild.deciding.rules import Routing
-from maild.values import PersonRef, TicketRef
+from maild.deciding.plan import mailable
+from maild.values import Notice, PersonRef, Recipient, TicketRef
 
 log = logging.getLogger("maild.actions")
 
@@ -76,6 +75,11 @@ class OutboxBatch(list):
     def prefetch(self, conn: Connection, recipients: set[str]) -> None:
         self.earlier = store.budgeted_by_recipient(conn, now() - timedelta(hours=1), recipients)
 
+    def count(self, recipient: str, kind: str) -> int:
+        """Rows of this kind to this address (the planner's view of the batch)."""
+        recipient = recipient.lower()
+        return sum(r["recipient"].lower() == recipient and r["kind"] == kind for r in self)
+
     def extend(self, rows) -> None:
         rows = list(rows)
         super().extend(rows)
@@ -84,36 +88,6 @@ class OutboxBatch(list):
                 self.to[r["recipient"].lower()] += 1
                 if r["ticket_id"] is not None:
                     self.about[r["ticket_id"]] += 1
-
-
-@dataclass(frozen=True)
-class Recipient:
-    email: str
-    name: str = ""
-
-
-@dataclass(frozen=True)
-class Notice:
-    """Mail to queue: which template, of what kind, as what kind of automatic mail."""
-    kind: str
-    template: str
-    auto_submitted: str     # auto-replied (answers a message) or auto-generated
-    signed_reply: bool = False   # staff mail: Reply-To the address signed for them and the ticket
-
-
-# The local parts maild writes to: a dot-atom without "%" or "!" (source routes through the
-# company's relay: "victim%evil.com@torex.ru") and without quotes.
-_LOCAL = re.compile(r"^[A-Za-z0-9_+=-]+(?:\.[A-Za-z0-9_+=-]+)*$")
-_DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-
-
-def mailable(address: str, department: Department) -> bool:
-    """An address maild sends to: plain local@domain, and not the helpdesk's own."""
-    local, at, domain = address.rpartition("@")
-    if not at or not _LOCAL.match(local) or not _DOMAIN.match(domain):
-        return False
-    return not (domain.lower() == department.domain.lower()
-                and local.split("+", 1)[0].lower() == department.local_part.lower())
 
 
 class Actions:
@@ -155,30 +129,23 @@ class Actions:
             self.conn.execute(_INSERT_THREAD_ID, self._thread_ids)
             self._thread_ids = []
 
-    def open_ticket(self, department: Department, subject: str, requester: PersonRef | None,
-                    routing: Routing | None = None, source: str = "email",
-                    filed_by: str | None = None) -> TicketRef:
-        number = store.ticket_number(department.code, store.next_number(self.conn, department.code))
+    def open_ticket(self, planned: TicketRef, requester_id: int | None, transferred_from: str | None,
+                    source: str = "email", filed_by: str | None = None) -> TicketRef:
+        """The ticket a plan opens, numbered now from the department's counter."""
+        code = planned.department
+        number = store.ticket_number(code, store.next_number(self.conn, code))
         created = now()
-        category = routing.category.name if routing and routing.category else None
-        kind = routing.kind if routing else None
-        assignee = routing.assign if routing else None
-        priority = routing.priority if routing else "normal"
         ticket_id = self.conn.execute(_INSERT_TICKET, dict(
-            number=number, department=department.code, subject=subject, status="open",
-            priority=priority, requester_id=requester.id if requester else None, source=source,
-            assignee=assignee, category=category, kind=kind, created_at=created, updated_at=created,
-            closed_at=None, resolution=None, filed_by=filed_by,
-            transferred_from=routing.transferred_from.code if routing and routing.transferred_from else None
-        )).scalar_one()
-        if routing and routing.transferred_from:
-            self._change(ticket_id, created, "department", routing.transferred_from.code, department.code,
-                         department.code)
-        self._change(ticket_id, created, "opened", None, department.code, department.code)
+            number=number, department=code, subject=planned.subject, status="open",
+            priority=planned.priority, requester_id=requester_id, source=source,
+            assignee=planned.assignee, category=planned.category, kind=planned.kind, created_at=created,
+            updated_at=created, closed_at=None, resolution=None, filed_by=filed_by,
+            transferred_from=transferred_from)).scalar_one()
+        if transferred_from:
+            self._change(ticket_id, created, "department", transferred_from, code, code)
+        self._change(ticket_id, created, "opened", None, code, code)
         self._opened.add(ticket_id)
-        return TicketRef(ticket_id, number, department.code, subject, "open", created,
-                         requester.id if requester else None, assignee, None, category, kind,
-                         None, priority)
+        return replace(planned, id=ticket_id, number=number, created_at=created, requester_id=requester_id)
 
     def _change(self, ticket_id: int, at, field: str, old: str | None, new: str | None, department: str,
                 detail: str | None = None) -> None:
@@ -256,15 +223,10 @@ class Actions:
                          str(fields["department"]))
         return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
 
-    def pending_to(self, recipient: str, kind: str) -> bool:
+    def _pending(self, recipient: str, kind: str) -> bool:
         """Whether mail of this kind to this address waits in this batch, not yet written."""
-        return self.pending_count(recipient, kind) > 0
-
-    def pending_count(self, recipient: str, kind: str) -> int:
-        """How many mails of this kind to this address wait in this batch, not yet written
-        (a rate limit must count them: a burst arrives in one batch)."""
         rows = self._outbox + (self.outbox_sink or [])
-        return sum(r["recipient"].lower() == recipient.lower() and r["kind"] == kind for r in rows)
+        return any(r["recipient"].lower() == recipient.lower() and r["kind"] == kind for r in rows)
 
     def update_inbound(self, inbound_id: int, ticket: TicketRef | None, disposition: str, reason: str) -> None:
         """The outcome, once known (a command mail is recorded before its commands run)."""
@@ -369,7 +331,7 @@ class Actions:
     def _tell_held(self, ticket: TicketRef | None, department: Department, recipient: str, why: str) -> None:
         """The department hears of held mail, at most once an hour per recipient."""
         key = f"loop:{recipient}"[:320]
-        if self.pending_to(key, "loop") or store.noticed_since(self.conn, key, "loop", now() - timedelta(hours=1)):
+        if self._pending(key, "loop") or store.noticed_since(self.conn, key, "loop", now() - timedelta(hours=1)):
             return
         # A marker row (never sent) keeps the hour's count of notices; the notice itself
         # goes to the staff.

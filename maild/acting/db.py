@@ -7,11 +7,13 @@ goes through the same code.
 """
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,10 +54,32 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reader (``read_only``) takes no write lock: it must not hold up the worker.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("read_only") else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+@contextlib.contextmanager
+def read_only(engine: Engine) -> Iterator[Connection]:
+    """A connection that refuses every write (SQLite ``query_only``, PostgreSQL ``READ
+    ONLY``), rolled back at the end: what the dry run decides on."""
+    conn = engine.connect().execution_options(read_only=True)
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        if sqlite:      # outside any transaction, on the driver's connection
+            conn.connection.dbapi_connection.execute("PRAGMA query_only = ON")
+        else:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield conn
+    finally:
+        try:
+            conn.rollback()
+            if sqlite:  # the pooled connection goes back able to write
+                conn.connection.dbapi_connection.execute("PRAGMA query_only = OFF")
+        finally:
+            conn.close()
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:

@@ -234,6 +234,17 @@ def person_ref(conn: Connection, email: str) -> PersonRef | None:
     return PersonRef(*row) if row else None
 
 
+def add_person(conn: Connection, email: str, name: str) -> int:
+    """A person met for the first time (the plan looked them up and found nobody)."""
+    stamp = now()
+    return conn.execute(_PERSON_INSERT, {"email": email, "name": name, "created_at": stamp,
+                                         "updated_at": stamp}).scalar_one()
+
+
+def rename_person(conn: Connection, person_id: int, name: str) -> None:
+    conn.execute(_PERSON_RENAME, {"pid": person_id, "new_name": name, "ts": now()})
+
+
 def person(conn: Connection, email: str, name: str = "", rename: bool = True) -> PersonRef:
     """The person with this address, created on first contact; the name follows changes
     (``rename``: only when the mail really speaks for them)."""

@@ -381,7 +381,7 @@ def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> Non
     echo(json.dumps(result.as_dict(), ensure_ascii=False, indent=2) if as_json else result.text())
 
 
-def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope):
+def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope, fresh: bool = False):
     """What the worker would do with this mail today, touching nothing (dryrun.py)."""
     from maild.admin import dryrun
     from maild.sending.render import Renderer
@@ -391,7 +391,8 @@ def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope
     with database_errors():
         return dryrun.explain(raw, envelope, current.org, current.rules, current.reader,
                               Renderer(cfg.templates_dir, cfg.hostname), engine, cfg.auth,
-                              secret, cfg.tickets.reopen_days, cfg.hostname)
+                              secret, cfg.tickets.reopen_days, cfg.hostname, cfg.notifications,
+                              cfg.tickets.max_participants, cfg.loop_guard.new_tickets_per_sender_hour, fresh)
 
 
 @main.group()
@@ -535,7 +536,7 @@ def _report_address(app: App, mail_to: str | None, mail_configured: bool, key: s
 
 
 def _mail_report(app: App, conn, to: str, department, template: str, files, **context) -> None:
-    from maild.acting.actions import Notice, Recipient
+    from maild.values import Notice, Recipient
     actions = app.actions(conn)
     dept = department or app.organisation().departments[0]
     actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
@@ -672,7 +673,8 @@ def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
     except (OSError, ValueError) as exc:
         raise Fail(f"the stored message is not readable: {path}: {exc}") from None
     try:
-        result = _dry_run(app.config, app.organisation.policy, app.sessions.kw["bind"], raw, envelope)
+        result = _dry_run(app.config, app.organisation.policy, app.sessions.kw["bind"], raw, envelope,
+                          fresh=recorded[0] != "quarantined")
     except Exception as exc:        # a message that broke the worker may break the dry run too
         raise Fail(f"the message cannot be processed: {type(exc).__name__}: {exc}") from None
     if as_json:

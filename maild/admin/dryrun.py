@@ -1,33 +1,39 @@
-"""``maild rules test MAIL.eml``: what maild would do with a mail, and why. Touches nothing:
-the database is only read (to see whether the mail answers a ticket), nothing is written,
-no mail is sent; the mail that would be sent is rendered and shown."""
+"""``maild rules test MAIL.eml`` and ``maild replay ID``: what maild would do with a mail,
+and why. They run the worker's own decision (``deciding/dispatch``) on a read-only
+connection and print the plan instead of writing it; the mail that would be sent is
+rendered and shown. Nothing is written: the connection refuses writes (SQLite
+``query_only``, PostgreSQL ``READ ONLY``) and is rolled back.
+
+Two answers come from intake, not the worker, and are given first: an envelope sender
+outside the corporate domains is refused at MAIL FROM, a mail to no department address
+at RCPT TO. Without a reachable database the decision runs on an empty one (nothing is
+known: no mail names a ticket), and the output says so.
+"""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
-from maild.deciding import auth, commands, conversation, match, rules, selfservice
-from maild.reading import quotes
-from maild.acting import store
-from maild.sending import verp
-from maild.reading.classify import Kind
-from maild.config import AuthConfig
-from maild.reading.classify import classify
+from maild.acting import db
 from maild.acting.db import is_unavailable
 from maild.acting.models import now
+from maild.config import AuthConfig, NotificationsConfig
+from maild.deciding import dispatch, plan as p
 from maild.deciding.organisation import Organisation
+from maild.deciding.plan import Planner
+from maild.deciding.rules import Routing
+from maild.reading.classify import classify
 from maild.reading.parse import parse
 from maild.sending.render import Renderer
-from maild.routing.reader import Reader
 from maild.values import Envelope
-from maild.values import TicketRef
-from maild import values
 
 
 @dataclass
 class DryRun:
-    disposition: str              # new-ticket, reply-added, auto-reply-ignored, command-mail, refused, ...
+    disposition: str              # the worker's: ticket-created, reply-added, command-applied, ...
     reason: str
     department: str | None = None
     category: str | None = None
@@ -41,6 +47,7 @@ class DryRun:
     reading: dict | None = None                           # routing.decide.Reading.as_dict()
     mail: list[dict] = field(default_factory=list)        # what would be sent: to, subject, body
     notes: list[str] = field(default_factory=list)
+    plan: list[str] = field(default_factory=list)         # the operations, in order
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,11 +66,14 @@ class DryRun:
                 lines.append(f"  weighed most: {', '.join(r['features'])}")
             if r["entities"]:
                 lines.append(f"  numbers: {', '.join(r['entities'])}")
-        if self.triage and self.disposition == "new-ticket":
+        if self.triage and self.disposition == "ticket-created":
             lines.append("triage: open with no category, the staff alert lists the likeliest ones")
         if self.rules:
             lines.append("decided by:")
             lines += [f"  - {r['rule']}" + (f": {', '.join(r['words'])}" if r["words"] else "") for r in self.rules]
+        if self.plan:
+            lines.append("would do:")
+            lines += [f"  - {step}" for step in self.plan]
         for note in self.notes:
             lines.append(f"note: {note}")
         for m in self.mail:
@@ -71,111 +81,114 @@ class DryRun:
         return "\n".join(lines)
 
 
-def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table: tuple[rules.Rule, ...],
-            reader: Reader | None, renderer: Renderer, engine: Engine | None, auth_config: AuthConfig | None = None,
-            secret: bytes = b"", reopen_days: int = 14, hostname: str = "") -> DryRun:
+def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reader, renderer: Renderer,
+            engine: Engine | None, auth_config: AuthConfig | None = None, secret: bytes = b"",
+            reopen_days: int = 14, hostname: str = "", notifications: NotificationsConfig | None = None,
+            max_participants: int = 10, sender_budget: int = 20, fresh: bool = False) -> DryRun:
+    """``fresh``: decide as if the mail had never been seen (``replay`` of a stored one)."""
     mail = parse(raw)
-    verdict = classify(mail, envelope)
-    sender = mail.sender.email if mail.sender else envelope.mail_from
     if envelope.mail_from and not org.is_corporate(envelope.mail_from):
         return DryRun("refused", f"550 5.7.1 at MAIL FROM: {envelope.mail_from} is outside "
                                  f"the corporate domains ({', '.join(org.domains)})")
-    if verdict.automatic and secret and verp.bounced(secret, envelope.rcpt_to, hostname):
-        disposition = "bounce-recorded" if verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
-        return DryRun(disposition, f"automatic mail ({verdict.reason}) to the return path of one of our mails: "
-                      "that mail is marked failed (a bounce) and its ticket gets an event")
-    notes: list[str] = []
-    found = decision = None
-    if engine is not None:
-        try:
-            with engine.connect() as conn:
-                found = match.find(conn, mail, {d.code for d in org.departments}, envelope.rcpt_to)
-                if found is not None:
-                    # What the worker would decide: the same policy, read-only.
-                    # Someone not yet known is nobody's requester or participant, but may be staff.
-                    author = (store.person_ref(conn, sender) or values.PersonRef(-1, sender.lower(), "")
-                              if sender else None)
-                    ids = {p.id for p in store.participants(conn, found.ticket.id)}
-                    member = org.staff_by_email(sender) if sender and mail.sole_author else None
-                    role = conversation.role_of(org, found.ticket, author, ids, member)
-                    proof = None
-                    if role is conversation.Role.STAFF and auth_config is not None:
-                        proof = auth.check(mail, envelope, member.email, found.ticket.number, auth_config, secret)
-                    decision = conversation.decide(found.ticket, found.how, role, verdict, now(),
-                                                   reopen_days, proof)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            notes.append(f"database not reachable, replies to tickets not recognised: {exc}")
-    if sender and not org.is_corporate(sender):
-        return DryRun("refused-domain", f"{sender} is outside the corporate domains; "
-                      + ("automatic mail: no answer" if verdict.automatic
-                         else "answered with the 'outside' template, at most once a day"), notes=notes)
-    member = org.staff_by_email(sender) if sender and mail.sole_author else None
-    if selfservice.confirms(envelope.rcpt_to):
-        return DryRun("profile-request", "a reply confirming a waiting profile change", notes=notes)
-    if not verdict.automatic and (member is not None or commands.may_start(mail.text)
-                                  or selfservice.asks_by_subject(mail.subject)):
-        written = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
-        request = selfservice.read(mail.subject, written, {d.code for d in org.departments}, found is not None)
-        if request is not None:
-            return DryRun(f"{request.kind}-request", f"a {request.kind} request of {sender}: answered by mail, "
-                          "no ticket (changes to a profile need proof or the owner's confirmation)")
-        block = commands.read(written) if member is not None else None
-        if block is not None:
-            proof = auth.check(mail, envelope, member.email, None, auth_config, secret) if auth_config else None
-            return DryRun("command-mail", f"commands from {member.login}: {', '.join(block.lines)}; applied "
-                          "all or none, with a receipt, if the mail is authenticated "
-                          f"({proof.how if proof else 'not checked'}); the dry run applies nothing")
-    if decision is not None and decision.effect is not conversation.Effect.NEW_LINKED:
-        disposition = decision.disposition
-        if decision.effect is conversation.Effect.AUTOMATIC and verdict.kind is Kind.BOUNCE:
-            disposition = "bounce-recorded"
-        return DryRun(disposition, decision.reason, ticket=found.ticket.number,
-                      department=found.ticket.department, notes=notes)
-    if decision is not None:
-        notes.append(f"names {found.ticket.number}, but: {decision.reason}; a new ticket linked to it")
-    department = next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
-    if department is None:
+    if not any(org.department_for_address(r) for r in envelope.rcpt_to):
         return DryRun("refused", f"550 5.1.1: no department address among {', '.join(envelope.rcpt_to)}")
-    routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, rule_table, reader)
-    result = DryRun(
-        "new-ticket", "names no ticket of ours", department=routing.department.code,
-        category=routing.category.name if routing.category else None, kind=routing.kind,
-        priority=routing.priority, assign=routing.assign,
-        transferred_from=routing.transferred_from.code if routing.transferred_from else None,
-        rules=[{"rule": h.rule, "words": list(h.words)} for h in routing.hits], notes=notes,
-        triage=routing.triage, reading=routing.reading.as_dict() if routing.reading else None)
-    if verdict.automatic:
-        result.disposition = "bounce-recorded" if verdict.kind is Kind.BOUNCE else "auto-reply-ignored"
-        result.reason = f"automatic mail ({verdict.reason}) naming no ticket: no ticket, no answer"
-        result.department = result.category = result.kind = None
-        return result
-    ticket = TicketRef(0, f"{routing.department.code}-NNNNNN", routing.department.code, mail.subject,
-                       "closed" if routing.close else "open", now(), None, routing.assign, None,
-                       result.category, routing.kind)
-    requester = {**values.card(None), "email": sender or "", "name": mail.sender.name if mail.sender else ""}
-    transfer = ({"from": routing.transferred_from, "reason": routing.transfer_reason}
-                if routing.transferred_from else None)
-    reason = routing.hits[-1].description if routing.hits else ""
-    if routing.close:
-        result.disposition = "closed-" + routing.close.replace("_", "-")
-        outgoing = [(routing.close, sender, dict(requester=requester, reason=reason))]
-    else:
-        outgoing = [("ack", sender, dict(requester=requester, previous=None, transfer=transfer,
-                                                  filed_by=None))]
-        outgoing += [("new_ticket_alert", m.email, dict(requester=requester, body=mail.text,
-                                                         attachments=mail.attachments, previous=None,
-                                                         transfer=transfer, why=routing.explain(),
-                                                         triage=routing.suggestions(),
-                                                         warning=conversation.sender_warning(mail),
-                                                         filed_by=None))
-                     for m in routing.department.staff if not routing.assign or m.login == routing.assign]
-        if routing.reply:
-            outgoing.append((routing.reply, sender, dict(requester=requester, reason=reason)))
-    for template, to, context in outgoing:
-        rendered = renderer.render(template, routing.department.code, ticket=ticket,
-                                   department=routing.department, **context)
-        result.mail.append({"to": to, "template": template,
-                            "subject": f"[#{ticket.number}] {rendered.subject}", "body": rendered.body})
+    message = dispatch.Message("dry-run", envelope, mail, classify(mail, envelope),
+                               ("replay:" if fresh else "") + dispatch.message_key(mail, raw))
+    context = dispatch.Context(org, rule_table, reader, renderer, dispatch.Settings(
+        auth_config or AuthConfig(), secret, hostname, reopen_days, max_participants, sender_budget))
+    notes: list[str] = []
+    with _read_only(engine, notes) as conn:
+        planner = Planner(conn, now(), notifications or NotificationsConfig())
+        try:
+            plan = dispatch.decide(message, context, planner)
+        except dispatch.Unroutable as exc:
+            return DryRun("refused", str(exc), notes=notes)
+        return _account(plan, renderer, notes)
+
+
+@contextlib.contextmanager
+def _read_only(engine: Engine | None, notes: list[str]) -> Iterator[Connection]:
+    """A connection that cannot write; an empty database when the configured one cannot
+    be reached."""
+    if engine is not None:
+        with contextlib.ExitStack() as stack:
+            try:
+                conn = stack.enter_context(db.read_only(engine))
+                conn.exec_driver_sql("SELECT 1")
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
+                notes.append(f"database not reachable, replies to tickets not recognised: {exc}")
+            else:
+                yield conn
+                return
+    empty = db.make_engine("sqlite://")
+    db.init_schema(empty)
+    try:
+        with db.read_only(empty) as conn:
+            yield conn
+    finally:
+        empty.dispose()
+
+
+def _account(plan: p.Plan, renderer: Renderer, notes: list[str]) -> DryRun:
+    result = DryRun(plan.disposition, plan.reason, notes=notes + plan.warnings)
+    ticket = plan.ticket
+    if ticket is not None:
+        result.department = ticket.department
+        if ticket.id > 0:
+            result.ticket = ticket.number
+    for op in plan.operations:
+        result.plan.append(describe(op))
+        if isinstance(op, p.OpenTicket):
+            t = op.ticket
+            result.department, result.category, result.kind = t.department, t.category, t.kind
+            result.priority, result.assign, result.transferred_from = t.priority, t.assignee, op.transferred_from
+        elif isinstance(op, p.Send):
+            rendered = renderer.render(op.notice.template, op.department.code, ticket=op.ticket,
+                                       department=op.department, **op.context)
+            token = f"[#{op.ticket.number}] " if op.ticket is not None else ""
+            result.mail += [{"to": r.email, "template": op.notice.template, "subject": token + rendered.subject,
+                             "body": rendered.body} for r in op.recipients]
+    routing = plan.routing
+    if isinstance(routing, Routing):
+        result.rules = [{"rule": h.rule, "words": list(h.words)} for h in routing.hits]
+        result.triage = routing.triage
+        result.reading = routing.reading.as_dict() if routing.reading else None
     return result
+
+
+def describe(op: p.Operation) -> str:
+    """One line per operation, as the dry run shows it."""
+    if isinstance(op, p.AddPerson):
+        return f"add person {op.person.email}"
+    if isinstance(op, p.RenamePerson):
+        return f"rename {op.person.email} to {op.name!r}"
+    if isinstance(op, p.OpenTicket):
+        t = op.ticket
+        return f"open a ticket in {t.department}" + (f", category {t.category}" if t.category else ", no category")
+    if isinstance(op, p.AddEntry):
+        return f"add a {op.type} to {op.ticket.number}" + (" (unauthenticated)" if op.unauthenticated else "")
+    if isinstance(op, p.AddEvent):
+        return f"event on {op.ticket.number}: {op.text}"
+    if isinstance(op, p.SetStatus):
+        return f"{op.ticket.number}: status {op.ticket.status} -> {op.status}"
+    if isinstance(op, p.SetCategory):
+        return f"{op.ticket.number}: category {op.category}"
+    if isinstance(op, p.SetFields):
+        return f"{op.ticket.number}: " + ", ".join(f"{k} {v}" for k, v in op.fields)
+    if isinstance(op, p.RememberMessageId):
+        return f"remember the Message-ID for {op.ticket.number}"
+    if isinstance(op, p.AddParticipants):
+        return f"{op.ticket.number}: copy " + ", ".join(person.email for person in op.people)
+    if isinstance(op, p.RemoveParticipant):
+        return f"{op.ticket.number}: no longer copy {op.person.email}"
+    if isinstance(op, p.Link):
+        return f"link {op.a.number} and {op.b.number}"
+    if isinstance(op, p.Send):
+        return f"send {op.notice.template} to " + ", ".join(r.email for r in op.recipients)
+    if isinstance(op, p.MarkBounced):
+        return f"mark outgoing mail #{op.outbox_id} failed: {op.why}"
+    if isinstance(op, p.SetProfile):
+        return f"profile of {op.person.email}: " + ", ".join(k for k, _ in op.fields)
+    return type(op).__name__

@@ -36,14 +36,14 @@ from email.utils import parseaddr
 
 from maild.deciding import rules
 from maild.acting import store
-from maild.acting.actions import Actions, Notice, Recipient
 from maild.deciding.auth import AuthResult
 from maild.deciding.conversation import Conversation
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.reading.textnorm import seen, visible
 from maild.reading.parse import Mail
 from maild.sending.render import Renderer
-from maild.values import PersonRef, TicketRef
+from maild.deciding.plan import Planner
+from maild.values import Notice, PersonRef, Recipient, TicketRef
 
 log = logging.getLogger("maild.commands")
 
@@ -199,22 +199,22 @@ class _Virtual:
 
 
 class Commander:
-    def __init__(self, actions: Actions, org: Organisation, renderer: Renderer,
+    def __init__(self, plan: Planner, org: Organisation, renderer: Renderer,
                  table: tuple[rules.Rule, ...] = (), reader=None, max_participants: int = 10):
-        self.actions = actions
+        self.plan = plan
         self.org = org
         self.renderer = renderer
         self.table = table
         self.reader = reader
-        self.talk = Conversation(actions, org, max_participants)
+        self.talk = Conversation(plan, org, max_participants)
 
     # -- the whole mail -------------------------------------------------------------------
-    def run(self, block: CommandMail, member: Staff, author: PersonRef, mail: Mail, inbound_id: int,
+    def run(self, block: CommandMail, member: Staff, author: PersonRef, mail: Mail,
             ticket: TicketRef | None, written_to: Department, proof: AuthResult) -> Result:
         home = self.org.department(member.department)
         own = ticket if ticket is not None and ticket.department == member.department else None
         if not proof.ok:
-            self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, inbound_id, block.lines)
+            self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines)
             return Result(False, f"command mail in the name of {member.email} not authenticated: {proof.how}", own)
         self.talk.copies_proven = True          # authenticated staff: its copies may join
         lines, steps = self.resolve(block, member, ticket, written_to)
@@ -223,7 +223,7 @@ class Commander:
             self._receipt(member, home, own, mail, lines, applied=False)
             why = "; ".join(f"{line.line!r}: {line.refusal.code}" for line in refused)
             return Result(False, f"commands from {member.login} refused ({proof.how}): {why}", own)
-        ticket, outputs = self.apply(steps, block, member, author, mail, inbound_id, ticket)
+        ticket, outputs = self.apply(steps, block, member, author, mail, ticket)
         still_own = ticket if ticket is not None and ticket.department == member.department else None
         self._receipt(member, home, still_own, mail, lines, applied=True, **outputs)
         done = ", ".join(c.keyword for c in block.commands)
@@ -232,10 +232,9 @@ class Commander:
     # -- checking -------------------------------------------------------------------------
     def resolve(self, block: CommandMail, member: Staff, ticket: TicketRef | None,
                 written_to: Department) -> tuple[list[ReceiptLine], list[Step]]:
-        conn = self.actions.conn
         state = _Virtual(ticket, self.org.department(ticket.department) if ticket else None,
                          ticket.status if ticket else "",
-                         {p.email for p in store.participants(conn, ticket.id)} if ticket else set())
+                         {p.email for p in self.plan.participants(ticket)} if ticket else set())
         lines, steps = [], []
         foreign = ticket is not None and ticket.department != member.department
         for command in block.commands:
@@ -371,8 +370,8 @@ class Commander:
 
     # -- applying -------------------------------------------------------------------------
     def apply(self, steps: list[Step], block: CommandMail, member: Staff, author: PersonRef,
-              mail: Mail, inbound_id: int, ticket: TicketRef | None) -> tuple[TicketRef | None, dict]:
-        a = self.actions
+              mail: Mail, ticket: TicketRef | None) -> tuple[TicketRef | None, dict]:
+        a = self.plan
         outputs: dict = {"help": False, "queue": None, "canned": None, "unsent": False}
         canned_bodies: list[str] = []
         status_step: Step | None = None
@@ -393,13 +392,13 @@ class Commander:
             elif key == "canned" and not step.value:
                 outputs["canned"] = self.renderer.canned(member.department)
             elif key == "new":
-                ticket = self._new(step, block, member, mail, inbound_id)
+                ticket = self._new(step, block, member, mail)
                 filed = True
             elif key in ("take", "assign"):
                 ticket = a.set_fields(ticket, assignee=step.staff.login)
                 a.event(ticket, f"Назначена: {step.staff.name} ({step.command.line})", author)
                 if step.staff.email.lower() != member.email.lower():
-                    a.queue(ticket, department, Notice("alert", "assigned", "auto-generated", True),
+                    a.send(ticket, department, Notice("alert", "assigned", "auto-generated", True),
                             [Recipient(step.staff.email, step.staff.name)], mail,
                             by={"name": member.name}, staff={"name": step.staff.name},
                             body=self._first_words(ticket))
@@ -408,7 +407,7 @@ class Commander:
                                       transferred_from=department.code)
                 a.event(ticket, f"Передана из {department.short} в {step.department.short}"
                                 + (f": {step.value}" if step.value else ""), author)
-                a.queue(ticket, step.department, Notice("alert", "transfer_alert", "auto-generated", True),
+                a.send(ticket, step.department, Notice("alert", "transfer_alert", "auto-generated", True),
                         self.talk.staff_for(ticket, step.department), mail,
                         by={"name": member.name, "department": department.short}, reason=step.value,
                         body=self._first_words(ticket))
@@ -437,9 +436,9 @@ class Commander:
                 operation, _, address = step.value.partition(":")
                 if operation == "add":
                     # Capped like any copy, and the requester is told (conversation.add_participants).
-                    self.talk.add_participants(ticket, [store.person(a.conn, address)], author)
+                    self.talk.add_participants(ticket, [a.person(address)], author)
                 else:       # looked up now: it may have been added by a line above
-                    a.remove_participant(ticket, store.person_ref(a.conn, address))
+                    a.remove_participant(ticket, a.person_ref(address))
                     a.event(ticket, f"Из копии убран(а) {address}", author)
         speaks = any(s.command.keyword in ON_TICKET or s.command.keyword == "new"
                      or (s.command.keyword == "canned" and s.value) for s in steps)
@@ -449,37 +448,37 @@ class Commander:
         elif ticket is not None:
             # After #new the text is the ticket's own; a canned answer or #close still go out.
             text = "" if filed else (note_text if note else block.text.strip())
-            self._text(ticket, text, member, author, mail, inbound_id, note, canned_bodies, status_step,
+            self._text(ticket, text, member, author, mail, note, canned_bodies, status_step,
                        keep_mail=not filed)
         return ticket, outputs
 
     def _text(self, ticket: TicketRef, text: str, member: Staff, author: PersonRef, mail: Mail,
-              inbound_id: int, note: bool, canned: list[str], status_step: Step | None,
+              note: bool, canned: list[str], status_step: Step | None,
               keep_mail: bool = True) -> None:
         """What the text below the commands becomes: an internal note (``#note``), or the
         department's response, sent with any canned answer and status change in one mail."""
-        a = self.actions
+        a = self.plan
         department = self.org.department(ticket.department)
         public = "\n\n".join(part for part in ([] if note else [text]) + canned if part.strip())
         # The mail's attachments go with what the staff member wrote: the note, or the response.
         theirs = mail.attachments if keep_mail else ()
         bare = replace(mail, attachments=())
         if note:
-            a.add_entry(ticket, "note", mail if keep_mail else bare, author, inbound_id, body=text)
+            a.add_entry(ticket, "note", mail if keep_mail else bare, author, body=text)
             # Notes are for colleagues: all of the department's staff but the author.
-            a.queue(ticket, department, Notice("alert", "note_alert", "auto-generated", True),
+            a.send(ticket, department, Notice("alert", "note_alert", "auto-generated", True),
                     [Recipient(m.email, m.name) for m in department.staff
                      if m.email.lower() != member.email.lower()], mail,
                     author={"name": member.name, "email": member.email}, body=text, attachments=theirs)
         if public:
             with_files = not note and keep_mail
-            a.add_entry(ticket, "response", mail if with_files else bare, author,
-                        inbound_id if keep_mail else None, body=public)
+            a.add_entry(ticket, "response", mail if with_files else bare, author, of_this_mail=keep_mail,
+                        body=public)
             if keep_mail:
                 self.talk.participants_from_copies(ticket, mail, author)
         elif not note and keep_mail:
             if mail.attachments:        # kept with the ticket, shown to staff only
-                a.add_entry(ticket, "note", mail, author, inbound_id, body="")
+                a.add_entry(ticket, "note", mail, author, body="")
             else:
                 a.remember_message_id(ticket, mail)
         public_files = theirs if public and not note else ()
@@ -496,13 +495,13 @@ class Commander:
             self.talk.tell_requester(ticket, department, mail, author, "response", body=public,
                                      attachments=public_files)
 
-    def _new(self, step: Step, block: CommandMail, member: Staff, mail: Mail, inbound_id: int) -> TicketRef:
+    def _new(self, step: Step, block: CommandMail, member: Staff, mail: Mail) -> TicketRef:
         """A ticket filed on an employee's behalf: source ``phone``, who filed it recorded,
         the employee acknowledged as if they had written; subject and text from the mail."""
-        a = self.actions
+        a = self.plan
         department = self.org.department(member.department)
         # The name a staff member typed names a new person, never renames a known one.
-        employee = store.person(a.conn, step.value, step.person.name if step.person else "", rename=False)
+        employee = a.person(step.value, step.person.name if step.person else "", rename=False)
         text = block.text.strip()
         as_request = replace(mail, text=f"{mail.subject}\n\n{text}", text_from_html=False, html="")
         routing = rules.route(as_request, (department.address,), employee.email, department, self.org, self.table,
@@ -512,23 +511,23 @@ class Commander:
         else:                   # the policy's auto-answers and closing are for mail, not calls
             routing = replace(routing, close=None, reply=None)
         ticket = a.open_ticket(department, mail.subject, employee, routing, source="phone", filed_by=member.login)
-        a.add_entry(ticket, "message", mail, employee, inbound_id, touch=False, body=text)
+        a.add_entry(ticket, "message", mail, employee, touch=False, body=text)
         a.event(ticket, f"Принята по телефону: {member.name}")
         self.talk.notify_new(ticket, department, mail, employee, routing=routing, body=text, filed_by=member)
         return ticket
 
     def _first_words(self, ticket: TicketRef) -> str:
-        return store.first_message(self.actions.conn, ticket.id)
+        return store.first_message(self.plan.conn, ticket.id) if ticket.id > 0 else ""
 
     def _requester(self, ticket: TicketRef) -> dict:
-        person = store.person_by_id(self.actions.conn, ticket.requester_id)
+        person = self.plan.person_by_id(ticket.requester_id)
         return {"email": person.email if person else "", "name": person.name if person else ""}
 
     def _receipt(self, member: Staff, home: Department, ticket: TicketRef | None, mail: Mail,
                  lines: list[ReceiptLine], applied: bool, help: bool = False, queue=None,
                  canned: dict | None = None, unsent: bool = False) -> None:
         """The result mail to the staff member: each line done or refused, and what they asked for."""
-        self.actions.queue(ticket, home, Notice("receipt", "receipt", "auto-replied", ticket is not None),
+        self.plan.send(ticket, home, Notice("receipt", "receipt", "auto-replied", ticket is not None),
                            [Recipient(member.email, member.name)], mail, staff={"name": member.name},
                            lines=lines, applied=applied, help=help, queue=queue, canned=canned, unsent=unsent,
                            subject=ticket.subject if ticket is not None else mail.subject)

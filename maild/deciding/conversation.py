@@ -13,30 +13,26 @@
 |                                                      | participants, the ticket becomes answered |
 | from anyone else (a stranger quoting a number)       | a new ticket linked to the old one        |
 
-``Conversation.apply`` carries a decision out through ``Actions`` (the only writer).
+``Conversation.apply`` plans what a decision does (plan.py); the worker has it written.
 """
 from __future__ import annotations
 
 import enum
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maild.reading import quotes
 from maild.deciding import rules
 from maild.acting import store
-from maild.acting.actions import Actions, Notice, Recipient
 from maild.deciding.auth import AuthResult
 from maild.reading.classify import Verdict
-from maild.acting.models import now
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.reading.parse import Mail
 from maild.deciding.rules import Routing
-from maild.values import PersonRef, TicketRef
+from maild.deciding.plan import Planner
+from maild.values import Notice, PersonRef, Recipient, TicketRef
 from maild import values
 
-
-security = logging.getLogger("maild.security")
 
 UNCATEGORISED = "uncategorised"     # the close template (and resolution) of that policy
 
@@ -118,47 +114,47 @@ def sender_warning(mail: Mail) -> str:
 
 
 class Conversation:
-    def __init__(self, actions: Actions, org: Organisation, max_participants: int = 10):
-        self.actions = actions
+    def __init__(self, plan: Planner, org: Organisation, max_participants: int = 10):
+        self.plan = plan
         self.org = org
         self.max_participants = max_participants
         self.copies_proven = False      # set per message by ``apply``
 
     def apply(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
-              author: PersonRef | None, inbound_id: int, routing: Routing | None = None,
+              author: PersonRef | None, routing: Routing | None = None,
               copies_proven: bool = False) -> None:
         """``ticket`` is the one the message lands on (new for NEW and NEW_LINKED, where
         ``routing`` says what the admin's rules decided). ``copies_proven``: the mail proved
         its sender (auth.check), so the people it copies may join the ticket; an unproven
         mail adds its text and never widens who receives the ticket's mail."""
         self.copies_proven = copies_proven
-        a = self.actions
+        a = self.plan
         if decision.effect is Effect.AUTOMATIC:
             # Recorded, but a robot's answer is no activity: the ticket does not look touched.
-            a.add_entry(ticket, "event", mail, author, inbound_id, touch=False)
+            a.add_entry(ticket, "event", mail, author, touch=False)
             return
         if decision.effect is Effect.UNAUTHENTICATED:
             self.refuse_unauthenticated(decision.reason.split("(", 1)[-1].rstrip(")"), ticket,
-                                        department, mail, author, inbound_id)
+                                        department, mail, author)
             return
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
-            self._new(decision, ticket, department, mail, author, inbound_id, routing)
+            self._new(decision, ticket, department, mail, author, routing)
             return
         if decision.effect is Effect.RESPONSE:
             body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
             if not body.strip():
                 # Nothing of their own (an attachment, a signature): never answer the requester
                 # with the quoted alert, which may hold a colleague's internal note.
-                a.add_entry(ticket, "note", mail, author, inbound_id, body="")
+                a.add_entry(ticket, "note", mail, author, body="")
                 return
-            a.add_entry(ticket, "response", mail, author, inbound_id, body=body)
+            a.add_entry(ticket, "response", mail, author, body=body)
             self.participants_from_copies(ticket, mail, author)
             if ticket.status != "answered":
                 ticket = a.set_status(ticket, "answered")
             self._send_response(ticket, department, mail, author, body)
             return
         body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
-        a.add_entry(ticket, "message", mail, author, inbound_id, body=body)
+        a.add_entry(ticket, "message", mail, author, body=body)
         self.participants_from_copies(ticket, mail, author)
         if ticket.status == "closed" and ticket.resolution == UNCATEGORISED:
             self._categorised_again(ticket, department, mail, author)
@@ -169,9 +165,9 @@ class Conversation:
         self._alert_reply(ticket, department, mail, author, body)
 
     def _new(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
-             author: PersonRef | None, inbound_id: int, routing: Routing | None) -> None:
-        a = self.actions
-        a.add_entry(ticket, "message", mail, author, inbound_id, touch=False)
+             author: PersonRef | None, routing: Routing | None) -> None:
+        a = self.plan
+        a.add_entry(ticket, "message", mail, author, touch=False)
         self.participants_from_copies(ticket, mail, author)
         previous = decision.ticket
         if previous is not None:
@@ -184,32 +180,31 @@ class Conversation:
             a.set_status(ticket, "closed", resolution=routing.close)
             a.event(ticket, f"Закрыта без обработки: {routing.hits[-1].description or routing.hits[-1].rule}")
             if author is not None and author.email.isascii():
-                a.queue(ticket, department, Notice(routing.close, routing.close, "auto-replied"),
+                a.send(ticket, department, Notice(routing.close, routing.close, "auto-replied"),
                         [Recipient(author.email, author.name)], mail,
                         requester=values.card(author),
                         reason=routing.hits[-1].description or routing.hits[-1].rule)
             return
         self.notify_new(ticket, department, mail, author, previous, routing)
         if routing is not None and routing.reply and author is not None and author.email.isascii():
-            a.queue(ticket, department, Notice(routing.reply, routing.reply, "auto-replied"),
+            a.send(ticket, department, Notice(routing.reply, routing.reply, "auto-replied"),
                     [Recipient(author.email, author.name)], mail,
                     requester=values.card(author),
                     reason=routing.hits[-1].description if routing.hits else "")
 
     def refuse_unauthenticated(self, why: str, ticket: TicketRef | None, department: Department,
-                               mail: Mail, author: PersonRef | None, inbound_id: int,
+                               mail: Mail, author: PersonRef | None,
                                commands: tuple[str, ...] = ()) -> None:
         """A staff From without proof: stored (on ``ticket``, flagged), sent to nobody, no
         command applied; the real staff member hears that a mail in their name was refused."""
         if ticket is not None:
             body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
-            self.actions.add_entry(ticket, "message", mail, author, inbound_id, body=body, unauthenticated=True,
-                                   touch=False)
-        security.warning("refused unauthenticated mail in the name of %s on %s: %s",
-                         author.email if author else "?", ticket.number if ticket else "no ticket", why)
+            self.plan.add_entry(ticket, "message", mail, author, body=body, unauthenticated=True, touch=False)
+        self.plan.warn(f"refused unauthenticated mail in the name of {author.email if author else '?'} on "
+                       f"{ticket.number if ticket else 'no ticket'}: {why}")
         member = self.org.staff_by_email(author.email) if author else None
         if member is not None and not self._warned_lately(member.email):
-            self.actions.queue(ticket, department, Notice("security", "forged_staff", "auto-generated"),
+            self.plan.send(ticket, department, Notice("security", "forged_staff", "auto-generated"),
                                [Recipient(member.email, member.name)], mail, staff={"name": member.name},
                                reason=why, subject=mail.subject, commands=commands,
                                sender=mail.sender.email if mail.sender else "")
@@ -217,20 +212,20 @@ class Conversation:
     def _warned_lately(self, email: str) -> bool:
         """One warning an hour is enough: a flood of forged mail must not become a flood of
         warnings (each is logged on maild.security all the same)."""
-        pending = self.actions.pending_to(email, "security")
-        return pending or store.noticed_since(self.actions.conn, email.lower(), "security",
-                                              now() - timedelta(hours=1))
+        pending = self.plan.pending_to(email, "security")
+        return pending or store.noticed_since(self.plan.conn, email.lower(), "security",
+                                              self.plan.now - timedelta(hours=1))
 
     def _categorised_again(self, ticket: TicketRef, department: Department, mail: Mail,
                            author: PersonRef | None) -> None:
         """A reply to "closed without processing": with a category named, the ticket opens
         again with it; without one, the notice with the list of categories comes again."""
-        a = self.actions
+        a = self.plan
         found = rules.explicit_category(mail, (), self.org, department)
         requester = values.card(author)
         if found is None or found[0].department != department.code:
             if author is not None and author.email.isascii():
-                a.queue(ticket, department, Notice(UNCATEGORISED, UNCATEGORISED, "auto-replied"),
+                a.send(ticket, department, Notice(UNCATEGORISED, UNCATEGORISED, "auto-replied"),
                         [Recipient(author.email, author.name)], mail, requester=requester,
                         reason="категория не указана")
             return
@@ -258,21 +253,21 @@ class Conversation:
         if not copied:
             return
         if not self.copies_proven:
-            self.actions.event(ticket, "В копию не добавлены: " + ", ".join(c.email for c in copied[:10])
+            self.plan.event(ticket, "В копию не добавлены: " + ", ".join(c.email for c in copied[:10])
                                + (" и другие" if len(copied) > 10 else "")
                                + " — отправитель письма не подтверждён, а такое письмо не расширяет круг "
                                  "получателей заявки (добавить может сотрудник: #копия добавить)", author)
             return
         # Someone else's address book names them: a new person gets it, nobody is renamed.
-        people = [store.person(self.actions.conn, c.email, c.name, rename=False)
+        people = [self.plan.person(c.email, c.name, rename=False)
                   for c in copied[:self.max_participants + 1]]
         self.add_participants(ticket, people, author)
 
     def add_participants(self, ticket: TicketRef, people: list[PersonRef], by: PersonRef | None) -> list[PersonRef]:
         """Join ``people`` to the ticket, up to ``max_participants``; the requester is told
         when anyone but themselves added someone."""
-        a = self.actions
-        present = {p.id for p in store.participants(a.conn, ticket.id)}
+        a = self.plan
+        present = {p.id for p in a.participants(ticket)}
         new = [p for p in people if p.id not in present and p.id != ticket.requester_id]
         room = max(0, self.max_participants - len(present))
         added, over = new[:room], new[room:]
@@ -283,11 +278,11 @@ class Conversation:
             return []
         a.add_participants(ticket, added)
         a.event(ticket, "В копию добавлены: " + ", ".join(p.email for p in added), by)
-        requester = store.person_by_id(a.conn, ticket.requester_id)
+        requester = a.person_by_id(ticket.requester_id)
         if requester is not None and (by is None or by.id != requester.id) and requester.email.isascii():
             department = self.org.department(ticket.department)
             if department is not None:
-                a.queue(ticket, department, Notice("participants", "participants_added", "auto-generated"),
+                a.send(ticket, department, Notice("participants", "participants_added", "auto-generated"),
                         [Recipient(requester.email, requester.name)], None,
                         added=[{"email": p.email, "name": p.name} for p in added],
                         by={"email": by.email, "name": by.name} if by else None)
@@ -306,12 +301,12 @@ class Conversation:
         # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
         if author is not None and author.email.isascii():
             # A phone ticket's ack starts a conversation: the staff member's mail is not theirs.
-            self.actions.queue(ticket, department, Notice("ack", "ack", "auto-replied"),
+            self.plan.send(ticket, department, Notice("ack", "ack", "auto-replied"),
                                [Recipient(author.email, author.name)], None if filed_by else mail,
                                requester=requester, previous=previous, transfer=transfer,
                                filed_by=filed_by)
-        to_all = self.actions.notifications.new_tickets_to_all(department.code)
-        self.actions.queue(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated", True),
+        to_all = self.plan.notifications.new_tickets_to_all(department.code)
+        self.plan.send(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated", True),
                            self.staff_for(ticket, department, exclude=filed_by.email if filed_by else "",
                                           everyone=to_all),
                            mail, requester=requester, filed_by=filed_by,
@@ -323,7 +318,7 @@ class Conversation:
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:
-        self.actions.queue(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
+        self.plan.send(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
                            self.staff_for(ticket, department), mail,
                            author=values.card(author),
                            body=body, attachments=mail.attachments, warning=sender_warning(mail))
@@ -341,16 +336,16 @@ class Conversation:
         conversation (they never saw the alert the staff member answered)."""
         member = self.org.staff_by_email(author.email) if author else None
         recipients = []
-        requester = store.person_by_id(self.actions.conn, ticket.requester_id)
-        for person in [requester] + store.participants(self.actions.conn, ticket.id):
+        requester = self.plan.person_by_id(ticket.requester_id)
+        for person in [requester] + self.plan.participants(ticket):
             if person is not None and person.email.isascii() and (author is None or person.id != author.id) \
                     and person.email not in {r.email for r in recipients}:
                 recipients.append(Recipient(person.email, person.name))
-        thread = store.conversation_ids(self.actions.conn, ticket.id,
-                                        except_from=author.email if author else "")
+        thread = store.conversation_ids(self.plan.conn, ticket.id,
+                                        except_from=author.email if author else "") if ticket.id > 0 else []
         context.setdefault("attachments", ())
         context.setdefault("body", "")
-        self.actions.queue(ticket, department, Notice(kind, template, "auto-generated"),
+        self.plan.send(ticket, department, Notice(kind, template, "auto-generated"),
                            recipients, mail, thread=thread or None,
                            staff={"name": member.name if member else (author.name if author else ""),
                                   "email": author.email if author else ""}, **context)

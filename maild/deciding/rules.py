@@ -120,11 +120,11 @@ class Routing:
 
 
 # -- loading ------------------------------------------------------------------------------
-def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) -> tuple[Rule, ...]:
+def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) -> RuleTable:
     """Read and check ``rules.toml`` against the organisation (and the template names)."""
     path = Path(rules_dir) / RULES_FILE
     if not path.is_file():
-        return ()
+        return RuleTable()
     src = Source(path)
     rules: list[Rule] = []
     counters = {"rule.if": 0, "rule.unless": 0}
@@ -149,7 +149,7 @@ def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) 
         _check_actions(src, i, line, name, then, department, org, templates)
         rules.append(Rule(name=name, description=str(table.get("description", "")), department=department,
                           match_all=match == "all", conditions=conditions, unless=unless, then=then, line=line))
-    return tuple(rules)
+    return RuleTable(rules)
 
 
 def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> tuple[Condition, ...]:
@@ -329,18 +329,25 @@ class Matcher(WordSets):
         return found
 
 
-_MATCHERS: dict[tuple[int, int], tuple[Organisation, tuple[Rule, ...], Matcher]] = {}
+class RuleTable(tuple):
+    """The admin's rules, in order. Its Matcher (every rule's words in one index) is built
+    once per table and organisation: the table lives until a reload replaces the policy,
+    so no cache outlives the rules it was built from."""
+    _org: Organisation | None = None
+    _matcher: Matcher | None = None
+
+    def matcher(self, org: Organisation) -> Matcher:
+        if self._matcher is None or self._org is not org:
+            self._org, self._matcher = org, Matcher(org, self)
+        return self._matcher
+
+    def __reduce__(self):
+        # To a parser process as the rules alone; the matcher is built there on first use.
+        return (RuleTable, (tuple(self),))
 
 
 def matcher_for(org: Organisation, table: tuple[Rule, ...]) -> Matcher:
-    """The Matcher of a policy, built once (the policy objects live until a reload)."""
-    key = (id(org), id(table))
-    entry = _MATCHERS.get(key)
-    if entry is None or entry[0] is not org or entry[1] is not table:
-        if len(_MATCHERS) > 4:
-            _MATCHERS.clear()
-        entry = _MATCHERS[key] = (org, table, Matcher(org, table))
-    return entry[2]
+    return table.matcher(org) if isinstance(table, RuleTable) else Matcher(org, table)
 
 
 def _field_values(mail: Mail, name: str, sender: str, state: Routing) -> list[str]:

@@ -14,7 +14,7 @@ address (a forged From only sends someone their own history).
   Authentication-Results, a trusted network: auth.py); otherwise it waits, and the answer —
   at their address — asks them to confirm by replying to an address signed for them.
 
-``read`` is pure; ``SelfService.answer`` queues the reply and says what it did.
+``read`` is pure; ``SelfService.answer`` plans the reply and says what it does.
 """
 from __future__ import annotations
 
@@ -25,12 +25,11 @@ from datetime import timedelta
 
 from maild.deciding import auth, match
 from maild.acting import store
-from maild.acting.actions import Actions, Notice, Recipient
 from maild.deciding.auth import AuthResult
-from maild.acting.models import now
 from maild.deciding.organisation import Department
 from maild.reading.parse import Mail, _printable
-from maild.values import PersonRef
+from maild.deciding.plan import Planner
+from maild.values import Disposition, Notice, PersonRef, Recipient
 
 HISTORY_SUBJECTS = {"история", "мои заявки", "history", "my tickets"}
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|ответ|отв|пересл)(?:\[\d+\])?\s?:)+", re.I)
@@ -116,57 +115,56 @@ class SelfService:
     """Answers, at most ``ANSWERS_PER_HOUR`` a person: a forged From cannot turn the
     helpdesk into a mail cannon aimed at someone."""
 
-    def __init__(self, actions: Actions):
-        self.actions = actions
+    def __init__(self, plan: Planner):
+        self.plan = plan
 
     def answer(self, request: Request, person: PersonRef, department: Department, mail: Mail,
-               proof: AuthResult) -> tuple[str, str]:
-        """Queue the answer; returns (disposition, reason)."""
-        conn = self.actions.conn
+               proof: AuthResult) -> tuple[Disposition, str]:
+        """Plan the answer; returns (disposition, reason)."""
+        conn = self.plan.conn
         if not person.email.isascii():
-            return "not-answered", f"{person.email}: an address our relay cannot answer"
-        since = now() - timedelta(hours=1)
+            return Disposition.NOT_ANSWERED, f"{person.email}: an address our relay cannot answer"
+        since = self.plan.now - timedelta(hours=1)
         if sum(store.count_since(conn, person.email, kind, since) for kind in ("profile", "history")) \
-                + sum(self.actions.pending_count(person.email, kind) for kind in ("profile", "history")) \
+                + sum(self.plan.pending_count(person.email, kind) for kind in ("profile", "history")) \
                 >= ANSWERS_PER_HOUR:
-            return "not-answered", f"{person.email} had {ANSWERS_PER_HOUR} answers this hour already"
+            return Disposition.NOT_ANSWERED, f"{person.email} had {ANSWERS_PER_HOUR} answers this hour already"
         to = [Recipient(person.email, person.name)]
         if request.kind in ("profile", "confirm"):
             return self._profile(request, person, department, mail, proof, to)
         if request.number is None:
-            tickets = store.tickets_of(conn, person.id)
-            self.actions.queue(None, department, Notice("history", "history", "auto-replied"), to, mail,
+            tickets = store.tickets_of(conn, person.id) if person.id > 0 else []
+            self.plan.send(None, department, Notice("history", "history", "auto-replied"), to, mail,
                                person=person.card(), tickets=tickets, leftover=request.leftover)
-            return "history-sent", f"history of {person.email}: {len(tickets)} tickets"
+            return Disposition.HISTORY_SENT, f"history of {person.email}: {len(tickets)} tickets"
         ticket = store.ticket_by_number(conn, request.number)
         mine = ticket is not None and ticket.requester_id == person.id
         entries = store.public_conversation(conn, ticket.id) if mine else []
-        self.actions.queue(None, department, Notice("history", "history_ticket", "auto-replied"), to, mail,
+        self.plan.send(None, department, Notice("history", "history_ticket", "auto-replied"), to, mail,
                            person=person.card(), number=request.number, found=mine,
                            item=ticket if mine else None, entries=entries, leftover=request.leftover)
-        return "history-sent", (f"conversation of {request.number} sent to its requester" if mine else
+        return Disposition.HISTORY_SENT, (f"conversation of {request.number} sent to its requester" if mine else
                                 f"{request.number} is not a ticket of {person.email}: nothing shown")
 
     def _profile(self, request: Request, person: PersonRef, department: Department, mail: Mail,
-                 proof: AuthResult, to: list[Recipient]) -> tuple[str, str]:
+                 proof: AuthResult, to: list[Recipient]) -> tuple[Disposition, str]:
         """A change applies when the mail is proven the person's (auth.py); otherwise it waits
         and the person — the real one, at their address — is asked to confirm it by replying
         (to an address signed for them)."""
-        conn = self.actions.conn
         changes = dict(request.fields)
         if request.kind == "confirm":
             changes = json.loads(person.pending_profile or "{}") if proof.ok else {}
         pending = False
         if changes and proof.ok:
-            person = store.set_profile(conn, person, pending_profile="", **changes)
+            person = self.plan.set_profile(person, pending_profile="", **changes)
         elif changes:
-            store.set_profile(conn, person, pending_profile=json.dumps(changes, ensure_ascii=False))
+            self.plan.set_profile(person, pending_profile=json.dumps(changes, ensure_ascii=False))
             pending = True
-        self.actions.queue(None, department, Notice("profile", "profile", "auto-replied", True), to, mail,
+        self.plan.send(None, department, Notice("profile", "profile", "auto-replied", True), to, mail,
                            signed_for=PROFILE_SIGNATURE, person=person.card(), changed=sorted(changes),
                            pending=changes if pending else {}, unread=request.unread if proof.ok else (),
                            unread_count=len(request.unread))
         done = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "shown"
         if pending:
-            return "profile-pending", f"profile of {person.email}: {done} waits for confirmation ({proof.how})"
-        return ("profile-updated" if changes else "profile-sent"), f"profile of {person.email}: {done}"
+            return Disposition.PROFILE_PENDING, f"profile of {person.email}: {done} waits for confirmation ({proof.how})"
+        return (Disposition.PROFILE_UPDATED if changes else Disposition.PROFILE_SENT), f"profile of {person.email}: {done}"

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Connection
 
 from maild.acting import store
-from maild.acting.actions import Actions, Notice, Recipient
+from maild.acting.actions import Actions
+from maild.values import Notice, Recipient
 from maild.deciding.organisation import Organisation
 
 

@@ -1,0 +1,142 @@
+"""Carrying a plan out: the one place a message's decision becomes rows.
+
+``apply`` walks the plan's operations in order through ``Actions`` (the statements) in the
+caller's transaction, so a crash leaves all of a message or none of it. What the plan
+created gets its real id here (a ticket its number from the department's counter, a
+person their row), and every later operation naming it is given the real one.
+
+The message's inbound record is written once, just before the first entry that links to
+it (entries reference it) or at the end; it names the plan's ticket. Only a ticket the
+plan opens *after* that moment (a command mail's ``#new`` below an entry-making line,
+which the commands do not allow today) would need the record completed afterwards, and
+it is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from maild.acting import store
+from maild.acting.actions import Actions
+from maild.deciding import plan as p
+from maild.values import PersonRef, TicketRef
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """The inbound row's columns other than its outcome (the plan gives those)."""
+    spool_id: str
+    message_key: str
+    mail_from: str
+    rcpt_to: str
+    peer: str
+    received_at: object
+    size: int
+    subject: str
+    archive_path: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    inbound_id: int | None
+    ticket: TicketRef | None        # the plan's ticket, with its real id and number
+
+
+class _Ids:
+    """The plan's negative ids and the real ones given to them."""
+
+    def __init__(self) -> None:
+        self.tickets: dict[int, TicketRef] = {}
+        self.people: dict[int, int] = {}
+
+    def ticket(self, ticket: TicketRef | None) -> TicketRef | None:
+        if ticket is None or ticket.id > 0:
+            return ticket
+        real = self.tickets.get(ticket.id)
+        if real is None:
+            return None
+        requester = self.people.get(ticket.requester_id, ticket.requester_id) if ticket.requester_id else None
+        return replace(ticket, id=real.id, number=real.number, requester_id=requester)
+
+    def person(self, person: PersonRef | None) -> PersonRef | None:
+        if person is None or person.id > 0:
+            return person
+        return replace(person, id=self.people[person.id])
+
+    def value(self, value: object) -> object:
+        if isinstance(value, TicketRef):
+            return self.ticket(value)
+        if isinstance(value, PersonRef):
+            return self.person(value)
+        return value
+
+
+def apply(actions: Actions, plan: p.Plan, record: InboundRecord | None) -> Applied:
+    ids = _Ids()
+    inbound_id: int | None = None
+    recorded = not plan.record or record is None
+    unnamed = False         # recorded before its ticket was opened: named at the end
+
+    def write_record() -> int | None:
+        nonlocal recorded, unnamed
+        recorded = True
+        ticket = ids.ticket(plan.ticket)
+        unnamed = plan.ticket is not None and ticket is None
+        values = dict(record.__dict__)
+        if plan.record_key:
+            values["message_key"] = plan.record_key
+        return actions.record_inbound(**values, ticket_id=ticket.id if ticket else None,
+                                      disposition=plan.disposition, reason=plan.reason)
+
+    for op in plan.operations:
+        if isinstance(op, p.AddEntry) and op.of_this_mail and not recorded:
+            inbound_id = write_record()
+        _one(actions, op, ids, inbound_id)
+    if not recorded:
+        inbound_id = write_record()
+    ticket = ids.ticket(plan.ticket)
+    if unnamed and inbound_id is not None and ticket is not None:
+        actions.update_inbound(inbound_id, ticket, plan.disposition, plan.reason)
+    actions.finish()
+    return Applied(inbound_id, ticket)
+
+
+def _one(a: Actions, op: p.Operation, ids: _Ids, inbound_id: int | None) -> None:
+    if isinstance(op, p.AddPerson):
+        ids.people[op.person.id] = store.add_person(a.conn, op.person.email, op.person.name)
+    elif isinstance(op, p.RenamePerson):
+        store.rename_person(a.conn, ids.person(op.person).id, op.name)
+    elif isinstance(op, p.OpenTicket):
+        planned = op.ticket
+        requester = ids.person(PersonRef(planned.requester_id, "", "")) if planned.requester_id else None
+        ids.tickets[planned.id] = a.open_ticket(planned, requester.id if requester else None,
+                                                op.transferred_from, op.source, op.filed_by)
+    elif isinstance(op, p.AddEntry):
+        a.add_entry(ids.ticket(op.ticket), op.type, op.mail, ids.person(op.author),
+                    inbound_id if op.of_this_mail else None, touch=op.touch, body=op.body,
+                    unauthenticated=op.unauthenticated)
+    elif isinstance(op, p.AddEvent):
+        a.event(ids.ticket(op.ticket), op.text, ids.person(op.author))
+    elif isinstance(op, p.SetStatus):
+        a.set_status(ids.ticket(op.ticket), op.status, op.resolution)
+    elif isinstance(op, p.SetCategory):
+        a.set_category(ids.ticket(op.ticket), op.category, op.kind)
+    elif isinstance(op, p.SetFields):
+        a.set_fields(ids.ticket(op.ticket), **dict(op.fields))
+    elif isinstance(op, p.RememberMessageId):
+        a.remember_message_id(ids.ticket(op.ticket), op.mail)
+    elif isinstance(op, p.AddParticipants):
+        a.add_participants(ids.ticket(op.ticket), [ids.person(person) for person in op.people])
+    elif isinstance(op, p.RemoveParticipant):
+        a.remove_participant(ids.ticket(op.ticket), ids.person(op.person))
+    elif isinstance(op, p.Link):
+        a.link(ids.ticket(op.a), ids.ticket(op.b), op.reason)
+    elif isinstance(op, p.Send):
+        a.queue(ids.ticket(op.ticket), op.department, op.notice, list(op.recipients), op.reply_to,
+                thread=list(op.thread) if op.thread else None, files=op.files, signed_for=op.signed_for,
+                **{k: ids.value(v) for k, v in op.context.items()})
+    elif isinstance(op, p.MarkBounced):
+        store.mark_bounced(a.conn, op.outbox_id, op.why)
+    elif isinstance(op, p.SetProfile):
+        store.set_profile(a.conn, ids.person(op.person), **dict(op.fields))
+    else:   # a new operation without its writer is a bug to see at once, not a silent no-op
+        raise TypeError(f"no writer for {type(op).__name__}")

@@ -1,0 +1,381 @@
+"""The message's way: one ordered table of cases, read top to bottom; the first that takes
+the message returns its plan. This is the decision — the worker writes what it returns,
+``maild rules test`` and ``maild replay`` print it — so the two cannot drift apart.
+
+    CASES                what it is                                    becomes
+    duplicate            this Message-ID again from the same sender    a record, nothing else
+    report_on_ours       a robot's mail to our own mail's return path  the mail marked; an event
+    own_address          mail in a helpdesk address's own name         a record, no answer
+    outside              a sender outside the corporate domains        one explanation a day
+    self_service         #история, #профиль, confirming a profile      the answer, no ticket
+    command              staff command lines at the top                all or none, a receipt
+    robot                automatic mail naming no ticket of ours       a record, no answer
+    conversation         a reply, a response, a robot on a ticket      an entry and the mail
+    new_request          everything else                               a ticket (or held: budget)
+
+A case reads the database (through the planner's connection) and never writes it.
+Failure: a case raises only on a bug or a database error; the worker retries the message
+and quarantines it after ``worker.max_attempts`` (``Unroutable`` is one such bug: no
+department among the recipients, which intake refuses).
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from maild.acting import store
+from maild.config import AuthConfig
+from maild.deciding import auth, commands, conversation, match, rules, selfservice
+from maild.deciding.conversation import Effect
+from maild.deciding.organisation import Department, Organisation, Staff
+from maild.deciding.plan import Plan, Planner
+from maild.reading import quotes
+from maild.reading.classify import Kind, Verdict
+from maild.reading.parse import Mail
+from maild.sending import verp
+from maild.sending.render import Renderer
+from maild.values import Disposition, Envelope, Notice, PersonRef, Recipient
+
+
+class Unroutable(Exception):
+    """No department address among the recipients (the rules changed since intake)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A parsed message and what intake knew of it."""
+    spool_id: str
+    envelope: Envelope
+    mail: Mail
+    verdict: Verdict
+    key: str                                # the Message-ID, or the hash of the bytes
+    routing: rules.Routing | None = None    # worked out beside the parsing, for new mail
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What deciding needs of the configuration."""
+    auth: AuthConfig
+    secret: bytes
+    hostname: str
+    reopen_days: int
+    max_participants: int
+    new_tickets_per_sender_hour: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """The rules in force (one snapshot per batch) and the settings."""
+    org: Organisation
+    table: tuple[rules.Rule, ...]
+    reader: object | None
+    renderer: Renderer
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the cases share, looked up once: the sender, whether they are staff, the
+    ticket the mail names, the department it was written to, and the message's key."""
+    key: str
+    seen: store.Seen | None                 # an earlier message under the same key
+    sender: str
+    staff: Staff | None                     # the sender, if staff
+    member: Staff | None                    # ... and the mail speaks only for them
+    known: PersonRef | None                 # the sender as stored (id 0: not yet)
+    name: str
+    found: match.Match | None
+    written_to: Department | None
+
+    def author(self, plan: Planner) -> PersonRef | None:
+        """The sender as a person of the plan (added on first contact): only the cases that
+        make entries or answers ask, so refused mail leaves no one in ``people``."""
+        if not self.sender:
+            return None
+        return plan.person(self.sender, self.name, rename=self.staff is None)
+
+
+Case = Callable[[Message, Facts, Context, Planner], "Plan | None"]
+
+
+def decide(m: Message, c: Context, plan: Planner) -> Plan:
+    f = facts(m, c, plan)
+    for case in CASES:
+        result = case(m, f, c, plan)
+        if result is not None:
+            if f.key != m.key:
+                result.record_key = result.record_key or f.key
+            return result
+    raise AssertionError("new_request takes every message")     # the table ends with it
+
+
+def message_key(mail: Mail, raw: bytes) -> str:
+    """What makes a message the same message again: its Message-ID, or for mail without
+    one the hash of its bytes."""
+    return mail.message_id[:900] if mail.message_id else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def first_department(org: Organisation, envelope: Envelope) -> Department | None:
+    """The department written to: the first recipient that is a department address."""
+    return next(filter(None, map(org.department_for_address, envelope.rcpt_to)), None)
+
+
+def facts(m: Message, c: Context, plan: Planner) -> Facts:
+    org, mail, envelope = c.org, m.mail, m.envelope
+    key = m.key
+    seen = store.duplicate_of(plan.conn, key)
+    if seen is not None and not key.startswith("sha256:") and (
+            seen.mail_from.lower() != envelope.mail_from.lower() and seen.spool_id != m.spool_id):
+        # The same Message-ID from another sender is a collision (or an attempt to have a
+        # real request dropped as a "duplicate"): a message of its own, keyed by
+        # Message-ID and sender, so that sender's own retry is still a duplicate.
+        plan.warn(f"Message-ID {key[:200]} of inbound #{seen.id} (from {seen.mail_from or '<>'}) reused by "
+                  f"{envelope.mail_from or '<>'}: processed as a new message")
+        key = f"{key[:600]}#from:{envelope.mail_from.lower()[:320]}"
+        seen = store.duplicate_of(plan.conn, key)
+    sender = mail.sender.email if mail.sender else envelope.mail_from
+    # Staff authority needs one unambiguous author; staff names come from the rules, so a
+    # mail in a staff member's name never renames them.
+    staff = org.staff_by_email(sender) if sender else None
+    name = staff.name if staff else (mail.sender.name if mail.sender else "")
+    known = (plan.person_ref(sender) or PersonRef(0, sender.strip().lower(), name)) if sender else None
+    found = None if seen is not None else match.find(plan.conn, mail, {d.code for d in org.departments},
+                                                      envelope.rcpt_to)
+    return Facts(key, seen, sender, staff, staff if mail.sole_author else None, known, name, found,
+                 first_department(org, envelope))
+
+
+# -- the cases, in the table's order ---------------------------------------------------
+def duplicate(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    if f.seen is None:
+        return None
+    reason = f"same Message-ID as inbound #{f.seen.id}"
+    ticket = store.ticket_by_id(plan.conn, f.seen.ticket_id) if f.seen.ticket_id else None
+    if f.seen.spool_id != m.spool_id and store.duplicate_of(plan.conn, f"duplicate:{m.spool_id}") is None:
+        # A retried delivery, or the same mail sent to both addresses separately: a record
+        # of its own (under a key of its own), like every message.
+        return plan.finish(Disposition.DUPLICATE, reason, ticket, record_key=f"duplicate:{m.spool_id}")
+    # This very file again, after a crash between the commit and the archiving: its record
+    # (the original's, or its own duplicate record) is already there.
+    return plan.finish(Disposition.DUPLICATE, reason, ticket, record=False)
+
+
+def report_on_ours(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """A bounce (or a robot's answer) sent to the return path of one of our mails."""
+    if not m.verdict.automatic:
+        return None
+    message_id = verp.bounced(c.settings.secret, m.envelope.rcpt_to, c.settings.hostname)
+    if message_id is None:
+        return None
+    row = store.outbox_by_message_id(plan.conn, message_id)
+    ticket = store.ticket_by_id(plan.conn, row.ticket_id) if row is not None and row.ticket_id else None
+    if row is None:
+        return plan.finish(Disposition.BOUNCE_RECORDED, f"report on our mail <{message_id}>, no longer in the outbox")
+    if m.verdict.kind is not Kind.BOUNCE:
+        return plan.finish(Disposition.AUTO_REPLY_IGNORED,
+                           f"automatic answer ({m.verdict.reason}) to our mail to {row.recipient}", ticket)
+    status = verp.report_status(m.mail.report, m.mail.text, m.mail.subject)
+    said = " ".join(x for x in (status.status, status.text) if x) or "no reason given"
+    if status.delivered:
+        return plan.finish(Disposition.BOUNCE_RECORDED, f"our mail to {row.recipient} delivered: {said}", ticket)
+    if status.delayed:
+        if ticket is not None:
+            plan.event(ticket, f"Письмо для {row.recipient} задерживается: {said}")
+        return plan.finish(Disposition.BOUNCE_RECORDED, f"delivery of our mail to {row.recipient} delayed: {said}",
+                           ticket)
+    plan.mark_bounced(row.id, f"bounced: {said}")
+    if ticket is not None:
+        plan.event(ticket, f"Письмо для {row.recipient} не доставлено: {said}")
+    return plan.finish(Disposition.BOUNCE_RECORDED, f"our mail to {row.recipient} bounced: {said}", ticket)
+
+
+def own_address(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """Mail in a department's own name (forged, or a misconfigured forward): a helpdesk
+    address is never a requester, and nothing is sent to it (that is how loops start)."""
+    if f.sender and c.org.is_department_address(f.sender) and not m.verdict.automatic:
+        return plan.finish(Disposition.REFUSED_OWN_ADDRESS,
+                           f"{f.sender} is a helpdesk address: recorded, no ticket, no answer")
+    return None
+
+
+def outside(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """A sender outside the corporate domains: no ticket; one explanation a day, never to
+    automatic mail, and only when the envelope sender is that same address or the mail
+    came through the company's own relay (``auth.trusted_networks``): otherwise the From
+    names anyone at all, and answering it would make us a backscatter source."""
+    org, sender = c.org, f.sender
+    if not sender or org.is_corporate(sender) or (f.found and m.verdict.automatic):
+        return None
+    department = f.written_to or org.departments[0]
+    reason = f"{sender} is outside the corporate domains ({', '.join(org.domains)})"
+    own = m.envelope.mail_from.lower() == sender.lower() or auth.from_trusted_network(m.envelope, c.settings.auth)
+    answered = own and not m.verdict.automatic and sender.isascii() and not plan.pending_to(sender, "outside") \
+        and not store.noticed_since(plan.conn, sender.lower(), "outside", plan.now - timedelta(days=1))
+    if answered:
+        plan.send(None, department, Notice("outside", "outside", "auto-replied"), [Recipient(sender.lower())],
+                  m.mail, subject=m.mail.subject, domains=", ".join(org.domains))
+    reason += "; answered" if answered else (
+        "; not answered (automatic, or answered today)" if own
+        else f"; not answered: the envelope sender {m.envelope.mail_from or '<>'} is another address, "
+             "and the mail did not come through a trusted relay")
+    return plan.finish(Disposition.REFUSED_DOMAIN, reason)
+
+
+def _may_command(m: Message, f: Facts) -> bool:
+    """Staff mail is always read for command lines, on the text the reader sees (quotes,
+    signatures and invisible marks gone): a cheap look at the raw text could miss a
+    "#заметка" below a quote and send it on as an answer."""
+    return f.known is not None and not m.verdict.automatic and (
+        selfservice.confirms(m.envelope.rcpt_to) or f.member is not None
+        or commands.may_start(m.mail.text) or selfservice.asks_by_subject(m.mail.subject))
+
+
+def _written(mail: Mail) -> str:
+    return quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
+
+
+def self_service(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """An employee's history or profile: answered, no ticket touched."""
+    if not _may_command(m, f):
+        return None
+    if selfservice.confirms(m.envelope.rcpt_to):
+        request = selfservice.Request("confirm")
+    else:
+        request = selfservice.read(m.mail.subject, _written(m.mail), {d.code for d in c.org.departments},
+                                   f.found is not None)
+    if request is None:
+        return None
+    author = f.author(plan)
+    department = f.written_to or c.org.departments[0]
+    proof = auth.check(m.mail, m.envelope, author.email,
+                       selfservice.PROFILE_SIGNATURE if request.kind == "confirm" else None,
+                       c.settings.auth, c.settings.secret, mailbox_only=request.kind == "confirm")
+    disposition, reason = selfservice.SelfService(plan).answer(request, author, department, m.mail, proof)
+    return plan.finish(disposition, reason)
+
+
+def command(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """A staff member's command mail: applied whole or not at all, with a receipt."""
+    if f.member is None or not _may_command(m, f):
+        return None
+    block = commands.read(_written(m.mail))
+    if block is None:
+        return None
+    member, ticket = f.member, (f.found.ticket if f.found else None)
+    author = f.known
+    customer = ticket is not None and (ticket.requester_id == author.id or author.id in {
+        person.id for person in plan.participants(ticket)})
+    written_to = f.written_to or c.org.department(member.department)
+    if not commands.is_command_mail(block, member, ticket, written_to, customer):
+        return None
+    author = f.author(plan)
+    proof = auth.check(m.mail, m.envelope, member.email, ticket.number if ticket else None,
+                       c.settings.auth, c.settings.secret)
+    result = commands.Commander(plan, c.org, c.renderer, c.table, c.reader, c.settings.max_participants).run(
+        block, member, author, m.mail, ticket, written_to, proof)
+    return plan.finish(Disposition.COMMAND_APPLIED if result.applied else Disposition.COMMAND_REFUSED,
+                       result.reason, result.ticket)
+
+
+def robot(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """A robot's mail that names no ticket of ours: recorded (and archived), never a
+    ticket, never answered — that is how two robots never talk forever."""
+    if f.found is not None or not m.verdict.automatic:
+        return None
+    disposition = Disposition.BOUNCE_RECORDED if m.verdict.kind is Kind.BOUNCE else Disposition.AUTO_REPLY_IGNORED
+    return plan.finish(disposition, f"automatic mail ({m.verdict.reason}) naming no ticket: no ticket, no answer")
+
+
+def _decision(m: Message, f: Facts, c: Context, plan: Planner) -> conversation.Decision:
+    ticket = f.found.ticket if f.found else None
+    role = proof = None
+    if ticket is not None:
+        participant_ids = {person.id for person in plan.participants(ticket)}
+        role = conversation.role_of(c.org, ticket, f.known, participant_ids, f.member)
+        if role is conversation.Role.STAFF:
+            proof = auth.check(m.mail, m.envelope, f.member.email, ticket.number, c.settings.auth, c.settings.secret)
+    return conversation.decide(ticket, f.found.how if f.found else "", role, m.verdict, plan.now,
+                               c.settings.reopen_days, proof)
+
+
+def on_ticket(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """A reply, a staff response, a robot's answer or unproven staff mail on the ticket the
+    mail names (a stranger's mail or a reply long after closing is a new request)."""
+    if f.found is None:
+        return None
+    decision = _decision(m, f, c, plan)
+    if decision.effect is Effect.NEW_LINKED:
+        return None
+    ticket = decision.ticket
+    department = c.org.department(ticket.department)
+    if department is None:
+        raise Unroutable(f"{ticket.number} belongs to {ticket.department}, no longer in the rules")
+    author = f.author(plan)
+    disposition = decision.disposition
+    if decision.effect is Effect.AUTOMATIC and m.verdict.kind is Kind.BOUNCE:
+        disposition = Disposition.BOUNCE_RECORDED
+    conversation.Conversation(plan, c.org, c.settings.max_participants).apply(
+        decision, ticket, department, m.mail, author,
+        copies_proven=decision.effect is Effect.RESPONSE or _copies_proven(m, f, c, ticket.number))
+    return plan.finish(disposition, decision.reason, ticket)
+
+
+def _copies_proven(m: Message, f: Facts, c: Context, number: str) -> bool:
+    """Only a mail that copies someone needs its sender proven (a forged Cc recruits nobody)."""
+    mail = m.mail
+    copies = bool(mail.cc) or len(mail.to) > 1
+    return copies and f.known is not None and mail.sole_author and auth.check(
+        mail, m.envelope, f.known.email, number, c.settings.auth, c.settings.secret).ok
+
+
+def new_request(m: Message, f: Facts, c: Context, plan: Planner) -> Plan:
+    """A new ticket with the department written to and the admin's categories and rules
+    (worked out beside the parsing, unless this is not the department it assumed); a
+    sender over the hour's budget opens none."""
+    org = c.org
+    decision = _decision(m, f, c, plan)
+    department = f.written_to or (org.department(decision.ticket.department) if decision.ticket else None)
+    if department is None:
+        raise Unroutable(f"no department address among {', '.join(m.envelope.rcpt_to)}")
+    routing = m.routing or rules.route(m.mail, m.envelope.rcpt_to, f.sender or "", department, org, c.table,
+                                       c.reader)
+    department = routing.department
+    budget = c.settings.new_tickets_per_sender_hour
+    since = plan.now - timedelta(hours=1)
+    if f.known is not None and f.known.id > 0 and store.opened_by(plan.conn, f.known.id, since) >= budget:
+        return _over_budget(m, f, plan, department, budget, since)
+    author = f.author(plan)
+    ticket = plan.open_ticket(department, m.mail.subject, author, routing)
+    reason = decision.reason
+    if routing.hits:
+        reason += "; " + routing.explain()
+    if routing.reading is not None:
+        reason += "; " + routing.reading.summary()
+    disposition: str = Disposition.TICKET_CREATED
+    if routing.close:
+        disposition = Disposition.closed(routing.close)
+    conversation.Conversation(plan, org, c.settings.max_participants).apply(
+        decision, ticket, department, m.mail, author, routing,
+        copies_proven=_copies_proven(m, f, c, ticket.number))
+    return plan.finish(disposition, reason, ticket, routing=routing)
+
+
+def _over_budget(m: Message, f: Facts, plan: Planner, department: Department, budget: int, since) -> Plan:
+    """The sender opened ``budget`` tickets within the hour: this mail is recorded and
+    archived (``maild log``, ``maild replay``), opens no ticket and alerts nobody; the
+    department hears once an hour per sender, so 200 mails make one alert, not 400."""
+    author = f.known
+    reason = (f"{author.email} opened {budget} tickets within the hour (loop_guard.new_tickets_per_sender_hour):"
+              " recorded, no ticket, no alert")
+    if store.held_from(plan.conn, m.envelope.mail_from, since) == 0:
+        plan.send(None, department, Notice("budget", "sender_budget", "auto-generated"),
+                  [Recipient(s.email, s.name) for s in department.staff], None,
+                  sender={"email": author.email, "name": author.name}, budget=budget, subject=m.mail.subject)
+    plan.warn(f"{m.spool_id}: {reason}")
+    return plan.finish(Disposition.HELD_OVER_BUDGET, reason)
+
+
+CASES: tuple[Case, ...] = (duplicate, report_on_ours, own_address, outside, self_service, command, robot,
+                           on_ticket, new_request)
