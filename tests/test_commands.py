@@ -67,7 +67,8 @@ def to_requester(h) -> list:
 def test_every_refusal_has_russian_words_in_the_receipt():
     import re
     from conftest import PROJECT
-    codes = set(re.findall(r'Refusal\("([a-z-]+)"', (PROJECT / "maild" / "deciding" / "commands.py").read_text()))
+    codes = {code for path in (PROJECT / "maild" / "deciding" / "commands").glob("*.py")
+             for code in re.findall(r'Refusal\("([a-z-]+)"', path.read_text())}
     template = (PROJECT / "templates" / "receipt.txt.j2").read_text()
     assert len(codes) > 20
     assert sorted(c for c in codes if f'"{c}":' not in template) == []

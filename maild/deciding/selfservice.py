@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from maild.deciding import auth, match
+from maild.deciding import auth, commands, match
 from maild.acting import store
 from maild.deciding.auth import AuthResult
 from maild.deciding.organisation import Department
@@ -33,8 +33,6 @@ from maild.values import Disposition, Notice, PersonRef, Recipient
 
 HISTORY_SUBJECTS = {"история", "мои заявки", "history", "my tickets"}
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|ответ|отв|пересл)(?:\[\d+\])?\s?:)+", re.I)
-_KEYWORDS = {"history": "history", "история": "history", "profile": "profile", "профиль": "profile"}
-_FIRST_LINE = re.compile(r"^\\?#([^\W\d_]+)[:.]?(?:[ \t]+(.*))?$")
 # profile field -> the words people write for it
 PROFILE_FIELDS = {
     "phone": ("телефон", "тел", "phone", "моб", "мобильный"),
@@ -70,21 +68,19 @@ def asks_by_subject(subject: str) -> bool:
 
 
 def read(subject: str, written: str, codes: set[str], names_ticket: bool = False) -> Request | None:
-    """The request in a mail: ``written`` is what the sender wrote (quotes stripped). A
-    subject asks for history only in new mail: a reply to a ticket titled "история" is a
-    reply."""
-    lines = [line.strip() for line in written.splitlines()]
-    first = next((i for i, line in enumerate(lines) if line), None)
-    found = _FIRST_LINE.match(lines[first]) if first is not None else None
-    kind = _KEYWORDS.get(found.group(1).lower()) if found else None
-    if kind == "history":
-        args = (found.group(2) or "").strip()
-        return Request("history", match.parse_number(args, codes) if args else None,
-                       leftover=any(lines[first + 1:]))
-    if kind == "profile":
-        return _profile([found.group(2) or ""] + lines[first + 1:])
+    """The request in a mail: ``written`` is what the sender wrote (quotes stripped), read
+    by the commands' own parser. A subject asks for history only in new mail: a reply to
+    a ticket titled "история" is a reply."""
+    block = commands.read(written)
+    first = block.commands[0] if block is not None else None
+    if first is not None and first.keyword == "history":
+        return Request("history", match.parse_number(first.args, codes) if first.args else None,
+                       leftover=len(block.commands) > 1 or bool(block.text.strip()))
+    if first is not None and first.keyword == "profile":
+        rest = [c.line for c in block.commands[1:]] + block.text.splitlines()
+        return _profile([first.args] + [line.strip() for line in rest])
     if not names_ticket and asks_by_subject(subject):
-        return Request("history", leftover=first is not None)
+        return Request("history", leftover=bool(written.strip()))
     return None
 
 

@@ -1,0 +1,140 @@
+"""What every staff command is made of: the parsed line, the check's verdict (a ``Step``
+or a ``Refusal``), and the ``Command`` class each command file fills in.
+
+A command has its words in both languages (Russian first: that is how ``#помощь`` lists
+them), a usage line, a one-line help text, and two methods: ``check`` — is this line
+right, given the ticket as the lines above leave it? — and ``plan`` — what it does, said
+to the planner (it writes nothing). The commander (commander.py) runs them: all lines
+checked first, then planned only if none was refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from maild.acting import store
+from maild.deciding.organisation import Department, Organisation, Staff
+from maild.reading.parse import Mail
+from maild.sending.render import Renderer
+from maild.values import PersonRef, TicketRef
+
+if TYPE_CHECKING:
+    from maild.deciding.conversation import Conversation
+    from maild.deciding.plan import Planner
+
+
+@dataclass(frozen=True)
+class CommandLine:
+    line: str        # as written, for the receipt
+    keyword: str     # canonical (``take``...), "" when the word is unknown
+    args: str
+    word: str        # the word as written
+
+
+@dataclass(frozen=True)
+class CommandMail:
+    commands: tuple[CommandLine, ...]
+    text: str        # what follows the command lines: a response, a note or a new ticket's body
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(c.line for c in self.commands)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a line is refused: a code the receipt template words, and its particulars."""
+    code: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """A command line checked against the organisation and the ticket: what to plan."""
+    command: CommandLine
+    staff: Staff | None = None              # assign
+    department: Department | None = None    # transfer
+    value: str = ""                         # priority, category, reason, canned name, scope, address
+    person: PersonRef | None = None         # new
+
+
+@dataclass
+class Virtual:
+    """The ticket as the lines above the current one leave it (for checking only)."""
+    ticket: TicketRef | None
+    department: Department | None
+    status: str = ""
+    participants: set[str] = field(default_factory=set)
+    new: bool = False           # a #new above will have made the ticket
+    transferred: bool = False
+
+
+@dataclass
+class Checking:
+    """What a check may look at."""
+    org: Organisation
+    renderer: Renderer
+    member: Staff
+    block: CommandMail
+    state: Virtual
+    written_to: Department
+
+    @property
+    def home(self) -> Department:
+        return self.org.department(self.member.department)
+
+
+@dataclass
+class Applying:
+    """What planning a step may use and change: the ticket as the steps above leave it,
+    and what the receipt is to show."""
+    plan: Planner
+    talk: Conversation
+    org: Organisation
+    renderer: Renderer
+    member: Staff
+    author: PersonRef
+    mail: Mail
+    block: CommandMail
+    ticket: TicketRef | None
+    table: tuple = ()
+    reader: object | None = None
+    outputs: dict = field(default_factory=lambda: {"help": False, "queue": None, "canned": None,
+                                                   "unsent": False})
+    canned_bodies: list[str] = field(default_factory=list)
+    status_step: Step | None = None     # a step whose mail to the requester carries the text
+    filed: bool = False                 # a #new made the ticket
+
+    @property
+    def department(self) -> Department | None:
+        return self.org.department(self.ticket.department) if self.ticket else None
+
+    def first_words(self) -> str:
+        """The request as the requester wrote it (for staff who take a ticket over)."""
+        return store.first_message(self.plan.conn, self.ticket.id) if self.ticket.id > 0 else ""
+
+
+class Command:
+    """One staff command. Subclasses set the class attributes and override the methods."""
+    key: ClassVar[str]                  # canonical, English: ``take``
+    words: ClassVar[tuple[str, ...]]    # every word that says it, Russian first
+    usage: ClassVar[str]                # the Russian form with its argument, for #помощь
+    usage_en: ClassVar[str]
+    help: ClassVar[str]                 # what it does, in Russian, for #помощь
+    section: ClassVar[str] = "ticket"   # where #помощь lists it: ticket | new | anyone
+    on_ticket: ClassVar[bool] = True    # acts on the ticket the mail is about
+    staff_only: ClassVar[bool] = True   # #история and #профиль are anyone's (selfservice.py)
+
+    def needs_ticket(self, args: str) -> bool:
+        return self.on_ticket
+
+    def check(self, c: CommandLine, k: Checking) -> Step | Refusal:
+        return Step(c) if not c.args else Refusal("unexpected-argument", c.args)
+
+    def plan(self, step: Step, a: Applying) -> None:
+        raise NotImplementedError(self.key)
+
+    def speaks(self, step: Step) -> bool:
+        """Whether the mail's text goes on to the ticket with it (#help and #list answer
+        the sender only)."""
+        return self.on_ticket

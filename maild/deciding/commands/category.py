@@ -1,0 +1,20 @@
+"""``#категория`` / ``#category``: change the ticket's category (and so its kind)."""
+from __future__ import annotations
+
+from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+
+
+class Category(Command):
+    key = "category"
+    words = ("категория", "category")
+    usage, usage_en = "#категория имя", "#category name"
+    help = "сменить категорию"
+
+    def check(self, c: CommandLine, k: Checking) -> Step | Refusal:
+        category = k.state.department.category(c.args) if c.args else None
+        return Step(c, value=category.name) if category is not None else Refusal("unknown-category", c.args)
+
+    def plan(self, step: Step, a: Applying) -> None:
+        category = a.department.category(step.value)
+        a.ticket = a.plan.set_category(a.ticket, category.name, category.kind)
+        a.plan.event(a.ticket, f"Категория: {category.name}", a.author)

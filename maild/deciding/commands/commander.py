@@ -1,0 +1,175 @@
+"""A staff member's command mail, whole: every line checked first (``resolve``: each
+becomes a ``Step`` or a ``Refusal``, against the ticket as the lines above it leave it),
+then — only if no line was refused, a command mail is all or nothing — each step
+planned (``apply``), and the text below the commands planned as a note or the
+department's response. Every command mail gets a receipt: each line with done or the
+reason it was refused. Who may command (staff, authenticated, own department) is checked
+here too; the proof itself is auth.py's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from maild.deciding.auth import AuthResult
+from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Refusal, Step, Virtual
+from maild.deciding.commands.registry import BY_KEY, help_rows
+from maild.deciding.conversation import Conversation
+from maild.deciding.organisation import Department, Organisation, Staff
+from maild.deciding.plan import Planner
+from maild.reading.parse import Mail
+from maild.sending.render import Renderer
+from maild.values import Notice, PersonRef, Recipient, Status, TicketRef
+
+STATUS_TEMPLATES = {"close": "closed", "reopen": "reopened", "transfer": "transferred"}
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    line: str
+    refusal: Refusal | None = None
+
+
+@dataclass
+class Result:
+    """What a command mail came to, for the inbound record."""
+    applied: bool
+    reason: str
+    ticket: TicketRef | None = None
+
+
+class Commander:
+    def __init__(self, plan: Planner, org: Organisation, renderer: Renderer,
+                 table: tuple = (), reader=None, max_participants: int = 10):
+        self.plan = plan
+        self.org = org
+        self.renderer = renderer
+        self.table = table
+        self.reader = reader
+        self.talk = Conversation(plan, org, max_participants)
+
+    def run(self, block: CommandMail, member: Staff, author: PersonRef, mail: Mail,
+            ticket: TicketRef | None, written_to: Department, proof: AuthResult) -> Result:
+        home = self.org.department(member.department)
+        own = ticket if ticket is not None and ticket.department == member.department else None
+        if not proof.ok:
+            self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines)
+            return Result(False, f"command mail in the name of {member.email} not authenticated: {proof.how}", own)
+        self.talk.copies_proven = True          # authenticated staff: its copies may join
+        lines, steps = self.resolve(block, member, ticket, written_to)
+        refused = [line for line in lines if line.refusal is not None]
+        if refused:
+            self._receipt(member, home, own, mail, lines, applied=False)
+            why = "; ".join(f"{line.line!r}: {line.refusal.code}" for line in refused)
+            return Result(False, f"commands from {member.login} refused ({proof.how}): {why}", own)
+        ticket, outputs = self.apply(steps, block, member, author, mail, ticket)
+        still_own = ticket if ticket is not None and ticket.department == member.department else None
+        self._receipt(member, home, still_own, mail, lines, applied=True, **outputs)
+        done = ", ".join(c.keyword for c in block.commands)
+        return Result(True, f"commands from {member.login} applied ({proof.how}): {done}", ticket)
+
+    # -- checking -------------------------------------------------------------------------
+    def resolve(self, block: CommandMail, member: Staff, ticket: TicketRef | None,
+                written_to: Department) -> tuple[list[ReceiptLine], list[Step]]:
+        state = Virtual(ticket, self.org.department(ticket.department) if ticket else None,
+                        ticket.status if ticket else "",
+                        {p.email for p in self.plan.participants(ticket)} if ticket else set())
+        checking = Checking(self.org, self.renderer, member, block, state, written_to)
+        lines, steps = [], []
+        foreign = ticket is not None and ticket.department != member.department
+        for command in block.commands:
+            if foreign:     # not even #help: the mail is about another department's ticket
+                lines.append(ReceiptLine(command.line, Refusal("other-department", state.department.short
+                                                               if state.department else ticket.department)))
+                continue
+            outcome = self._check(command, checking)
+            lines.append(ReceiptLine(command.line, outcome if isinstance(outcome, Refusal) else None))
+            if isinstance(outcome, Step):
+                steps.append(outcome)
+        return lines, steps
+
+    def _check(self, c: CommandLine, k: Checking) -> Step | Refusal:
+        command = BY_KEY.get(c.keyword)
+        if command is None or not command.staff_only:
+            return Refusal("unknown-keyword", c.word)
+        if command.needs_ticket(c.args):
+            # The rest act on the ticket the mail is about.
+            state = k.state
+            if state.ticket is None and not state.new:
+                return Refusal("needs-ticket")
+            if state.transferred:
+                return Refusal("after-transfer", state.department.short)
+            if state.department is None or state.department.code != k.member.department:
+                return Refusal("other-department", state.department.short if state.department else "")
+        return command.check(c, k)
+
+    # -- planning -------------------------------------------------------------------------
+    def apply(self, steps: list[Step], block: CommandMail, member: Staff, author: PersonRef,
+              mail: Mail, ticket: TicketRef | None) -> tuple[TicketRef | None, dict]:
+        a = Applying(self.plan, self.talk, self.org, self.renderer, member, author, mail, block, ticket,
+                     self.table, self.reader)
+        for step in steps:
+            BY_KEY[step.command.keyword].plan(step, a)
+        note = any(s.command.keyword == "note" for s in steps)
+        note_text = "\n".join(part for part in [s.value for s in steps if s.command.keyword == "note"]
+                              + [block.text.strip()] if part)
+        if not any(BY_KEY[s.command.keyword].speaks(s) for s in steps):
+            # #help, #list, #canned alone answer the sender only: their text goes to nobody.
+            a.outputs["unsent"] = bool(block.text.strip() or mail.attachments)
+        elif a.ticket is not None:
+            # After #new the text is the ticket's own; a canned answer or #close still go out.
+            text = "" if a.filed else (note_text if note else block.text.strip())
+            self._text(a, text, note)
+        return a.ticket, a.outputs
+
+    def _text(self, a: Applying, text: str, note: bool) -> None:
+        """What the text below the commands becomes: an internal note (``#note``), or the
+        department's response, sent with any canned answer and status change in one mail."""
+        plan, ticket, mail, member, author = self.plan, a.ticket, a.mail, a.member, a.author
+        keep_mail = not a.filed
+        department = self.org.department(ticket.department)
+        public = "\n\n".join(part for part in ([] if note else [text]) + a.canned_bodies if part.strip())
+        # The mail's attachments go with what the staff member wrote: the note, or the response.
+        theirs = mail.attachments if keep_mail else ()
+        bare = replace(mail, attachments=())
+        if note:
+            plan.add_entry(ticket, "note", mail if keep_mail else bare, author, body=text)
+            # Notes are for colleagues: all of the department's staff but the author.
+            plan.send(ticket, department, Notice("alert", "note_alert", "auto-generated", True),
+                      [Recipient(m.email, m.name) for m in department.staff
+                       if m.email.lower() != member.email.lower()], mail,
+                      author={"name": member.name, "email": member.email}, body=text, attachments=theirs)
+        if public:
+            with_files = not note and keep_mail
+            plan.add_entry(ticket, "response", mail if with_files else bare, author, of_this_mail=keep_mail,
+                           body=public)
+            if keep_mail:
+                self.talk.participants_from_copies(ticket, mail, author)
+        elif not note and keep_mail:
+            if mail.attachments:        # kept with the ticket, shown to staff only
+                plan.add_entry(ticket, "note", mail, author, body="")
+            else:
+                plan.remember_message_id(ticket, mail)
+        public_files = theirs if public and not note else ()
+        status_step = a.status_step
+        if status_step is not None and not plan.notifications.allows(
+                department.code, STATUS_TEMPLATES[status_step.command.keyword]):
+            status_step = None      # status mails are off here: the text goes as a response
+        if status_step is not None:
+            key = status_step.command.keyword
+            self.talk.tell_requester(ticket, department, mail, author, STATUS_TEMPLATES[key], kind="status",
+                                     body=public, reason=status_step.value, attachments=public_files)
+        elif public:
+            if ticket.status not in (Status.ANSWERED, Status.CLOSED):
+                ticket = plan.set_status(ticket, Status.ANSWERED)
+            self.talk.tell_requester(ticket, department, mail, author, "response", body=public,
+                                     attachments=public_files)
+
+    def _receipt(self, member: Staff, home: Department, ticket: TicketRef | None, mail: Mail,
+                 lines: list[ReceiptLine], applied: bool, help: bool = False, queue=None,
+                 canned: dict | None = None, unsent: bool = False) -> None:
+        """The result mail to the staff member: each line done or refused, and what they asked for."""
+        self.plan.send(ticket, home, Notice("receipt", "receipt", "auto-replied", ticket is not None),
+                       [Recipient(member.email, member.name)], mail, staff={"name": member.name},
+                       lines=lines, applied=applied, help=help, queue=queue, canned=canned, unsent=unsent,
+                       commands=help_rows() if help else [],
+                       subject=ticket.subject if ticket is not None else mail.subject)

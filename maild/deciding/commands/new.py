@@ -1,0 +1,57 @@
+"""``#новая`` / ``#new``: file a ticket on an employee's behalf (a phone call): source
+``phone``, who filed it recorded, the employee acknowledged as if they had written;
+subject and text from the mail."""
+from __future__ import annotations
+
+from dataclasses import replace
+from email.utils import parseaddr
+
+from maild.deciding import rules
+from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.values import PersonRef, Status
+
+
+class New(Command):
+    key = "new"
+    words = ("новая", "new")
+    usage, usage_en = "#новая адрес", "#new address"
+    help = "завести заявку за сотрудника (по звонку); тема и текст — из письма"
+    section = "new"
+    on_ticket = False
+
+    def speaks(self, step: Step) -> bool:
+        return True
+
+    def check(self, c: CommandLine, k: Checking) -> Step | Refusal:
+        state = k.state
+        if state.ticket is not None or state.new:
+            return Refusal("new-with-ticket", state.ticket.number if state.ticket else "")
+        if k.written_to.code != k.member.department:
+            return Refusal("wrong-address", k.home.address)
+        name, address = parseaddr(c.args)
+        address = address.strip().lower()
+        if not c.args or "@" not in address or not address.isascii() or any(ch in c.args for ch in ",;"):
+            return Refusal("bad-address", c.args)
+        if not k.org.is_corporate(address) or k.org.is_department_address(address):
+            return Refusal("not-employee", address)
+        state.new, state.department, state.status = True, k.home, Status.OPEN
+        return Step(c, value=address, person=PersonRef(0, address, name))
+
+    def plan(self, step: Step, a: Applying) -> None:
+        plan, member, mail = a.plan, a.member, a.mail
+        department = a.org.department(member.department)
+        # The name a staff member typed names a new person, never renames a known one.
+        employee = plan.person(step.value, step.person.name if step.person else "", rename=False)
+        text = a.block.text.strip()
+        as_request = replace(mail, text=f"{mail.subject}\n\n{text}", text_from_html=False, html="")
+        routing = rules.route(as_request, (department.address,), employee.email, department, a.org, a.table,
+                              a.reader)
+        if routing.department.code != department.code:
+            routing = None      # staff chose the department (the rules would transfer it)
+        else:                   # the policy's auto-answers and closing are for mail, not calls
+            routing = replace(routing, close=None, reply=None)
+        ticket = plan.open_ticket(department, mail.subject, employee, routing, source="phone", filed_by=member.login)
+        plan.add_entry(ticket, "message", mail, employee, touch=False, body=text)
+        plan.event(ticket, f"Принята по телефону: {member.name}")
+        a.talk.notify_new(ticket, department, mail, employee, routing=routing, body=text, filed_by=member)
+        a.ticket, a.filed = ticket, True

@@ -1,0 +1,31 @@
+"""Every command, in the order ``#помощь`` lists them. Adding a command is adding its file
+and one line here."""
+from __future__ import annotations
+
+from maild.deciding.commands.assign import Assign
+from maild.deciding.commands.base import Command
+from maild.deciding.commands.canned import Canned
+from maild.deciding.commands.category import Category
+from maild.deciding.commands.cc import Cc
+from maild.deciding.commands.close import Close, Reopen
+from maild.deciding.commands.help import Help
+from maild.deciding.commands.listing import List
+from maild.deciding.commands.new import New
+from maild.deciding.commands.note import Note
+from maild.deciding.commands.priority import Priority
+from maild.deciding.commands.selfservice import History, Profile
+from maild.deciding.commands.take import Take
+from maild.deciding.commands.transfer import Transfer
+
+COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Close(),
+                                 Reopen(), Cc(), New(), List(), Help(), History(), Profile())
+BY_KEY = {c.key: c for c in COMMANDS}
+BY_WORD = {word: c.key for c in COMMANDS for word in c.words}
+SECTIONS = (("ticket", "В ответе на письмо по заявке (номер [#...] в теме):"),
+            ("new", "В новом письме на адрес своего отдела (без номера в теме):"),
+            ("anyone", "Любой сотрудник компании, в любом письме:"))
+
+
+def help_rows() -> list[tuple[str, list[Command]]]:
+    """For #помощь: each section's heading and its commands."""
+    return [(heading, [c for c in COMMANDS if c.section == section]) for section, heading in SECTIONS]

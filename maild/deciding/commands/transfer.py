@@ -1,0 +1,38 @@
+"""``#передать`` / ``#transfer``: to the other department (code or short name), with a reason."""
+from __future__ import annotations
+
+from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.values import Notice
+
+
+class Transfer(Command):
+    key = "transfer"
+    words = ("передать", "transfer")
+    usage, usage_en = "#передать ОСА|ДАБ [причина]", "#transfer OSA|DAB [reason]"
+    help = "передать в другой отдел"
+
+    def check(self, c: CommandLine, k: Checking) -> Step | Refusal:
+        word, reason = (c.args.split(None, 1) + ["", ""])[:2]
+        if not word:
+            return Refusal("missing-argument", "#transfer OSA|DAB")
+        said = word.strip().lower()
+        target = next((d for d in k.org.departments if said in (d.code.lower(), d.short.lower(), d.address.lower())),
+                      None)
+        if target is None:
+            return Refusal("unknown-department", word)
+        if target.code == k.state.department.code:
+            return Refusal("same-department", target.short)
+        k.state.transferred, k.state.department = True, target
+        return Step(c, department=target, value=reason.strip())
+
+    def plan(self, step: Step, a: Applying) -> None:
+        department = a.department
+        a.ticket = a.plan.set_fields(a.ticket, department=step.department.code, assignee=None,
+                                     transferred_from=department.code)
+        a.plan.event(a.ticket, f"Передана из {department.short} в {step.department.short}"
+                     + (f": {step.value}" if step.value else ""), a.author)
+        a.plan.send(a.ticket, step.department, Notice("alert", "transfer_alert", "auto-generated", True),
+                    a.talk.staff_for(a.ticket, step.department), a.mail,
+                    by={"name": a.member.name, "department": department.short}, reason=step.value,
+                    body=a.first_words())
+        a.status_step = step
