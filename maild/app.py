@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +19,7 @@ from maild.intake.receive import IntakeHandler
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
 from maild.intake.spool import Spool
+from maild.values import Clock, SystemClock
 from maild.worker import Worker
 
 log = logging.getLogger("maild")
@@ -31,6 +32,7 @@ class App:
     spool: Spool
     engine: Engine | None = None
     _sessions: sessionmaker[Session] | None = None
+    clock: Clock = field(default_factory=SystemClock)   # the one clock: storage is UTC
 
     @classmethod
     def create(cls, config: Config) -> "App":
@@ -68,8 +70,9 @@ class App:
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,
                       Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
-                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname, auth.load_secret(cfg.auth, cfg.data_dir)),
-                      factory)
+                      Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname, auth.load_secret(cfg.auth, cfg.data_dir),
+                            self.clock),
+                      factory, self.clock)
 
     def engine_begin(self):
         """A transaction on the database (the command line's writes)."""
@@ -81,7 +84,7 @@ class App:
         cfg = self.config
         return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
                        cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications,
-                       cfg.loop_guard)
+                       cfg.loop_guard, self.clock)
 
     def close(self) -> None:
         if self.engine is not None:

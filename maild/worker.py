@@ -36,7 +36,6 @@ from maild.acting import store
 from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
 from maild.acting.db import is_unavailable
-from maild.acting.models import now
 from maild.config import AttachmentsConfig, Config
 from maild.deciding import auth, dispatch, match, rules
 from maild.deciding.dispatch import first_department
@@ -50,7 +49,7 @@ from maild.reading.parse import Mail, ParseError, parse
 from maild.routing.reader import Reader
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.values import Disposition, Envelope, Notice, Recipient
+from maild.values import Clock, Disposition, Envelope, Notice, Recipient, SystemClock
 
 log = logging.getLogger("maild.worker")
 security = logging.getLogger("maild.security")
@@ -162,7 +161,7 @@ class Worker:
     def __init__(self, config: Config, organisation: OrganisationHolder,
                  sessions: sessionmaker[Session], spool: Spool, renderer: Renderer,
                  blobs: BlobStore, relay: Relay,
-                 parser_factory: Callable[[], Executor] | None = None):
+                 parser_factory: Callable[[], Executor] | None = None, clock: Clock | None = None):
         self.config = config
         self.organisation = organisation
         self.sessions = sessions
@@ -170,6 +169,7 @@ class Worker:
         self.renderer = renderer
         self.blobs = blobs
         self.relay = relay
+        self.clock = clock or SystemClock()
         self.secret = auth.load_secret(config.auth, config.data_dir)
         self.parser_factory = parser_factory
         self.parser: Executor | None = parser_factory() if parser_factory else None
@@ -399,7 +399,7 @@ class Worker:
         with self.engine.begin() as conn:
             if not isolate:     # the loop guard's counts for the batch's senders, in one query
                 outbox.prefetch(conn, {p.mail.sender.email.lower() for p in prepared
-                                       if p.mail.sender and p.mail.sender.email})
+                                       if p.mail.sender and p.mail.sender.email}, self.clock.now())
             for p in prepared:
                 if not isolate:
                     done.append((p, self.process(conn, p, outbox, context)))
@@ -421,7 +421,7 @@ class Worker:
     def actions(self, conn: Connection, outbox: OutboxBatch | None = None) -> Actions:
         """The writer, on ``conn``; ``outbox``: the batch's rows, inserted once by ``_write``."""
         return Actions(conn, self.renderer, self.blobs, self.config.attachments, outbox, self.secret,
-                       self.config.notifications, self.config.loop_guard)
+                       self.config.notifications, self.config.loop_guard, self.clock)
 
     # -- one message ----------------------------------------------------------------
     def context(self, policy: Policy) -> dispatch.Context:
@@ -435,7 +435,7 @@ class Worker:
                 context: dispatch.Context) -> Outcome:
         """One message, in the caller's transaction: decided (a plan), then written; its
         outgoing mail rows go to ``outbox`` (inserted once for the batch) when given."""
-        planner = Planner(conn, now(), self.config.notifications, outbox)
+        planner = Planner(conn, self.clock.now(), self.config.notifications, outbox)
         plan = dispatch.decide(dispatch.Message(p.item.id, p.envelope, p.mail, p.verdict, p.key, p.routing),
                                context, planner)
         applied = apply(self.actions(conn, outbox), plan, self._record(p))

@@ -88,8 +88,9 @@ def test_every_lookup_of_the_pipeline_uses_an_index(tmp_path):
         store.duplicate_of(conn, "x@y")
         store.ticket_by_number(conn, "OSA-000001")
         store.ticket_by_message_ids(conn, ("a@b", "c@d"))
-        store.person(conn, "a@torex.ru", "A")
-        store.person(conn, "a@torex.ru", "B")          # the rename
+        store.person_ref(conn, "a@torex.ru")           # the planner's lookup
+        from maild.acting.models import now
+        store.rename_person(conn, store.add_person(conn, "a@torex.ru", "A", now()), "B", now())
         store.next_number(conn, "OSA")
         store.next_number(conn, "OSA")
         store.first_message(conn, 1)                     # staff commands

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
@@ -23,12 +23,12 @@ from maild.deciding import auth
 from maild.acting import store
 from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
-from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange, now
+from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange
 from maild.deciding.organisation import Department
 from maild.reading.parse import Mail
 from maild.sending.render import File, Renderer
 from maild.deciding.plan import mailable
-from maild.values import Notice, PersonRef, Recipient, TicketRef
+from maild.values import Clock, Notice, PersonRef, Recipient, SystemClock, TicketRef
 
 log = logging.getLogger("maild.actions")
 
@@ -72,8 +72,8 @@ class OutboxBatch(list):
         self.changes: list[dict] = []
         self.earlier: dict[str, int] = {}
 
-    def prefetch(self, conn: Connection, recipients: set[str]) -> None:
-        self.earlier = store.budgeted_by_recipient(conn, now() - timedelta(hours=1), recipients)
+    def prefetch(self, conn: Connection, recipients: set[str], at: datetime) -> None:
+        self.earlier = store.budgeted_by_recipient(conn, at - timedelta(hours=1), recipients)
 
     def count(self, recipient: str, kind: str) -> int:
         """Rows of this kind to this address (the planner's view of the batch)."""
@@ -94,10 +94,11 @@ class Actions:
     def __init__(self, conn: Connection, renderer: Renderer, blobs: BlobStore,
                  limits: AttachmentsConfig = AttachmentsConfig(), outbox_sink: OutboxBatch | None = None,
                  secret: bytes = b"", notifications: NotificationsConfig = NotificationsConfig(),
-                 budget: LoopGuardConfig = LoopGuardConfig()):
+                 budget: LoopGuardConfig = LoopGuardConfig(), clock: Clock | None = None):
         """``outbox_sink``: collect outbox rows there for the caller to insert once per batch
         (they are never looked up while the batch is processed)."""
         self.conn = conn
+        self.clock = clock or SystemClock()
         self.outbox_sink = outbox_sink
         self.secret = secret
         self.notifications = notifications
@@ -134,7 +135,7 @@ class Actions:
         """The ticket a plan opens, numbered now from the department's counter."""
         code = planned.department
         number = store.ticket_number(code, store.next_number(self.conn, code))
-        created = now()
+        created = self.clock.now()
         ticket_id = self.conn.execute(_INSERT_TICKET, dict(
             number=number, department=code, subject=planned.subject, status="open",
             priority=planned.priority, requester_id=requester_id, source=source,
@@ -166,7 +167,7 @@ class Actions:
             body = NO_TEXT
         entry_id = self.conn.execute(_INSERT_ENTRY, dict(
             ticket_id=ticket.id, type=type_, author_id=author.id if author else None,
-            created_at=now(), body=body, full_body=mail.text, inbound_id=inbound_id,
+            created_at=self.clock.now(), body=body, full_body=mail.text, inbound_id=inbound_id,
             unauthenticated=unauthenticated)).scalar_one()
         if mail.attachments:
             rows, total = [], 0
@@ -187,18 +188,18 @@ class Actions:
             self._thread_ids.append({"message_id": mail.message_id[:MAX_MESSAGE_ID],
                                      "ticket_id": ticket.id, "outbound": False})
         if touch:
-            self.conn.execute(_TOUCH_TICKET, {"tid": ticket.id, "ts": now()})
+            self.conn.execute(_TOUCH_TICKET, {"tid": ticket.id, "ts": self.clock.now()})
         return entry_id
 
     def event(self, ticket: TicketRef, text_: str, author: PersonRef | None = None) -> None:
         """A line in the conversation that records what happened (status, links...)."""
         self.conn.execute(_INSERT_ENTRY, dict(ticket_id=ticket.id, type="event",
                                               author_id=author.id if author else None,
-                                              created_at=now(), body=text_, full_body=text_,
+                                              created_at=self.clock.now(), body=text_, full_body=text_,
                                               inbound_id=None, unauthenticated=False))
 
     def set_status(self, ticket: TicketRef, status: str, resolution: str | None = None) -> TicketRef:
-        stamp = now()
+        stamp = self.clock.now()
         closed = stamp if status == "closed" else None
         self.conn.execute(_SET_STATUS, {"tid": ticket.id, "new_status": status, "ts": stamp,
                                         "closed": closed, "resolution": resolution})
@@ -206,7 +207,7 @@ class Actions:
         return replace(ticket, status=status, closed_at=closed, resolution=resolution)
 
     def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
-        stamp = now()
+        stamp = self.clock.now()
         self.conn.execute(_SET_CATEGORY, {"tid": ticket.id, "category": category, "kind": kind, "ts": stamp})
         if category != ticket.category:
             # A correction in the ticket's first days is a labelled example for the routing
@@ -217,9 +218,9 @@ class Actions:
 
     def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:
         """Change ticket fields the staff steer (assignee, priority, department)."""
-        self.conn.execute(_SET_FIELDS.values(updated_at=now(), **fields), {"tid": ticket.id})
+        self.conn.execute(_SET_FIELDS.values(updated_at=self.clock.now(), **fields), {"tid": ticket.id})
         if "department" in fields and fields["department"] != ticket.department:
-            self._change(ticket.id, now(), "department", ticket.department, str(fields["department"]),
+            self._change(ticket.id, self.clock.now(), "department", ticket.department, str(fields["department"]),
                          str(fields["department"]))
         return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
 
@@ -244,12 +245,12 @@ class Actions:
 
     def add_participants(self, ticket: TicketRef, people: list[PersonRef]) -> None:
         if people:
-            self.conn.execute(_ADD_PARTICIPANT, [{"tid": ticket.id, "pid": p.id, "ts": now()}
+            self.conn.execute(_ADD_PARTICIPANT, [{"tid": ticket.id, "pid": p.id, "ts": self.clock.now()}
                                                  for p in people])
 
     def link(self, a: TicketRef, b: TicketRef, reason: str) -> None:
         """Link two tickets both ways, with an event on each, so each shows the other."""
-        stamp = now()
+        stamp = self.clock.now()
         self.conn.execute(_ADD_LINK, [{"a": a.id, "b": b.id, "reason": reason, "ts": stamp},
                                       {"a": b.id, "b": a.id, "reason": reason, "ts": stamp}])
         self.event(a, f"Связана с заявкой {b.number}: {reason}")
@@ -273,7 +274,7 @@ class Actions:
             references = tuple(dict.fromkeys(thread[:1] + thread[-9:]))
         elif reply_to is not None and reply_to.message_id:
             references = tuple(reply_to.references[-10:]) + (reply_to.message_id,)
-        created = now()
+        created = self.clock.now()
         ids = []
         for recipient in recipients:
             if not mailable(recipient.email, department):
@@ -309,7 +310,7 @@ class Actions:
         loop needs a robot on the other side, and our staff are not that."""
         if kind in store.STAFF_KINDS:
             return None
-        since = now() - timedelta(hours=1)
+        since = self.clock.now() - timedelta(hours=1)
         batch = self.outbox_sink if self.outbox_sink is not None else OutboxBatch()
         mine = [r for r in self._outbox if r["kind"] not in store.STAFF_KINDS]   # this message's, a few
         recipient = recipient.lower()
@@ -331,13 +332,13 @@ class Actions:
     def _tell_held(self, ticket: TicketRef | None, department: Department, recipient: str, why: str) -> None:
         """The department hears of held mail, at most once an hour per recipient."""
         key = f"loop:{recipient}"[:320]
-        if self._pending(key, "loop") or store.noticed_since(self.conn, key, "loop", now() - timedelta(hours=1)):
+        if self._pending(key, "loop") or store.noticed_since(self.conn, key, "loop", self.clock.now() - timedelta(hours=1)):
             return
         # A marker row (never sent) keeps the hour's count of notices; the notice itself
         # goes to the staff.
         self._outbox.append({"ticket_id": None, "kind": "loop", "sender": department.address, "recipient": key,
                              "subject": why, "message_id": self.renderer.new_message_id(), "raw": "",
                              "status": "held", "last_error": why, "attempts": 0,
-                             "next_attempt_at": now(), "created_at": now()})
+                             "next_attempt_at": self.clock.now(), "created_at": self.clock.now()})
         self.queue(ticket, department, Notice("loop-notice", "loop_held", "auto-generated"),
                    [Recipient(m.email, m.name) for m in department.staff], None, recipient=recipient, why=why)

@@ -102,9 +102,9 @@ def apply(actions: Actions, plan: p.Plan, record: InboundRecord | None) -> Appli
 
 def _one(a: Actions, op: p.Operation, ids: _Ids, inbound_id: int | None) -> None:
     if isinstance(op, p.AddPerson):
-        ids.people[op.person.id] = store.add_person(a.conn, op.person.email, op.person.name)
+        ids.people[op.person.id] = store.add_person(a.conn, op.person.email, op.person.name, a.clock.now())
     elif isinstance(op, p.RenamePerson):
-        store.rename_person(a.conn, ids.person(op.person).id, op.name)
+        store.rename_person(a.conn, ids.person(op.person).id, op.name, a.clock.now())
     elif isinstance(op, p.OpenTicket):
         planned = op.ticket
         requester = ids.person(PersonRef(planned.requester_id, "", "")) if planned.requester_id else None
@@ -137,6 +137,6 @@ def _one(a: Actions, op: p.Operation, ids: _Ids, inbound_id: int | None) -> None
     elif isinstance(op, p.MarkBounced):
         store.mark_bounced(a.conn, op.outbox_id, op.why)
     elif isinstance(op, p.SetProfile):
-        store.set_profile(a.conn, ids.person(op.person), **dict(op.fields))
+        store.set_profile(a.conn, ids.person(op.person), a.clock.now(), **dict(op.fields))
     else:   # a new operation without its writer is a bug to see at once, not a silent no-op
         raise TypeError(f"no writer for {type(op).__name__}")

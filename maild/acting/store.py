@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
-from maild.acting.models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, TicketChange, now
+from maild.acting.models import Entry, Inbound, Outbox, Participant, Person, ThreadId, Ticket, TicketChange
 from maild.values import PersonRef, TicketRef
 
 NUMBER_WIDTH = 6
@@ -133,10 +133,10 @@ def unreported_failures(conn: Connection) -> list:
     return conn.execute(_UNREPORTED).all()
 
 
-def release_held(conn: Connection, ids: list[int] | None) -> int:
+def release_held(conn: Connection, ids: list[int] | None, at: datetime) -> int:
     """Held mail (the loop guard) back to pending, sent with the next round; markers stay."""
     query = update(T_OUTBOX).where(T_OUTBOX.c.status == "held", T_OUTBOX.c.kind != "loop").values(
-        status="pending", next_attempt_at=now(), last_error=None)
+        status="pending", next_attempt_at=at, last_error=None)
     if ids is not None:
         query = query.where(T_OUTBOX.c.id.in_(ids))
     return conn.execute(query).rowcount
@@ -234,40 +234,22 @@ def person_ref(conn: Connection, email: str) -> PersonRef | None:
     return PersonRef(*row) if row else None
 
 
-def add_person(conn: Connection, email: str, name: str) -> int:
+def add_person(conn: Connection, email: str, name: str, at: datetime) -> int:
     """A person met for the first time (the plan looked them up and found nobody)."""
-    stamp = now()
-    return conn.execute(_PERSON_INSERT, {"email": email, "name": name, "created_at": stamp,
-                                         "updated_at": stamp}).scalar_one()
+    return conn.execute(_PERSON_INSERT, {"email": email, "name": name, "created_at": at,
+                                         "updated_at": at}).scalar_one()
 
 
-def rename_person(conn: Connection, person_id: int, name: str) -> None:
-    conn.execute(_PERSON_RENAME, {"pid": person_id, "new_name": name, "ts": now()})
-
-
-def person(conn: Connection, email: str, name: str = "", rename: bool = True) -> PersonRef:
-    """The person with this address, created on first contact; the name follows changes
-    (``rename``: only when the mail really speaks for them)."""
-    email = email.strip().lower()
-    name = (name or "")[:400]
-    row = conn.execute(_PERSON_BY_EMAIL, {"email": email}).first()
-    if row is None:
-        stamp = now()
-        new_id = conn.execute(_PERSON_INSERT, {"email": email, "name": name, "created_at": stamp,
-                                               "updated_at": stamp}).scalar_one()
-        return PersonRef(new_id, email, name)
-    if rename and name and name != row.name:
-        conn.execute(_PERSON_RENAME, {"pid": row.id, "new_name": name, "ts": now()})
-        return PersonRef(row.id, email, name, row.phone, row.office, row.company, row.pending_profile)
-    return PersonRef(*row)
+def rename_person(conn: Connection, person_id: int, name: str, at: datetime) -> None:
+    conn.execute(_PERSON_RENAME, {"pid": person_id, "new_name": name, "ts": at})
 
 
 _SET_PROFILE = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid"))
 
 
-def set_profile(conn: Connection, person: PersonRef, **fields: str) -> PersonRef:
+def set_profile(conn: Connection, person: PersonRef, at: datetime, **fields: str) -> PersonRef:
     """Change a person's phone, office or company (what they wrote with #profile)."""
-    conn.execute(_SET_PROFILE.values(updated_at=now(), **fields), {"pid": person.id})
+    conn.execute(_SET_PROFILE.values(updated_at=at, **fields), {"pid": person.id})
     return replace(person, **fields)
 
 

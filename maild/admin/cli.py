@@ -475,11 +475,11 @@ def digest_command(ctx: click.Context, dept) -> None:
     """Queue the daily digest of open and overdue tickets to each department's staff
     (systemd/maild-digest.timer runs this each working morning)."""
     from maild.reports import digest
-    from maild.acting.models import now
     app = _app(ctx)
     department = _department(app, dept)
     with database_errors(), app.engine_begin() as conn:
-        count = digest.send(app.actions(conn), app.organisation(), now(), department.code if department else None)
+        count = digest.send(app.actions(conn), app.organisation(), app.clock.now(),
+                            department.code if department else None)
     echo(f"queued {count} digest mail(s)")
 
 
@@ -762,6 +762,7 @@ def outbox_release(ctx: click.Context, ids: tuple[int, ...], everything: bool) -
     """Send mail the loop guard held (status held) after all: it goes with the next round."""
     if not ids and not everything:
         raise Fail("name the outbox ids to release (see `maild outbox list --status held`), or give --all")
-    with database_errors(), _app(ctx).engine_begin() as conn:
-        count = store.release_held(conn, None if everything else list(ids))
+    app = _app(ctx)
+    with database_errors(), app.engine_begin() as conn:
+        count = store.release_held(conn, None if everything else list(ids), app.clock.now())
     echo(f"released {count} held mail(s)")

@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from maild.acting import db
 from maild.acting.db import is_unavailable
-from maild.acting.models import now
 from maild.config import AuthConfig, NotificationsConfig
 from maild.deciding import dispatch, plan as p
 from maild.deciding.organisation import Organisation
@@ -28,7 +27,7 @@ from maild.deciding.rules import Routing
 from maild.reading.classify import classify
 from maild.reading.parse import parse
 from maild.sending.render import Renderer
-from maild.values import Envelope
+from maild.values import Clock, Envelope, SystemClock
 
 
 @dataclass
@@ -84,7 +83,8 @@ class DryRun:
 def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reader, renderer: Renderer,
             engine: Engine | None, auth_config: AuthConfig | None = None, secret: bytes = b"",
             reopen_days: int = 14, hostname: str = "", notifications: NotificationsConfig | None = None,
-            max_participants: int = 10, sender_budget: int = 20, fresh: bool = False) -> DryRun:
+            max_participants: int = 10, sender_budget: int = 20, fresh: bool = False,
+            clock: Clock | None = None) -> DryRun:
     """``fresh``: decide as if the mail had never been seen (``replay`` of a stored one)."""
     mail = parse(raw)
     if envelope.mail_from and not org.is_corporate(envelope.mail_from):
@@ -98,7 +98,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reade
         auth_config or AuthConfig(), secret, hostname, reopen_days, max_participants, sender_budget))
     notes: list[str] = []
     with _read_only(engine, notes) as conn:
-        planner = Planner(conn, now(), notifications or NotificationsConfig())
+        planner = Planner(conn, (clock or SystemClock()).now(), notifications or NotificationsConfig())
         try:
             plan = dispatch.decide(message, context, planner)
         except dispatch.Unroutable as exc:

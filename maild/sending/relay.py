@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from maild.sending import verp
 from maild.config import RelayConfig
-from maild.acting.models import Outbox, now
+from maild.acting.models import Outbox
+from maild.values import Clock, SystemClock
 
 log = logging.getLogger("maild.relay")
 
@@ -68,8 +69,10 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
 class Relay:
-    def __init__(self, config: RelayConfig, maildir: Path, hostname: str, secret: bytes = b""):
+    def __init__(self, config: RelayConfig, maildir: Path, hostname: str, secret: bytes = b"",
+                 clock: Clock | None = None):
         self.config = config
+        self.clock = clock or SystemClock()
         self.maildir = Maildir(maildir)
         self.hostname = hostname
         self.secret = secret
@@ -78,9 +81,9 @@ class Relay:
         return verp.return_path(self.secret, row.sender, row.message_id) if self.secret else row.sender
 
     def due(self, session: Session, limit: int) -> list[Outbox]:
-        stale = now() - CLAIM_TIMEOUT
+        stale = self.clock.now() - CLAIM_TIMEOUT
         query = (select(Outbox).where(
-            ((Outbox.status == "pending") & (Outbox.next_attempt_at <= now()))
+            ((Outbox.status == "pending") & (Outbox.next_attempt_at <= self.clock.now()))
             | ((Outbox.status == "sending") & (Outbox.next_attempt_at <= stale)))
             .order_by(Outbox.id).limit(limit).with_for_update(skip_locked=True))
         return list(session.scalars(query))
@@ -99,7 +102,7 @@ class Relay:
             if rows:
                 with sessions.begin() as session:
                     session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
-                                    .values(status="sent", sent_at=now(), attempts=Outbox.attempts + 1))
+                                    .values(status="sent", sent_at=self.clock.now(), attempts=Outbox.attempts + 1))
             result.sent = len(rows)
             return result
         client: smtplib.SMTP | None = None
@@ -147,7 +150,7 @@ class Relay:
             if not rows:
                 return None
             row = rows[0]
-            row.status, row.next_attempt_at = "sending", now()
+            row.status, row.next_attempt_at = "sending", self.clock.now()
             session.flush()
             session.expunge(row)
             return row
@@ -175,7 +178,7 @@ class Relay:
 
     def _sent(self, row: Outbox) -> None:
         row.status = "sent"
-        row.sent_at = now()
+        row.sent_at = self.clock.now()
         row.attempts += 1
 
     def _answer(self, row: Outbox, code: int, reply: bytes | str, result: RelayResult) -> None:
@@ -193,12 +196,12 @@ class Relay:
     def _defer(self, row: Outbox, reason: str, result: RelayResult) -> None:
         row.attempts += 1
         row.last_error = reason
-        if now() - row.created_at > timedelta(seconds=self.config.lifetime):
+        if self.clock.now() - row.created_at > timedelta(seconds=self.config.lifetime):
             row.status = "failed"
             row.last_error = f"gave up after {row.attempts} attempts; last: {reason}"
             result.failed += 1
             return
         delay = min(self.config.retry_base * 2 ** (row.attempts - 1), self.config.retry_max)
-        row.next_attempt_at = now() + timedelta(seconds=delay)
+        row.next_attempt_at = self.clock.now() + timedelta(seconds=delay)
         result.deferred += 1
 
