@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-memory bench-routing model clean
+.PHONY: run test install docs bench bench-memory bench-routing model clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -21,6 +21,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# The configuration reference, written from the schema in maild/config.py (a test compares).
+docs: $(STAMP)
+	$(BIN)/maild config reference > docs/config.md.tmp && mv docs/config.md.tmp docs/config.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py

@@ -1,8 +1,9 @@
 """The one configuration file (TOML), validated at start.
 
-Every key, its type and default is declared once in ``SCHEMA``; the README's table is
-written from the same list. An unknown key or a value of the wrong type is a
-``ConfigError`` naming the key, so a typo never silently falls back to a default.
+Every key, its type, default and description is declared once in ``SCHEMA``; the
+reference ``docs/config.md`` is written from it (``maild config reference``, ``make docs``).
+An unknown key or a value of the wrong type is a ``ConfigError`` naming the key, so a typo
+never silently falls back to a default.
 
 Precedence: command-line option > environment variable > config file > default.
 """
@@ -20,90 +21,178 @@ class ConfigError(Exception):
     """A configuration problem, worded for the admin (names the file and key)."""
 
 
-# section -> key -> (type, default). None as default means "unset".
-SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object]]] = {
+# section -> key -> (type, default, description). None as default means "unset". The
+# description is English, one or two sentences: docs/config.md is written from it
+# (maild/configref.py, `make docs`).
+SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
     "": {
-        "data_dir": (str, "var"),
-        "db": (str, ""),
-        "rules": (str, ""),
-        "templates": (str, ""),
-        "hostname": (str, "maild.localdomain"),
+        "data_dir": (str, "var",
+                     "Where maild keeps its state: the SQLite database, the spool, the message archive, "
+                     "attachments and the local outbox. A relative path is taken from the current directory."),
+        "db": (str, "",
+               "SQLAlchemy URL of the database, e.g. `postgresql+psycopg://user:pass@host/db`; "
+               "empty: the SQLite file `<data_dir>/maild.db`."),
+        "rules": (str, "",
+                  "Directory of the rule files (departments, staff, domains, categories, the rule table); "
+                  "empty: the project's `rules/`."),
+        "templates": (str, "", "Directory of the mail templates; empty: the project's `templates/`."),
+        "hostname": (str, "maild.localdomain",
+                     "Our name in SMTP (the intake's greeting, EHLO at the relay) and the domain of the "
+                     "Message-IDs maild makes."),
     },
     "smtp": {
-        "listen": (str, "127.0.0.1:2525"),
-        "max_message_size": (int, 25 * 1024 * 1024),
-        "data_timeout": (int, 300),
-        "command_timeout": (int, 300),
-        "max_recipients": (int, 100),
-        "max_connections_per_client": (int, 20),
-        "max_sessions": (int, 200),
-        "session_lifetime": (int, 1800),
-        "min_data_rate": (int, 64),
-        "min_rate_after": (int, 30),
+        "listen": (str, "127.0.0.1:2525",
+                   "Where `maild serve` accepts SMTP, as HOST:PORT (an IPv6 address in brackets)."),
+        "max_message_size": (int, 25 * 1024 * 1024,
+                             "Bytes (25 MiB), as sent: a larger message is refused with `552 5.3.4` "
+                             "(at `MAIL FROM … SIZE=`, or after DATA); `maild inject` refuses it too."),
+        "data_timeout": (int, 300,
+                         "Seconds DATA may stall (no bytes arriving) before `421 4.4.2` and the connection "
+                         "closed, nothing kept; every chunk restarts the clock, so a long but moving DATA is fine."),
+        "command_timeout": (int, 300,
+                            "Seconds a client may sit idle between commands before `421 4.4.2` and the "
+                            "connection closed."),
+        "max_recipients": (int, 100, "Recipients per message; each one more gets `452 4.5.3`."),
+        "max_connections_per_client": (int, 20,
+                                       "Sessions at once from one client address; more get `421 4.7.0` in "
+                                       "place of the greeting."),
+        "max_sessions": (int, 200, "Sessions at once in all; more get `421 4.7.0` in place of the greeting."),
+        "session_lifetime": (int, 1800,
+                             "Seconds one session may last in all; after that it is dropped with `421 4.4.2`."),
+        "min_data_rate": (int, 64,
+                          "Bytes a second DATA must average once it has run `min_rate_after` seconds; a client "
+                          "trickling slower is dropped with `421 4.4.2`, nothing kept."),
+        "min_rate_after": (int, 30, "Seconds DATA may run before `min_data_rate` applies."),
     },
     "relay": {
-        "host": (str, ""),
-        "port": (int, 25),
-        "starttls": (bool, False),
-        "username": (str, ""),
-        "password": (str, ""),
-        "timeout": (int, 30),
-        "retry_base": (int, 60),
-        "retry_max": (int, 3600),
-        "lifetime": (int, 5 * 24 * 3600),
+        "host": (str, "",
+                 "SMTP relay for outgoing mail; empty: mail is written into the Maildir "
+                 "`<data_dir>/outbox` instead."),
+        "port": (int, 25, "The relay's SMTP port."),
+        "starttls": (bool, False, "Switch to TLS with STARTTLS after connecting to the relay."),
+        "username": (str, "", "Login at the relay; empty: no login."),
+        "password": (str, "", "Password of `username` at the relay."),
+        "timeout": (int, 30, "Seconds to wait for the relay (to connect, and for each answer)."),
+        "retry_base": (int, 60,
+                       "Seconds before the first retry of a mail the relay deferred (`4xx`) or that could not "
+                       "reach it; the wait doubles with each attempt, up to `retry_max`."),
+        "retry_max": (int, 3600, "The longest wait between two attempts at one mail, in seconds."),
+        "lifetime": (int, 5 * 24 * 3600,
+                     "Seconds (5 days) from queueing during which a deferred mail is retried; deferred "
+                     "after that, it is marked `failed`."),
     },
     "tickets": {
-        "reopen_days": (int, 14),
-        "max_participants": (int, 10),
+        "reopen_days": (int, 14,
+                        "A reply to a ticket closed more than this many days ago opens a new ticket linked to "
+                        "the old one."),
+        "max_participants": (int, 10,
+                             "People in copy of one ticket (so one answer has at most this + 1 recipients); "
+                             "only proven mail, or `#копия`, adds them."),
     },
     "attachments": {
-        "max_size": (int, 20 * 1024 * 1024),
-        "max_total": (int, 40 * 1024 * 1024),
+        "max_size": (int, 20 * 1024 * 1024,
+                     "Bytes (20 MiB): a larger attachment is listed but not stored apart (the archived raw "
+                     "message still holds it)."),
+        "max_total": (int, 40 * 1024 * 1024,
+                      "Bytes (40 MiB) of attachments per message: once a message's attachments add up to "
+                      "more, the rest are listed but not stored apart."),
     },
     "auth": {
-        "methods": (list, ["authentication-results", "signed-address"]),
-        "trusted_hosts": (list, []),
-        "trusted_networks": (list, ["127.0.0.0/8", "::1/128"]),
-        "secret": (str, ""),
-        "signed_address_days": (int, 60),
+        "methods": (list, ["authentication-results", "signed-address"],
+                    "How a mail from a staff address proves it is from that person (so its answer reaches the "
+                    "requester and its commands apply), tried in order: `authentication-results` (the topmost "
+                    "`Authentication-Results` header, by one of `trusted_hosts`), `trusted-network` (the SMTP "
+                    "client is in `trusted_networks`), `signed-address` (sent to the reply address maild signed "
+                    "for that person and ticket)."),
+        "trusted_hosts": (list, [],
+                          "Authserv-ids of the company's mail servers (e.g. `mail.torex.ru`): only their topmost "
+                          "`Authentication-Results` header is believed."),
+        "trusted_networks": (list, ["127.0.0.0/8", "::1/128"],
+                             "CIDRs the company's relay connects from: only mail from here has its "
+                             "`Authentication-Results` believed or may use a signed reply address. With "
+                             "`trusted-network` in `methods`, a connection from here is proof on its own."),
+        "secret": (str, "",
+                   "HMAC key of the signed reply addresses and of the bounce (VERP) return paths; empty: "
+                   "generated once into `<data_dir>/reply-secret`."),
+        "signed_address_days": (int, 60,
+                                "Days a signed reply address proves anything after it was issued (at least 1)."),
     },
     "notifications": {
-        # Each kind of mail maild sends on its own (receipts, security notices and the
-        # rules' own answers always go); [notifications.OSA] overrides for one department.
-        "ack": (bool, True),                 # acknowledgement of a new ticket (requester)
-        "response": (bool, True),            # staff responses (requester, participants)
-        "status": (bool, True),              # closed / reopened / transferred (requester, participants)
-        "closed_unprocessed": (bool, True),  # closed without processing by the rules (requester)
-        "new_ticket": (bool, True),          # new-ticket alert (staff)
-        "reply": (bool, True),               # a requester's reply (assignee, else the department)
-        "assignment": (bool, True),          # a ticket assigned to you (staff)
-        "transfer": (bool, True),            # a ticket transferred to your department (staff)
-        "note": (bool, True),                # a colleague's internal note (staff)
-        "digest": (bool, True),              # the daily digest (staff; `maild digest`)
-        "new_ticket_to": (str, "assignee"),  # "all" staff, or the "assignee" once a rule assigned one
-        "overdue_days": (int, 2),            # digest: a ticket untouched this long is overdue
+        "ack": (bool, True, "Acknowledgements of new tickets, to the requester."),
+        "response": (bool, True, "Staff responses, to the requester and the participants."),
+        "status": (bool, True, "Closed, reopened and transferred notices, to the requester and the participants."),
+        "closed_unprocessed": (bool, True, "\"Closed without processing\" by the rules, to the requester."),
+        "new_ticket": (bool, True, "New-ticket alerts, to staff (see `new_ticket_to`)."),
+        "reply": (bool, True, "A requester's reply, to the assignee (else the department's staff)."),
+        "assignment": (bool, True, "\"Assigned to you\", to the staff member."),
+        "transfer": (bool, True, "\"Transferred to your department\", to its staff."),
+        "note": (bool, True, "A colleague's internal note, to staff."),
+        "digest": (bool, True, "The daily digest of open and overdue tickets, to staff (`maild digest`)."),
+        "new_ticket_to": (str, "assignee",
+                          "`\"assignee\"`: a new-ticket alert goes only to the assignee when a rule assigned one; "
+                          "`\"all\"`: always to all the department's staff."),
+        "overdue_days": (int, 2,
+                         "Digest: an `open` ticket (waiting for the department) untouched this many days is "
+                         "overdue. For all departments only."),
     },
     "loop_guard": {
-        # Automatic mail to people outside the staff (acknowledgements, answers, notices):
-        # past these, mail is held (outbox status "held") and the department told.
-        "per_recipient_hour": (int, 20),
-        "per_ticket_hour": (int, 30),
-        # New tickets from one sender in an hour: past it the mail is recorded (maild log,
-        # replay) but opens no ticket and alerts nobody; the department is told once an hour.
-        "new_tickets_per_sender_hour": (int, 20),
+        "per_recipient_hour": (int, 20,
+                               "Automatic mails to one address outside the staff in the last hour; more are held "
+                               "and the department is told."),
+        "per_ticket_hour": (int, 30,
+                            "Automatic mails about one ticket to people outside the staff in the last hour; more "
+                            "are held and the department is told."),
+        "new_tickets_per_sender_hour": (int, 20,
+                                        "New tickets from one sender in an hour; more mail is recorded "
+                                        "(`held-over-budget`, see `maild log`) but opens no ticket and alerts "
+                                        "nobody, and the department is told once an hour."),
     },
     "reports": {
-        "phone_to": (str, ""),               # monthly phone-ticket report (HR); `--mail` sends it here
-        "summary_to": (str, ""),             # the summary report's address for `--mail`
+        "phone_to": (str, "",
+                     "Where `maild report phone --mail` (the monthly timer) sends the phone-ticket report (HR); "
+                     "one plain address, checked at start."),
+        "summary_to": (str, "",
+                       "Where `maild report summary --mail` sends the summary report; one plain address, "
+                       "checked at start."),
     },
     "worker": {
-        "batch_size": (int, 200),
-        "poll_interval": ((int, float), 0.2),
-        "max_attempts": (int, 3),
-        "retry_delay": (int, 60),            # seconds before a failed message is tried again, doubling
-        "parse_processes": (int, 2),
+        "batch_size": (int, 200, "Messages per database transaction."),
+        "poll_interval": ((int, float), 0.2,
+                          "Seconds between looks at an idle spool (and, in `maild serve`, at the outbox)."),
+        "max_attempts": (int, 3, "Failed processing attempts of one message, in all, before it is quarantined."),
+        "retry_delay": (int, 60,
+                        "Seconds a message whose processing failed waits before the next attempt, doubled "
+                        "after each failure."),
+        "parse_processes": (int, 2,
+                            "`maild serve`: processes that parse, classify and route mail beside the database "
+                            "work (0: in the worker)."),
     },
 }
+
+# What each table is for, and the per-department tables ``[notifications.<DEPT>]``.
+SECTION_DOCS: dict[str, str] = {
+    "": "Keys before any table.",
+    "smtp": "The SMTP intake of `maild serve` and its limits; each refusal is a status code a client understands.",
+    "relay": "How outgoing mail leaves: through an SMTP relay, or into a local Maildir.",
+    "tickets": "Conversations and who is in copy.",
+    "attachments": "Attachments are stored apart from the message within these limits; the archived raw "
+                   "message always keeps everything.",
+    "auth": "How maild knows that a mail from a staff address really comes from that person (README, "
+            "\"Trust model\").",
+    "notifications": "Each kind of mail maild sends on its own can be switched off (`false`). Receipts of staff "
+                     "commands, security notices and the answers the rules send always go.",
+    "notifications.<DEPT>": "The switches and `new_ticket_to` of `[notifications]` for one department, named by "
+                            "its code in capitals (`[notifications.OSA]`); what it sets wins over "
+                            "`[notifications]`. The code must be a department of the rules, otherwise maild "
+                            "stops (exit 78).",
+    "loop_guard": "Budgets for automatic mail to people outside the staff (acknowledgements, answers, notices): "
+                  "held mail is not sent (outbox status `held`, `maild outbox release` sends it), so maild and "
+                  "another robot never answer each other for ever.",
+    "reports": "Where `maild report … --mail` sends the reports.",
+    "worker": "The processing of the spool.",
+}
+# Keys of [notifications] a [notifications.<DEPT>] table may not set.
+ALL_DEPARTMENTS_ONLY = ("overdue_days",)
 
 
 @dataclass(frozen=True)
@@ -258,7 +347,7 @@ def _check(source: str, raw: dict) -> dict[str, dict[str, object]]:
     ``[notifications.<DEPT>]`` tables come back as sections ``notifications.<DEPT>``
     holding only the keys they set."""
     values: dict[str, dict[str, object]] = {
-        section: {key: default for key, (_, default) in keys.items()}
+        section: {key: default for key, (_, default, _) in keys.items()}
         for section, keys in SCHEMA.items()
     }
     for key, value in raw.items():
@@ -278,7 +367,7 @@ def _department_notifications(source: str, values: dict, code: str, table: dict)
         raise ConfigError(f"{source}: [notifications.{code}]: a department code is written in capitals, like OSA")
     scratch = {"notifications": {}}
     for key, value in table.items():
-        if key == "overdue_days":
+        if key in ALL_DEPARTMENTS_ONLY:
             raise ConfigError(f"{source}: key 'notifications.{code}.{key}' is set for all departments only")
         try:
             _assign(source, scratch, "notifications", key, value)
@@ -292,7 +381,7 @@ def _assign(source: str, values: dict, section: str, key: str, value: object) ->
     spec = SCHEMA.get(section, {}).get(key)
     if spec is None:
         raise ConfigError(f"{source}: unknown key '{name}'")
-    expected, _ = spec
+    expected = spec[0]
     # bool is an int in Python; refuse it where a number is meant and vice versa.
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
         kind = {"list": "list"}.get(getattr(expected, "__name__", ""), getattr(expected, "__name__", "number"))
@@ -378,7 +467,7 @@ def _notifications(source: str, values: dict) -> NotificationsConfig:
             code = section.partition(".")[2] or "*"
             if table.get("new_ticket_to", "all") not in NEW_TICKET_TO:
                 raise ConfigError(f"{source}: key '{section}.new_ticket_to' must be \"all\" or \"assignee\"")
-            settings += [(code, key, value) for key, value in table.items() if key != "overdue_days"]
+            settings += [(code, key, value) for key, value in table.items() if key not in ALL_DEPARTMENTS_ONLY]
     return NotificationsConfig(settings=tuple(settings), overdue_days=int(values["notifications"]["overdue_days"]))
 
 

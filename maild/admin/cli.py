@@ -205,6 +205,18 @@ def db_init(ctx: click.Context) -> None:
     echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
 
 
+@main.group("config")
+def config_group() -> None:
+    """The configuration file."""
+
+
+@config_group.command("reference")
+def config_reference() -> None:
+    """Print the configuration reference (Markdown, docs/config.md) from the schema."""
+    from . import configref
+    click.echo(configref.render(), nl=False)
+
+
 @main.group("rules")
 def rules_group() -> None:
     """Check the rule files and try them on a mail."""
