@@ -23,7 +23,7 @@ class ConfigError(Exception):
 
 # section -> key -> (type, default, description). None as default means "unset". The
 # description is English, one or two sentences: docs/config.md is written from it
-# (maild/configref.py, `make docs`).
+# (maild/admin/configref.py, `make docs`).
 SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
     "": {
         "data_dir": (str, "var",

@@ -1,4 +1,4 @@
-"""docs/config.md is written from the schema (maild/configref.py) and must stay so."""
+"""docs/config.md is written from the schema (maild/admin/configref.py) and must stay so."""
 from __future__ import annotations
 
 import copy
@@ -9,8 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import PROJECT
-from maild import config, configref
-from maild.cli import main
+from maild import config
+from maild.admin import configref
+from maild.admin.cli import main
 
 DOCS = PROJECT / "docs" / "config.md"
 EXAMPLE = PROJECT / "maild.toml.example"

@@ -213,7 +213,7 @@ def config_group() -> None:
 @config_group.command("reference")
 def config_reference() -> None:
     """Print the configuration reference (Markdown, docs/config.md) from the schema."""
-    from . import configref
+    from maild.admin import configref
     click.echo(configref.render(), nl=False)
 
 

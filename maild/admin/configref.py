@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from . import config
+from maild import config
 
 TYPE_NAMES = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array"}
 DEPT = "notifications.<DEPT>"
