@@ -1,0 +1,114 @@
+"""``maild report phone|summary``: the reports managers and HR ask for, printed or mailed."""
+from __future__ import annotations
+
+import click
+from maild import config as config_mod
+from maild.app import App
+from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, database_errors, echo, main
+
+
+@main.group()
+def report() -> None:
+    """Reports for managers and HR (dates: 2026-11-01, 01.11.2026, last month, this week...)."""
+
+def _period(since: str | None, until: str | None):
+    from datetime import datetime, timezone
+    from maild.reports import dates
+    today = datetime.now(timezone.utc).date()
+    # Neither given: last month, whole. Only --since: up to today, inclusive.
+    since_text = since or "last month"
+    until_text = until or ("today" if since else "last month")
+    try:
+        start, end = dates.since(since_text, today), dates.until(until_text, today)
+    except dates.DateError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if end <= start:
+        raise click.BadParameter(f"--until ({until_text}) ends before --since ({since_text}) begins")
+    return start, end
+
+def _report_options(f):
+    f = click.option("--mail", "mail_configured", is_flag=True,
+                     help="Mail it to the address in the config ([reports]).")(f)
+    f = click.option("--mail-to", help="Mail it to this address, the data attached.")(f)
+    f = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                     show_default=True)(f)
+    f = click.option("--dept", help="Only this department.")(f)
+    f = click.option("--until", help="End of the period, inclusive (default: with --since, today; "
+                     "else the end of last month).")(f)
+    f = click.option("--since", help="Start of the period (default: the start of last month).")(f)
+    return f
+
+def _check_address(to: str) -> None:
+    if not config_mod.is_mail_address(to):
+        raise Fail(f"--mail-to: {to!r} is not a mail address")
+
+def _report_address(app: App, mail_to: str | None, mail_configured: bool, key: str) -> str:
+    """Where the report goes: --mail-to, or with --mail the config's reports.<key>; "" to print it."""
+    if mail_to is not None:
+        _check_address(mail_to)
+        return mail_to
+    if not mail_configured:
+        return ""
+    to = getattr(app.config.reports, key)
+    if not to:
+        raise Fail(f"--mail: no address in the config (reports.{key})", EX_CONFIG)
+    return to
+
+def _mail_report(app: App, conn, to: str, department, template: str, files, **context) -> None:
+    from maild.values import Notice, Recipient
+    actions = app.actions(conn)
+    dept = department or app.organisation().departments[0]
+    actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
+                  files=files, **context)
+    actions.finish()
+    echo(f"report queued for {to}; maild's sender (or `maild drain`) delivers it")
+
+@command(report, "phone")
+@_report_options
+@click.pass_context
+def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured) -> None:
+    """Employees who had tickets filed by phone (#new) in the period, most first: the
+    report for HR. With --mail-to or --mail it goes as mail with a CSV attachment."""
+    from maild.reports import report as reports
+    from maild.sending.render import File
+    start, end = _period(since, until)
+    app = _app(ctx)
+    department = _department(app, dept)
+    to = _report_address(app, mail_to, mail_configured, "phone_to")
+    with database_errors(), app.engine_begin() as conn:
+        rows = reports.phone(conn, start, end, department.code if department else None)
+        if to:
+            data = reports.phone_csv(rows).encode("utf-8-sig")     # the BOM: Excel reads it as UTF-8
+            _mail_report(app, conn, to, department, "report_phone",
+                         (File(f"phone-{start:%Y-%m-%d}-{end:%Y-%m-%d}.csv", "text/csv; charset=utf-8", data),),
+                         rows=rows, since=start, until=end, scope=department)
+            return
+    echo({"table": reports.phone_table, "csv": reports.phone_csv,
+                "json": lambda r: reports.as_json(reports.phone_records(r))}[fmt](rows).rstrip("\n"))
+
+@command(report, "summary")
+@_report_options
+@click.pass_context
+def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured) -> None:
+    """Per department and category: opened, closed, closed without processing, transferred,
+    median time to first response and to close; and the open backlog by age. Mailed, it
+    carries the CSV and an SVG chart."""
+    from maild.reports import report as reports
+    from maild.sending.render import File
+    start, end = _period(since, until)
+    app = _app(ctx)
+    department = _department(app, dept)
+    to = _report_address(app, mail_to, mail_configured, "summary_to")
+    with database_errors(), app.engine_begin() as conn:
+        result = reports.summary(conn, start, end, department.code if department else None)
+        if to:
+            stem = f"summary-{start:%Y-%m-%d}-{end:%Y-%m-%d}"
+            files = (File(f"{stem}.csv", "text/csv; charset=utf-8", reports.summary_csv(result).encode("utf-8-sig")),
+                     File(f"{stem}.svg", "image/svg+xml", reports.summary_svg(result).encode("utf-8")))
+            _mail_report(app, conn, to, department, "report_summary", files, report=result, scope=department)
+            return
+    echo({"table": reports.summary_table, "csv": reports.summary_csv,
+                "json": lambda r: reports.as_json(reports.summary_records(r))}[fmt](result).rstrip("\n"))
+
+
+# -- what became of each message; the quarantine -----------------------------------------------

@@ -1,0 +1,97 @@
+"""``maild tickets``, ``outbox`` and ``digest``: the tickets and the mail maild sends."""
+from __future__ import annotations
+
+import json
+import click
+from maild.deciding import match
+from maild.acting import store
+from maild.admin import views
+from maild.admin.cli.base import Fail, _app, _department, command, database_errors, echo, main
+
+
+@main.group()
+def tickets() -> None:
+    """Look at tickets."""
+
+@command(tickets, "list")
+@click.option("--dept", help="Only this department (OSA, DAB, ...).")
+@click.option("--status", help="Only this status (open, answered, closed, ...).")
+@click.option("--json", "as_json", is_flag=True, help="JSON, one array (see README for the shape).")
+@click.pass_context
+def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
+    """List tickets, oldest first."""
+    with database_errors(), _app(ctx).sessions() as session:
+        rows = store.tickets(session, dept, status)
+        if as_json:
+            echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
+        else:
+            for line in views.ticket_lines(rows):
+                echo(line)
+
+@command(tickets, "show")
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="JSON object (see README for the shape).")
+@click.option("--full", is_flag=True, help="Each message as received, quoted history and all.")
+@click.pass_context
+def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> None:
+    """Show one ticket with its conversation."""
+    app = _app(ctx)
+    normalised = match.parse_number(number, {d.code for d in app.organisation().departments})
+    with database_errors(), app.sessions() as session:
+        ticket = store.ticket_with_entries(session, normalised) if normalised else None
+        if ticket is None:
+            raise Fail(f"no ticket {number}")
+        if as_json:
+            echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
+        else:
+            echo(views.ticket_text(ticket, full=full))
+
+@main.group()
+def outbox() -> None:
+    """Look at outgoing mail."""
+
+@command(outbox, "list")
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "held"]))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def outbox_list(ctx: click.Context, status, as_json) -> None:
+    """List outgoing mail, oldest first."""
+    with database_errors(), _app(ctx).sessions() as session:
+        rows = store.outbox_rows(session, status)
+        if as_json:
+            echo(json.dumps([views.outbox(r) for r in rows], ensure_ascii=False, indent=2))
+        else:
+            for row in rows:
+                o = views.outbox(row)
+                echo(f"{o['id']:>6}  {o['status']:<8} {o['kind']:<8} {o['ticket'] or '-':<11} "
+                           f"{o['to']:<30} {o['subject']}")
+
+
+# -- staff digests and reports ---------------------------------------------------------------
+
+@command(main, "digest")
+@click.option("--dept", help="Only this department (default: all).")
+@click.pass_context
+def digest_command(ctx: click.Context, dept) -> None:
+    """Queue the daily digest of open and overdue tickets to each department's staff
+    (systemd/maild-digest.timer runs this each working morning)."""
+    from maild.reports import digest
+    app = _app(ctx)
+    department = _department(app, dept)
+    with database_errors(), app.engine_begin() as conn:
+        count = digest.send(app.actions(conn), app.organisation(), app.clock.now(),
+                            department.code if department else None)
+    echo(f"queued {count} digest mail(s)")
+
+@command(outbox, "release")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every held mail.")
+@click.pass_context
+def outbox_release(ctx: click.Context, ids: tuple[int, ...], everything: bool) -> None:
+    """Send mail the loop guard held (status held) after all: it goes with the next round."""
+    if not ids and not everything:
+        raise Fail("name the outbox ids to release (see `maild outbox list --status held`), or give --all")
+    app = _app(ctx)
+    with database_errors(), app.engine_begin() as conn:
+        count = store.release_held(conn, None if everything else list(ids), app.clock.now())
+    echo(f"released {count} held mail(s)")
