@@ -65,7 +65,7 @@ def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
-        app.worker().send_forever(done)
+        app.worker().sender.send_forever(done)
     finally:
         app.close()
 

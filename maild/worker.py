@@ -1,7 +1,9 @@
-"""The pipeline: one message's path from the spool to a ticket, readable top to bottom.
+"""The worker: one message's path from the spool to a ticket, readable top to bottom.
 
-    claim (spool) -> parse -> classify -> match -> act (one transaction) -> archive
-    then: relay due outgoing mail (``maild drain``; ``serve`` has a sender process for it)
+    claim (spool) -> read, parse, classify, route (reading/prepare, in the parser process)
+      -> decide (deciding/dispatch: a plan, nothing written)
+      -> apply (acting/apply: the plan written, one transaction per batch) -> archive
+    then: relay due outgoing mail (sending/sender; ``serve`` runs it in a process of its own)
 
 Queues: takes files from ``spool/incoming`` (claim = rename into ``active``), writes the
 database, moves each processed file into the archive ``mail/YYYY/MM/``.
@@ -14,50 +16,47 @@ Failure: mail that cannot be parsed is quarantined at once with the reason; a me
 whose processing raises is retried ``worker.max_attempts`` times, then quarantined; if
 the database is unreachable the whole batch goes back to ``incoming`` untouched and is
 retried later (not counted against the messages).
+Security: the worker trusts nothing in the mail; who may do what is decided by the table
+(dispatch.py, auth.py), and it writes only what the plan says. The rules in force are
+one snapshot per batch (a reload between batches, never inside one).
 Config: ``worker.batch_size``, ``worker.poll_interval``, ``worker.max_attempts``,
-``worker.parse_processes``.
+``worker.retry_delay``, ``worker.parse_processes``.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, OutboxBatch
-from maild.acting import store
 from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
-from maild.acting.db import is_unavailable
-from maild.config import AttachmentsConfig, Config
-from maild.deciding import auth, dispatch, match, rules
-from maild.deciding.dispatch import first_department
-from maild.deciding.organisation import Organisation
+from maild.acting.db import OutageLog, is_unavailable
+from maild.config import Config
+from maild.deciding import auth, dispatch, rules
 from maild.deciding.plan import Planner
 from maild.deciding.policy import OrganisationHolder, Policy
+from maild.reading.prepare import Parsed, read_and_parse_all
 from maild.intake import spool as spool_mod
 from maild.intake.spool import Spool, SpoolItem
-from maild.reading.classify import Verdict, classify
-from maild.reading.parse import Mail, ParseError, parse
-from maild.routing.reader import Reader
+from maild.reading.classify import Verdict
+from maild.reading.parse import Mail
 from maild.sending.relay import Relay
+from maild.sending.sender import DrainSummary, Sender
 from maild.sending.render import Renderer
-from maild.values import Clock, Disposition, Envelope, Notice, Recipient, SystemClock
+from maild.values import Clock, Disposition, Envelope, SystemClock
 
 log = logging.getLogger("maild.worker")
 security = logging.getLogger("maild.security")
 
-SENDER_YIELD_SECONDS = 5.0
 _REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
                       Disposition.UNAUTHENTICATED_STAFF, Disposition.COMMAND_APPLIED, Disposition.COMMAND_REFUSED})
-FAILURE_LOOK_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -65,85 +64,6 @@ class Outcome:
     disposition: str          # ticket-created, reply-added, response-added, duplicate, ...
     reason: str
     ticket: str | None = None
-
-
-@dataclass
-class DrainSummary:
-    processed: int = 0
-    created: int = 0
-    replies: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    retried: int = 0
-    deferred_db: int = 0
-    sent: int = 0
-    send_deferred: int = 0
-    send_failed: int = 0
-    send_waits_for_db: bool = False
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def line(self) -> str:
-        return (f"processed {self.processed}: {self.created} new tickets, {self.replies} replies, "
-                f"{self.duplicates} duplicates, {self.quarantined} quarantined, {self.retried} to retry"
-                + (f", {self.deferred_db} waiting for the database" if self.deferred_db else "")
-                + f"; outgoing: {self.sent} sent, {self.send_deferred} deferred, {self.send_failed} failed")
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """A spool file read, parsed, classified and — should it be a new request — routed by
-    the admin's rules. All of it is pure (no database), so it runs in the parser process
-    beside the database work; this value is pickled back."""
-    envelope: Envelope
-    size: int
-    mail: Mail | None
-    key: str            # the Message-ID, or the hash of the bytes for mail without one
-    error: str | None = None
-    verdict: Verdict | None = None
-    routing: rules.Routing | None = None    # used only if the mail names no ticket
-
-
-def read_and_parse(path: Path, org: Organisation, table: tuple[rules.Rule, ...], reader: Reader | None,
-                   store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> Parsed:
-    """With ``store_in`` (the parser process), attachments within the limits are written to
-    the blob store here and their bytes dropped: only their names, types and hashes travel
-    back to the worker (copying them between processes cost more than parsing)."""
-    try:
-        envelope, raw = spool_mod.read(path)
-    except (OSError, ValueError, TypeError) as exc:
-        # A file that is not a spool file (a disk error, a truncated write, a hand mistake):
-        # quarantined with the reason, never a stalled queue.
-        return Parsed(Envelope("", ()), 0, None, "", f"unreadable spool file: {type(exc).__name__}: {exc}")
-    try:
-        mail = parse(raw)
-    except ParseError as exc:
-        return Parsed(envelope, len(raw), None, "", str(exc))
-    except Exception as exc:      # a parser bug must cost this message, not its batch
-        return Parsed(envelope, len(raw), None, "", f"parser failed: {type(exc).__name__}: {exc}")
-    if store_in is not None and mail.attachments:
-        blobs, limits = store_in
-        total = 0
-        for attachment in mail.attachments:
-            total += attachment.size
-            if limits.keeps(attachment.size, total):
-                blobs.put(attachment.sha256, attachment.data)
-        mail = replace(mail, attachments=tuple(a.without_data() for a in mail.attachments))
-    key = dispatch.message_key(mail, raw)
-    department = first_department(org, envelope)
-    routing = None
-    # A mail that names a ticket is almost always a reply: it is not read here (the worker
-    # routes it after all if it turns out to be a new request).
-    names_a_ticket = bool(mail.in_reply_to or mail.references
-                          or match.subject_tokens(mail.subject, {d.code for d in org.departments}))
-    if department is not None and not names_a_ticket:
-        sender = mail.sender.email if mail.sender else envelope.mail_from
-        routing = rules.route(mail, envelope.rcpt_to, sender or "", department, org, table, reader)
-    return Parsed(envelope, len(raw), mail, key, verdict=classify(mail, envelope), routing=routing)
-
-
-def read_and_parse_all(paths: list[Path], org: Organisation, table: tuple[rules.Rule, ...], reader: Reader | None,
-                       store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> list[Parsed]:
-    return [read_and_parse(path, org, table, reader, store_in) for path in paths]
 
 
 @dataclass(frozen=True)
@@ -174,19 +94,9 @@ class Worker:
         self.parser_factory = parser_factory
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
-        self._failures_looked_at = float("-inf")
-        self._database_down = False
-
-    def _database_state(self, up: bool, why: str = "") -> None:
-        """Log a database outage when it starts and when it ends, not on every poll (a poll
-        is a fraction of a second: an outage would fill the log)."""
-        if up and self._database_down:
-            log.warning("the database is reachable again")
-        elif not up and not self._database_down:
-            log.warning("%s (said once; the next line is when it is back)", why)
-        elif not up:
-            log.debug("%s", why)
-        self._database_down = not up
+        self.outage = OutageLog(log)
+        self.sender = Sender(relay, sessions, organisation, spool, config.worker.poll_interval, self.actions,
+                             self.outage)
 
     def close(self) -> None:
         """Stop the parser process (a child that would otherwise keep the worker alive)."""
@@ -225,73 +135,8 @@ class Worker:
                 log.info("batch: %s", summary.line())
             items = following
         if relay:
-            self.send(summary)
+            self.sender.send(summary)
         return summary
-
-    def send_forever(self, stop: threading.Event) -> None:
-        """The outgoing side on its own (``maild serve`` runs it in a process of its own).
-        Inbound goes first: while mail waits in the spool the sender holds back (it would
-        take CPU and the database from the worker), but never longer than
-        SENDER_YIELD_SECONDS, so acknowledgements still leave during a long burst."""
-        while not stop.is_set():
-            waited = 0.0
-            while self.spool.pending() and waited < SENDER_YIELD_SECONDS and not stop.is_set():
-                stop.wait(self.config.worker.poll_interval)
-                waited += self.config.worker.poll_interval
-            summary = DrainSummary()
-            try:
-                self.send(summary)
-                if summary.sent or summary.send_deferred or summary.send_failed:
-                    log.info(summary.line().split("; ", 1)[1])
-            except Exception:
-                log.exception("relay round failed; next round in a moment")
-            if not summary.sent:
-                stop.wait(self.config.worker.poll_interval)
-
-    def send(self, summary: DrainSummary) -> None:
-        """Relay due outgoing mail; a database outage only postpones it."""
-        try:
-            sent = self.relay.run(self.sessions)
-        except Exception as exc:
-            if not is_unavailable(exc):
-                raise
-            self._database_state(False, f"outgoing mail waits: database unavailable: {exc}")
-            summary.send_waits_for_db = True
-        else:
-            self._database_state(True)
-            summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
-            # Failures come from this round, or from bounces the worker recorded: look now
-            # and then, not on every round (each look is a write transaction on SQLite).
-            if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
-                self._failures_looked_at = time.monotonic()
-                if self.report_failures():
-                    more = self.relay.run(self.sessions)        # the reports go out now too
-                    summary.sent += more.sent
-                    summary.send_deferred += more.deferred
-                    summary.send_failed += more.failed
-
-    def report_failures(self) -> int:
-        """Tell each department of its mail that could not be delivered (refused, expired or
-        bounced) — once per mail. Mail to staff is left out: telling staff by mail that mail
-        to staff fails would only fail again (it is logged and listed by ``outbox list``)."""
-        org = self.organisation()
-        staff = {m.email.lower() for d in org.departments for m in d.staff}
-        told = 0
-        with self.engine.begin() as conn:
-            for row in store.unreported_failures(conn):
-                department = (org.department(row.department) if row.department else None) \
-                    or org.department_for_address(row.sender)
-                if department is not None and row.recipient.lower() not in staff:
-                    actions = self.actions(conn)
-                    ticket = store.ticket_by_id(conn, row.ticket_id) if row.ticket_id else None
-                    actions.queue(ticket, department, Notice("failure", "delivery_failed", "auto-generated", True),
-                                  [Recipient(m.email, m.name) for m in department.staff], None,
-                                  row={"recipient": row.recipient, "subject": row.subject, "kind": row.kind,
-                                       "error": row.last_error or "", "created_at": row.created_at})
-                    actions.finish()
-                    told += 1
-                store.mark_reported(conn, row.id)
-        return told
 
     def _parse_async(self, items: list[SpoolItem]) -> list[Future] | None:
         """Hand a batch to the parser processes, in one chunk per process (results come back
@@ -302,8 +147,7 @@ class Worker:
         size = -(-len(items) // workers)
         store_in = (self.blobs, self.config.attachments)
         return [self.parser.submit(read_and_parse_all, [item.path for item in items[i:i + size]],
-                                   self.organisation(), self.organisation.rules, self.organisation.reader,
-                                   store_in)
+                                   self.organisation.policy, store_in)
                 for i in range(0, len(items), size)]
 
     def _parsed(self, items: list[SpoolItem], parsing: list[Future] | None) -> list[Parsed]:
@@ -314,8 +158,7 @@ class Worker:
                 # The parser process died (killed, or out of memory): parse here this time.
                 log.error("parser process died; parsing this batch in the worker")
                 self.parser = self.parser_factory() if self.parser_factory else None
-        return read_and_parse_all([item.path for item in items], self.organisation(), self.organisation.rules,
-                                  self.organisation.reader)
+        return read_and_parse_all([item.path for item in items], self.organisation.policy)
 
     def _release_all(self, items: list[SpoolItem], parsing: list[Future] | None) -> None:
         for future in parsing or ():
@@ -362,12 +205,12 @@ class Worker:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            self._database_state(False, f"database unavailable, messages wait in the spool: {exc}")
+            self.outage.state(False, f"database unavailable, messages wait in the spool: {exc}")
             for p in prepared:
                 self.spool.release(p.item)
             summary.deferred_db += len(prepared)
             return False
-        self._database_state(True)
+        self.outage.state(True)
 
         for p, outcome in done:
             self.spool.archive(p.item, self.config.mail_dir, p.envelope.received)

@@ -81,7 +81,7 @@ def test_a_bounce_fails_that_mail_notes_the_ticket_and_tells_the_department(mail
     assert "5.1.1" in told[0].body
     maild.sink.messages.clear()
     maild.drain()
-    maild.worker().report_failures()
+    maild.worker().sender.report_failures()
     maild.drain()
     assert maild.sink.messages == []                            # told once
 

@@ -3,7 +3,7 @@ parser process runs on every message, and nothing escapes, hangs or eats memory.
 
 The property, for every mutated message:
 
-* ``worker.read_and_parse`` (spool read -> ``parse`` -> ``classify`` -> ``rules.route``,
+* ``reading.prepare.read_and_parse`` (spool read -> ``parse`` -> ``classify`` -> ``rules.route``,
   attachments written to a blob store, as in ``maild serve``'s parser process) returns,
   either a parsed mail or the designed refusal ``ParseError`` (the message is then
   quarantined with the reason). ``read_and_parse`` turns any *other* exception into
@@ -61,7 +61,8 @@ from maild.reading.parse import parse
 from maild.deciding.policy import load_policy
 from maild.intake.spool import Spool
 from maild.values import Envelope
-from maild.worker import read_and_parse
+from maild.deciding.policy import Policy
+from maild.reading.prepare import read_and_parse
 
 from conftest import CORPUS, PROJECT, require_corpus
 
@@ -186,7 +187,7 @@ class Pipeline:
         item = spool.put(envelope, raw)
         path = spool.incoming / item
         try:
-            parsed = read_and_parse(path, self.org, self.table, self.reader, (blobs, AttachmentsConfig()))
+            parsed = read_and_parse(path, Policy(self.org, self.table, self.reader), (blobs, AttachmentsConfig()))
         finally:
             path.unlink()
             shutil.rmtree(self.root / "blobs", ignore_errors=True)

@@ -8,6 +8,7 @@ goes through the same code.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,24 @@ SCHEMA_FILE = PROJECT_DIR / "schema.sql"
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or written now; the work is to be retried later."""
+
+
+class OutageLog:
+    """Log a database outage when it starts and when it ends, not on every poll (a poll is
+    a fraction of a second: an outage would fill the log)."""
+
+    def __init__(self, log: logging.Logger):
+        self.log = log
+        self.down = False
+
+    def state(self, up: bool, why: str = "") -> None:
+        if up and self.down:
+            self.log.warning("the database is reachable again")
+        elif not up and not self.down:
+            self.log.warning("%s (said once; the next line is when it is back)", why)
+        elif not up:
+            self.log.debug("%s", why)
+        self.down = not up
 
 
 def is_unavailable(exc: BaseException) -> bool:

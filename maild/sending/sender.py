@@ -1,0 +1,140 @@
+"""The outgoing side: relay due outbox rows (sending/relay.py) and tell each department of
+its mail that could not be delivered.
+
+Queue: the ``outbox`` table (rows claimed as ``sending``, see relay.py).
+Strategy: ``maild serve`` runs ``send_forever`` in a process of its own. Inbound goes first:
+while mail waits in the spool the sender holds back (it would take CPU and the database
+from the worker), but never longer than SENDER_YIELD_SECONDS, so acknowledgements still
+leave during a long burst. ``maild drain`` calls ``send`` once, after the inbound.
+Failure: a database outage postpones sending (logged once, and once when it is back); any
+other error in a round is logged and the next round comes after ``worker.poll_interval``.
+Config: ``relay.*``, ``worker.poll_interval``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from maild.acting import store
+from maild.acting.actions import Actions
+from maild.acting.db import OutageLog, is_unavailable
+from maild.deciding.policy import OrganisationHolder
+from maild.intake.spool import Spool
+from maild.sending.relay import Relay
+from maild.values import Notice, Recipient
+
+log = logging.getLogger("maild.worker")
+
+SENDER_YIELD_SECONDS = 5.0
+FAILURE_LOOK_SECONDS = 30.0
+
+
+@dataclass
+class DrainSummary:
+    processed: int = 0
+    created: int = 0
+    replies: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    retried: int = 0
+    deferred_db: int = 0
+    sent: int = 0
+    send_deferred: int = 0
+    send_failed: int = 0
+    send_waits_for_db: bool = False
+    outcomes: list = field(default_factory=list)        # worker.Outcome, one per message
+
+    def line(self) -> str:
+        return (f"processed {self.processed}: {self.created} new tickets, {self.replies} replies, "
+                f"{self.duplicates} duplicates, {self.quarantined} quarantined, {self.retried} to retry"
+                + (f", {self.deferred_db} waiting for the database" if self.deferred_db else "")
+                + f"; outgoing: {self.sent} sent, {self.send_deferred} deferred, {self.send_failed} failed")
+
+
+class Sender:
+    def __init__(self, relay: Relay, sessions: sessionmaker[Session], organisation: OrganisationHolder,
+                 spool: Spool, poll_interval: float, actions: Callable[[Connection], Actions],
+                 outage: OutageLog):
+        self.relay = relay
+        self.sessions = sessions
+        self.organisation = organisation
+        self.spool = spool
+        self.poll_interval = poll_interval
+        self.actions = actions
+        self.outage = outage
+        self._failures_looked_at = float("-inf")
+
+    @property
+    def engine(self) -> Engine:
+        return self.sessions.kw["bind"]
+
+    def send_forever(self, stop: threading.Event) -> None:
+        """The outgoing side on its own (``maild serve`` runs it in a process of its own).
+        Inbound goes first: while mail waits in the spool the sender holds back (it would
+        take CPU and the database from the worker), but never longer than
+        SENDER_YIELD_SECONDS, so acknowledgements still leave during a long burst."""
+        while not stop.is_set():
+            waited = 0.0
+            while self.spool.pending() and waited < SENDER_YIELD_SECONDS and not stop.is_set():
+                stop.wait(self.poll_interval)
+                waited += self.poll_interval
+            summary = DrainSummary()
+            try:
+                self.send(summary)
+                if summary.sent or summary.send_deferred or summary.send_failed:
+                    log.info(summary.line().split("; ", 1)[1])
+            except Exception:
+                log.exception("relay round failed; next round in a moment")
+            if not summary.sent:
+                stop.wait(self.poll_interval)
+
+    def send(self, summary: DrainSummary) -> None:
+        """Relay due outgoing mail; a database outage only postpones it."""
+        try:
+            sent = self.relay.run(self.sessions)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self.outage.state(False, f"outgoing mail waits: database unavailable: {exc}")
+            summary.send_waits_for_db = True
+        else:
+            self.outage.state(True)
+            summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
+            # Failures come from this round, or from bounces the worker recorded: look now
+            # and then, not on every round (each look is a write transaction on SQLite).
+            if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
+                self._failures_looked_at = time.monotonic()
+                if self.report_failures():
+                    more = self.relay.run(self.sessions)        # the reports go out now too
+                    summary.sent += more.sent
+                    summary.send_deferred += more.deferred
+                    summary.send_failed += more.failed
+
+    def report_failures(self) -> int:
+        """Tell each department of its mail that could not be delivered (refused, expired or
+        bounced) — once per mail. Mail to staff is left out: telling staff by mail that mail
+        to staff fails would only fail again (it is logged and listed by ``outbox list``)."""
+        org = self.organisation()
+        staff = {m.email.lower() for d in org.departments for m in d.staff}
+        told = 0
+        with self.engine.begin() as conn:
+            for row in store.unreported_failures(conn):
+                department = (org.department(row.department) if row.department else None) \
+                    or org.department_for_address(row.sender)
+                if department is not None and row.recipient.lower() not in staff:
+                    actions = self.actions(conn)
+                    ticket = store.ticket_by_id(conn, row.ticket_id) if row.ticket_id else None
+                    actions.queue(ticket, department, Notice("failure", "delivery_failed", "auto-generated", True),
+                                  [Recipient(m.email, m.name) for m in department.staff], None,
+                                  row={"recipient": row.recipient, "subject": row.subject, "kind": row.kind,
+                                       "error": row.last_error or "", "created_at": row.created_at})
+                    actions.finish()
+                    told += 1
+                store.mark_reported(conn, row.id)
+        return told
