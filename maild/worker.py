@@ -46,7 +46,7 @@ from maild.reading.prepare import Parsed, read_and_parse_all
 from maild.intake import spool as spool_mod
 from maild.intake.spool import Spool, SpoolItem
 from maild.reading.classify import Verdict
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending.relay import Relay
 from maild.sending.sender import DrainSummary, Sender
 from maild.sending.render import Renderer

@@ -15,7 +15,7 @@ from maild.acting.models import Inbound, Outbox, Person
 from maild.admin import dryrun
 from maild.admin.cli import main
 from maild.deciding import dispatch
-from maild.reading.parse import ParseError
+from maild.reading.mail import ParseError
 from maild.values import Envelope
 
 from conftest import TRUSTED_DKIM, mail, require_corpus

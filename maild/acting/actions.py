@@ -25,7 +25,7 @@ from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
 from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange
 from maild.deciding.organisation import Department
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending.render import File, Renderer
 from maild.deciding.plan import mailable
 from maild.values import Clock, Notice, PersonRef, Recipient, SystemClock, TicketRef

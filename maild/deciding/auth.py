@@ -39,7 +39,7 @@ from pathlib import Path
 import authres
 
 from maild.config import AuthConfig
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.values import Envelope
 
 SIGNATURE_LENGTH = 16

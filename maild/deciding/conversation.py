@@ -27,7 +27,7 @@ from maild.acting import store
 from maild.deciding.auth import AuthResult
 from maild.reading.classify import Verdict
 from maild.deciding.organisation import Department, Organisation, Staff
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.deciding.rules import Routing
 from maild.deciding.plan import Planner
 from maild.values import Notice, PersonRef, Recipient, TicketRef

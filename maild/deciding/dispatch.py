@@ -33,7 +33,7 @@ from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Plan, Planner
 from maild.reading import quotes
 from maild.reading.classify import Kind, Verdict
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending import verp
 from maild.sending.render import Renderer
 from maild.values import Disposition, Envelope, Notice, PersonRef, Recipient

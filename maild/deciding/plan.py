@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from maild.acting import store
 from maild.config import NotificationsConfig
 from maild.deciding.organisation import Department
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending.render import File
 from maild.values import Disposition, Notice, PersonRef, Recipient, Status, TicketRef
 

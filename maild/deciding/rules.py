@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from maild.deciding.organisation import Category, Department, Organisation, Source
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.routing.decide import Reading
 from maild.routing.reader import Reader
 

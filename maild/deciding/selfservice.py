@@ -27,7 +27,7 @@ from maild.deciding import auth, commands, match
 from maild.acting import store
 from maild.deciding.auth import AuthResult
 from maild.deciding.organisation import Department
-from maild.reading.parse import Mail, _printable
+from maild.reading.mail import Mail, _printable
 from maild.deciding.plan import Planner
 from maild.values import Disposition, Notice, PersonRef, Recipient
 

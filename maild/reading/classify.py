@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending.render import LOOP_HEADER
 from maild.values import Envelope
 

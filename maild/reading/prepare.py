@@ -19,7 +19,8 @@ from maild.deciding.dispatch import first_department
 from maild.deciding.policy import Policy
 from maild.intake import spool as spool_mod
 from maild.reading.classify import Verdict, classify
-from maild.reading.parse import Mail, ParseError, parse
+from maild.reading.mail import Mail, ParseError
+from maild.reading.parse import parse
 from maild.values import Envelope
 
 

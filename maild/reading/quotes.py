@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from maild.reading.mime import html_to_text
 
 # Put in every mail we send, above the text we send (templates get it as ``reply_marker``).
 REPLY_MARKER = "### Ответьте выше этой строки ###"
@@ -55,7 +56,6 @@ def reply_text(text: str, html: str = "", fallback: bool = True) -> str:
     ``fallback``, a mail with nothing of its own gives "" (staff: their answer must never
     be the quoted alert, which may hold internal notes)."""
     if html:
-        from maild.reading.parse import html_to_text   # parse needs nothing from here; avoid a cycle
         return strip(html_to_text(strip_html(html)), fallback)
     return strip(text, fallback)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from maild.acting import store
 from maild.deciding.organisation import Department, Organisation, Staff
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending.render import Renderer
 from maild.values import PersonRef, TicketRef
 

@@ -16,7 +16,7 @@ from maild.deciding.commands.registry import BY_KEY, help_rows
 from maild.deciding.conversation import Conversation
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
-from maild.reading.parse import Mail
+from maild.reading.mail import Mail
 from maild.sending.render import Renderer
 from maild.values import Notice, PersonRef, Recipient, Status, TicketRef
 
