@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 from typing import NamedTuple
 
-from maild.deciding import organisation, rules
+from maild.deciding import organisation, rules_file
+from maild.deciding.rules import RuleTable
 from maild.deciding.organisation import Organisation, RulesError
 from maild.sending.render import BODY_ONLY_DIRS
 from maild.routing import reader as reader_mod
@@ -20,7 +21,7 @@ log = logging.getLogger("maild")
 class Policy(NamedTuple):
     """One snapshot of the rules in force: swapped whole on a reload."""
     org: Organisation
-    rules: tuple[rules.Rule, ...]
+    rules: RuleTable
     reader: Reader
 
 
@@ -29,7 +30,7 @@ def load_policy(rules_dir: Path, templates_dir: Path) -> Policy:
     org = organisation.load(rules_dir)
     names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")
              if not set(p.relative_to(templates_dir).parts) & set(BODY_ONLY_DIRS)}
-    return Policy(org, rules.load(rules_dir, org, names), reader_mod.load(rules_dir, org))
+    return Policy(org, rules_file.load(rules_dir, org, names), reader_mod.load(rules_dir, org))
 
 
 class OrganisationHolder:
@@ -47,7 +48,7 @@ class OrganisationHolder:
         return self._current[0]
 
     @property
-    def rules(self) -> tuple[rules.Rule, ...]:
+    def rules(self) -> RuleTable:
         return self._current.rules
 
     @property
