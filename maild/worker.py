@@ -39,7 +39,7 @@ from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
 from maild.acting.db import OutageLog, is_unavailable
 from maild.config import Config
-from maild.deciding import auth, dispatch, rules
+from maild.deciding import auth, dispatch, facts, rules
 from maild.deciding.plan import Planner
 from maild.deciding.policy import OrganisationHolder, Policy
 from maild.reading.prepare import Parsed, read_and_parse_all
@@ -267,19 +267,19 @@ class Worker:
                        self.config.notifications, self.config.loop_guard, self.clock)
 
     # -- one message ----------------------------------------------------------------
-    def context(self, policy: Policy) -> dispatch.Context:
+    def context(self, policy: Policy) -> facts.Context:
         """What deciding needs, for one batch: the rules in force as one snapshot."""
         cfg = self.config
-        return dispatch.Context(policy.org, policy.rules, policy.reader, self.renderer, dispatch.Settings(
+        return facts.Context(policy.org, policy.rules, policy.reader, self.renderer, facts.Settings(
             cfg.auth, self.secret, cfg.hostname, cfg.tickets.reopen_days, cfg.tickets.max_participants,
             cfg.loop_guard.new_tickets_per_sender_hour))
 
     def process(self, conn: Connection, p: Prepared, outbox: OutboxBatch | None,
-                context: dispatch.Context) -> Outcome:
+                context: facts.Context) -> Outcome:
         """One message, in the caller's transaction: decided (a plan), then written; its
         outgoing mail rows go to ``outbox`` (inserted once for the batch) when given."""
         planner = Planner(conn, self.clock.now(), self.config.notifications, outbox)
-        plan = dispatch.decide(dispatch.Message(p.item.id, p.envelope, p.mail, p.verdict, p.key, p.routing),
+        plan = dispatch.decide(facts.Message(p.item.id, p.envelope, p.mail, p.verdict, p.key, p.routing),
                                context, planner)
         applied = apply(self.actions(conn, outbox), plan, self._record(p))
         for warning in plan.warnings:

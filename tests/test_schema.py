@@ -5,6 +5,7 @@ import threading
 
 from sqlalchemy import event, inspect
 
+from maild.acting import lists
 from maild.acting import db, store
 from maild.acting.models import Base
 
@@ -94,8 +95,8 @@ def test_every_lookup_of_the_pipeline_uses_an_index(tmp_path):
         store.next_number(conn, "OSA")
         store.next_number(conn, "OSA")
         store.first_message(conn, 1)                     # staff commands
-        store.queue(conn, "OSA")
-        store.queue(conn, "OSA", assignee="petrov", closed_too=True)
+        lists.queue(conn, "OSA")
+        lists.queue(conn, "OSA", assignee="petrov", closed_too=True)
         from maild.acting.models import now
         store.count_budgeted(conn, now(), recipient="ivan@torex.ru")        # the loop guard
         store.count_budgeted(conn, now(), ticket_id=1)

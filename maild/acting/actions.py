@@ -12,15 +12,15 @@ with its ticket).
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
 from maild.deciding import auth
 from maild.acting import store
+from maild.acting.batch import OutboxBatch
 from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
 from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange
@@ -57,37 +57,6 @@ _UPDATE_INBOUND = update(Inbound.__table__).where(Inbound.__table__.c.id == bind
 INSERT_CHANGES = insert(TicketChange.__table__)
 _ADD_LINK = text("INSERT INTO ticket_links (ticket_id, linked_id, reason, created_at) "
                  "VALUES (:a, :b, :reason, :ts) ON CONFLICT (ticket_id, linked_id) DO NOTHING")
-
-
-class OutboxBatch(list):
-    """Outbox rows a batch collects (inserted once by the worker), with the loop guard's
-    counts of them kept as they come, so it never rescans the batch; also the tickets'
-    history rows, inserted once with them. ``earlier``: mail sent to an address in the last
-    hour, fetched for the batch's senders at once (``prefetch``)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.to: Counter = Counter()
-        self.about: Counter = Counter()
-        self.changes: list[dict] = []
-        self.earlier: dict[str, int] = {}
-
-    def prefetch(self, conn: Connection, recipients: set[str], at: datetime) -> None:
-        self.earlier = store.budgeted_by_recipient(conn, at - timedelta(hours=1), recipients)
-
-    def count(self, recipient: str, kind: str) -> int:
-        """Rows of this kind to this address (the planner's view of the batch)."""
-        recipient = recipient.lower()
-        return sum(r["recipient"].lower() == recipient and r["kind"] == kind for r in self)
-
-    def extend(self, rows) -> None:
-        rows = list(rows)
-        super().extend(rows)
-        for r in rows:
-            if r["kind"] not in store.STAFF_KINDS:
-                self.to[r["recipient"].lower()] += 1
-                if r["ticket_id"] is not None:
-                    self.about[r["ticket_id"]] += 1
 
 
 class Actions:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from maild.acting import store
 from maild.acting.actions import Actions
-from maild.deciding import plan as p
+from maild.deciding import operations as ops, plan as p
 from maild.values import PersonRef, TicketRef
 
 
@@ -88,7 +88,7 @@ def apply(actions: Actions, plan: p.Plan, record: InboundRecord | None) -> Appli
                                       disposition=plan.disposition, reason=plan.reason)
 
     for op in plan.operations:
-        if isinstance(op, p.AddEntry) and op.of_this_mail and not recorded:
+        if isinstance(op, ops.AddEntry) and op.of_this_mail and not recorded:
             inbound_id = write_record()
         _one(actions, op, ids, inbound_id)
     if not recorded:
@@ -100,43 +100,43 @@ def apply(actions: Actions, plan: p.Plan, record: InboundRecord | None) -> Appli
     return Applied(inbound_id, ticket)
 
 
-def _one(a: Actions, op: p.Operation, ids: _Ids, inbound_id: int | None) -> None:
-    if isinstance(op, p.AddPerson):
+def _one(a: Actions, op: ops.Operation, ids: _Ids, inbound_id: int | None) -> None:
+    if isinstance(op, ops.AddPerson):
         ids.people[op.person.id] = store.add_person(a.conn, op.person.email, op.person.name, a.clock.now())
-    elif isinstance(op, p.RenamePerson):
+    elif isinstance(op, ops.RenamePerson):
         store.rename_person(a.conn, ids.person(op.person).id, op.name, a.clock.now())
-    elif isinstance(op, p.OpenTicket):
+    elif isinstance(op, ops.OpenTicket):
         planned = op.ticket
         requester = ids.person(PersonRef(planned.requester_id, "", "")) if planned.requester_id else None
         ids.tickets[planned.id] = a.open_ticket(planned, requester.id if requester else None,
                                                 op.transferred_from, op.source, op.filed_by)
-    elif isinstance(op, p.AddEntry):
+    elif isinstance(op, ops.AddEntry):
         a.add_entry(ids.ticket(op.ticket), op.type, op.mail, ids.person(op.author),
                     inbound_id if op.of_this_mail else None, touch=op.touch, body=op.body,
                     unauthenticated=op.unauthenticated)
-    elif isinstance(op, p.AddEvent):
+    elif isinstance(op, ops.AddEvent):
         a.event(ids.ticket(op.ticket), op.text, ids.person(op.author))
-    elif isinstance(op, p.SetStatus):
+    elif isinstance(op, ops.SetStatus):
         a.set_status(ids.ticket(op.ticket), op.status, op.resolution)
-    elif isinstance(op, p.SetCategory):
+    elif isinstance(op, ops.SetCategory):
         a.set_category(ids.ticket(op.ticket), op.category, op.kind)
-    elif isinstance(op, p.SetFields):
+    elif isinstance(op, ops.SetFields):
         a.set_fields(ids.ticket(op.ticket), **dict(op.fields))
-    elif isinstance(op, p.RememberMessageId):
+    elif isinstance(op, ops.RememberMessageId):
         a.remember_message_id(ids.ticket(op.ticket), op.mail)
-    elif isinstance(op, p.AddParticipants):
+    elif isinstance(op, ops.AddParticipants):
         a.add_participants(ids.ticket(op.ticket), [ids.person(person) for person in op.people])
-    elif isinstance(op, p.RemoveParticipant):
+    elif isinstance(op, ops.RemoveParticipant):
         a.remove_participant(ids.ticket(op.ticket), ids.person(op.person))
-    elif isinstance(op, p.Link):
+    elif isinstance(op, ops.Link):
         a.link(ids.ticket(op.a), ids.ticket(op.b), op.reason)
-    elif isinstance(op, p.Send):
+    elif isinstance(op, ops.Send):
         a.queue(ids.ticket(op.ticket), op.department, op.notice, list(op.recipients), op.reply_to,
                 thread=list(op.thread) if op.thread else None, files=op.files, signed_for=op.signed_for,
                 **{k: ids.value(v) for k, v in op.context.items()})
-    elif isinstance(op, p.MarkBounced):
+    elif isinstance(op, ops.MarkBounced):
         store.mark_bounced(a.conn, op.outbox_id, op.why)
-    elif isinstance(op, p.SetProfile):
+    elif isinstance(op, ops.SetProfile):
         store.set_profile(a.conn, ids.person(op.person), a.clock.now(), **dict(op.fields))
     else:   # a new operation without its writer is a bug to see at once, not a silent no-op
         raise TypeError(f"no writer for {type(op).__name__}")

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from maild.acting import db
 from maild.acting.db import is_unavailable
 from maild.config import AuthConfig, NotificationsConfig
-from maild.deciding import dispatch, plan as p
+from maild.deciding import dispatch, facts, operations as ops, plan as p
 from maild.deciding.organisation import Organisation
 from maild.deciding.plan import Planner
 from maild.deciding.rules import Routing
@@ -92,9 +92,9 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reade
                                  f"the corporate domains ({', '.join(org.domains)})")
     if not any(org.department_for_address(r) for r in envelope.rcpt_to):
         return DryRun("refused", f"550 5.1.1: no department address among {', '.join(envelope.rcpt_to)}")
-    message = dispatch.Message("dry-run", envelope, mail, classify(mail, envelope),
-                               ("replay:" if fresh else "") + dispatch.message_key(mail, raw))
-    context = dispatch.Context(org, rule_table, reader, renderer, dispatch.Settings(
+    message = facts.Message("dry-run", envelope, mail, classify(mail, envelope),
+                               ("replay:" if fresh else "") + facts.message_key(mail, raw))
+    context = facts.Context(org, rule_table, reader, renderer, facts.Settings(
         auth_config or AuthConfig(), secret, hostname, reopen_days, max_participants, sender_budget))
     notes: list[str] = []
     with _read_only(engine, notes) as conn:
@@ -140,11 +140,11 @@ def _account(plan: p.Plan, renderer: Renderer, notes: list[str]) -> DryRun:
             result.ticket = ticket.number
     for op in plan.operations:
         result.plan.append(describe(op))
-        if isinstance(op, p.OpenTicket):
+        if isinstance(op, ops.OpenTicket):
             t = op.ticket
             result.department, result.category, result.kind = t.department, t.category, t.kind
             result.priority, result.assign, result.transferred_from = t.priority, t.assignee, op.transferred_from
-        elif isinstance(op, p.Send):
+        elif isinstance(op, ops.Send):
             rendered = renderer.render(op.notice.template, op.department.code, ticket=op.ticket,
                                        department=op.department, **op.context)
             token = f"[#{op.ticket.number}] " if op.ticket is not None else ""
@@ -158,37 +158,37 @@ def _account(plan: p.Plan, renderer: Renderer, notes: list[str]) -> DryRun:
     return result
 
 
-def describe(op: p.Operation) -> str:
+def describe(op: ops.Operation) -> str:
     """One line per operation, as the dry run shows it."""
-    if isinstance(op, p.AddPerson):
+    if isinstance(op, ops.AddPerson):
         return f"add person {op.person.email}"
-    if isinstance(op, p.RenamePerson):
+    if isinstance(op, ops.RenamePerson):
         return f"rename {op.person.email} to {op.name!r}"
-    if isinstance(op, p.OpenTicket):
+    if isinstance(op, ops.OpenTicket):
         t = op.ticket
         return f"open a ticket in {t.department}" + (f", category {t.category}" if t.category else ", no category")
-    if isinstance(op, p.AddEntry):
+    if isinstance(op, ops.AddEntry):
         return f"add a {op.type} to {op.ticket.number}" + (" (unauthenticated)" if op.unauthenticated else "")
-    if isinstance(op, p.AddEvent):
+    if isinstance(op, ops.AddEvent):
         return f"event on {op.ticket.number}: {op.text}"
-    if isinstance(op, p.SetStatus):
+    if isinstance(op, ops.SetStatus):
         return f"{op.ticket.number}: status {op.ticket.status} -> {op.status}"
-    if isinstance(op, p.SetCategory):
+    if isinstance(op, ops.SetCategory):
         return f"{op.ticket.number}: category {op.category}"
-    if isinstance(op, p.SetFields):
+    if isinstance(op, ops.SetFields):
         return f"{op.ticket.number}: " + ", ".join(f"{k} {v}" for k, v in op.fields)
-    if isinstance(op, p.RememberMessageId):
+    if isinstance(op, ops.RememberMessageId):
         return f"remember the Message-ID for {op.ticket.number}"
-    if isinstance(op, p.AddParticipants):
+    if isinstance(op, ops.AddParticipants):
         return f"{op.ticket.number}: copy " + ", ".join(person.email for person in op.people)
-    if isinstance(op, p.RemoveParticipant):
+    if isinstance(op, ops.RemoveParticipant):
         return f"{op.ticket.number}: no longer copy {op.person.email}"
-    if isinstance(op, p.Link):
+    if isinstance(op, ops.Link):
         return f"link {op.a.number} and {op.b.number}"
-    if isinstance(op, p.Send):
+    if isinstance(op, ops.Send):
         return f"send {op.notice.template} to " + ", ".join(r.email for r in op.recipients)
-    if isinstance(op, p.MarkBounced):
+    if isinstance(op, ops.MarkBounced):
         return f"mark outgoing mail #{op.outbox_id} failed: {op.why}"
-    if isinstance(op, p.SetProfile):
+    if isinstance(op, ops.SetProfile):
         return f"profile of {op.person.email}: " + ", ".join(k for k, _ in op.fields)
     return type(op).__name__

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol, Union
+from typing import Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -27,6 +27,9 @@ from maild.config import NotificationsConfig
 from maild.deciding.organisation import Department
 from maild.reading.mail import Mail
 from maild.sending.render import File
+from maild.deciding.operations import (AddEntry, AddEvent, AddParticipants, AddPerson, Link, MarkBounced,
+                                        OpenTicket, Operation, RememberMessageId, RemoveParticipant, RenamePerson,
+                                        Send, SetCategory, SetFields, SetProfile, SetStatus)
 from maild.values import Disposition, Notice, PersonRef, Recipient, Status, TicketRef
 
 MAX_NAME = 400
@@ -46,121 +49,6 @@ def mailable(address: str, department: Department) -> bool:
         return False
     return not (domain.lower() == department.domain.lower()
                 and local.split("+", 1)[0].lower() == department.local_part.lower())
-
-
-# -- the operations, in the order they are to be done -----------------------------------
-@dataclass(frozen=True)
-class AddPerson:
-    """A person met for the first time (``person.id`` is the plan's negative id)."""
-    person: PersonRef
-
-
-@dataclass(frozen=True)
-class RenamePerson:
-    person: PersonRef
-    name: str
-
-
-@dataclass(frozen=True)
-class OpenTicket:
-    ticket: TicketRef           # as planned: negative id, number ``<DEPT>-NNNNNN``
-    transferred_from: str | None
-    source: str
-    filed_by: str | None
-    priority: str
-
-
-@dataclass(frozen=True)
-class AddEntry:
-    ticket: TicketRef
-    type: str                   # message, response, note, event
-    mail: Mail
-    author: PersonRef | None
-    of_this_mail: bool          # linked to this message's inbound record
-    touch: bool
-    body: str | None
-    unauthenticated: bool = False
-
-
-@dataclass(frozen=True)
-class AddEvent:
-    ticket: TicketRef
-    text: str
-    author: PersonRef | None = None
-
-
-@dataclass(frozen=True)
-class SetStatus:
-    ticket: TicketRef           # as it was before
-    status: str
-    resolution: str | None
-
-
-@dataclass(frozen=True)
-class SetCategory:
-    ticket: TicketRef
-    category: str
-    kind: str
-
-
-@dataclass(frozen=True)
-class SetFields:
-    ticket: TicketRef
-    fields: tuple[tuple[str, object], ...]
-
-
-@dataclass(frozen=True)
-class RememberMessageId:
-    ticket: TicketRef
-    mail: Mail
-
-
-@dataclass(frozen=True)
-class AddParticipants:
-    ticket: TicketRef
-    people: tuple[PersonRef, ...]
-
-
-@dataclass(frozen=True)
-class RemoveParticipant:
-    ticket: TicketRef
-    person: PersonRef
-
-
-@dataclass(frozen=True)
-class Link:
-    a: TicketRef
-    b: TicketRef
-    reason: str
-
-
-@dataclass(frozen=True)
-class Send:
-    ticket: TicketRef | None
-    department: Department
-    notice: Notice
-    recipients: tuple[Recipient, ...]
-    reply_to: Mail | None
-    thread: tuple[str, ...] | None = None
-    files: tuple[File, ...] = ()
-    signed_for: str | None = None
-    context: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class MarkBounced:
-    outbox_id: int
-    why: str
-
-
-@dataclass(frozen=True)
-class SetProfile:
-    person: PersonRef
-    fields: tuple[tuple[str, str], ...]
-
-
-Operation = Union[AddPerson, RenamePerson, OpenTicket, AddEntry, AddEvent, SetStatus, SetCategory, SetFields,
-                  RememberMessageId, AddParticipants, RemoveParticipant, Link, Send, MarkBounced, SetProfile]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from maild.deciding import auth, commands, match
-from maild.acting import store
+from maild.acting import lists, store
 from maild.deciding.auth import AuthResult
 from maild.deciding.organisation import Department
 from maild.reading.mail import Mail, _printable
@@ -129,13 +129,13 @@ class SelfService:
         if request.kind in ("profile", "confirm"):
             return self._profile(request, person, department, mail, proof, to)
         if request.number is None:
-            tickets = store.tickets_of(conn, person.id) if person.id > 0 else []
+            tickets = lists.tickets_of(conn, person.id) if person.id > 0 else []
             self.plan.send(None, department, Notice("history", "history", "auto-replied"), to, mail,
                                person=person.card(), tickets=tickets, leftover=request.leftover)
             return Disposition.HISTORY_SENT, f"history of {person.email}: {len(tickets)} tickets"
         ticket = store.ticket_by_number(conn, request.number)
         mine = ticket is not None and ticket.requester_id == person.id
-        entries = store.public_conversation(conn, ticket.id) if mine else []
+        entries = lists.public_conversation(conn, ticket.id) if mine else []
         self.plan.send(None, department, Notice("history", "history_ticket", "auto-replied"), to, mail,
                            person=person.card(), number=request.number, found=mine,
                            item=ticket if mine else None, entries=entries, leftover=request.leftover)

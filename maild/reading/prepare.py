@@ -14,8 +14,8 @@ from pathlib import Path
 
 from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig
-from maild.deciding import dispatch, match, rules
-from maild.deciding.dispatch import first_department
+from maild.deciding import facts, match, rules
+from maild.deciding.facts import first_department
 from maild.deciding.policy import Policy
 from maild.intake import spool as spool_mod
 from maild.reading.classify import Verdict, classify
@@ -62,7 +62,7 @@ def read_and_parse(path: Path, policy: Policy, store_in: tuple[BlobStore, Attach
             if limits.keeps(attachment.size, total):
                 blobs.put(attachment.sha256, attachment.data)
         mail = replace(mail, attachments=tuple(a.without_data() for a in mail.attachments))
-    key = dispatch.message_key(mail, raw)
+    key = facts.message_key(mail, raw)
     org = policy.org
     department = first_department(org, envelope)
     routing = None

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from maild.acting import store
+from maild.acting import lists
 from maild.acting.actions import Actions
 from maild.values import Notice, Recipient
 from maild.deciding.organisation import Organisation
@@ -21,7 +21,7 @@ from maild.deciding.organisation import Organisation
 
 @dataclass(frozen=True)
 class DigestLine:
-    row: store.QueueRow
+    row: lists.QueueRow
     age_days: int
     idle_days: int
     overdue: bool
@@ -29,7 +29,7 @@ class DigestLine:
 
 def lines(conn: Connection, department: str, now: datetime, overdue_days: int) -> list[DigestLine]:
     out = []
-    for row in store.queue(conn, department, limit=10_000):
+    for row in lists.queue(conn, department, limit=10_000):
         idle = now - row.updated_at
         out.append(DigestLine(row, (now - row.created_at).days, idle.days,
                               row.status == "open" and idle >= timedelta(days=overdue_days)))

@@ -19,7 +19,7 @@ from maild.sending.render import Renderer
 from maild.values import PersonRef, TicketRef
 
 if TYPE_CHECKING:
-    from maild.deciding.conversation import Conversation
+    from maild.deciding.talk import Conversation
     from maild.deciding.plan import Planner
 
 

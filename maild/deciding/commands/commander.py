@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from maild.deciding.auth import AuthResult
 from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Refusal, Step, Virtual
 from maild.deciding.commands.registry import BY_KEY, help_rows
-from maild.deciding.conversation import Conversation
+from maild.deciding.talk import Conversation
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.reading.mail import Mail

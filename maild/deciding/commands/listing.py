@@ -1,7 +1,7 @@
 """``#список`` / ``#list``: the department's queue, in the receipt."""
 from __future__ import annotations
 
-from maild.acting import store
+from maild.acting import lists
 from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
 
 SCOPES = {"": "open", "open": "open", "открытые": "open", "mine": "mine", "мои": "mine", "all": "all", "все": "all"}
@@ -21,7 +21,7 @@ class List(Command):
         return Step(c, value=scope) if scope else Refusal("bad-scope", c.args)
 
     def plan(self, step: Step, a: Applying) -> None:
-        rows = store.queue(a.plan.conn, a.member.department,
+        rows = lists.queue(a.plan.conn, a.member.department,
                            assignee=a.member.login if step.value == "mine" else None,
                            closed_too=step.value == "all", limit=LIMIT)
         a.outputs["queue"] = (step.value, rows, len(rows) == LIMIT)
