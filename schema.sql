@@ -1,8 +1,10 @@
--- maild: the schema of record. `maild db init` applies it; tests/test_schema.py proves that
--- maild/models.py maps exactly this. Written in PostgreSQL's SQL; for SQLite, db.py rewrites
+-- maild: the schema of record. `maild db init` (and `maild serve` on an empty database) applies
+-- it and stamps the database at the newest revision of maild/migrations, which is this schema;
+-- an older database gets here by those revisions (`maild db upgrade`, docs/migrations.md).
+-- tests/test_schema.py proves that maild/models.py maps exactly this, tests/test_migrations.py
+-- that the revisions build exactly this. Written in PostgreSQL's SQL; for SQLite, db.py rewrites
 -- two constructs SQLite lacks (identity columns become INTEGER PRIMARY KEY, TIMESTAMP WITH
--- TIME ZONE plain TIMESTAMP). All times are
--- UTC. Every statement is idempotent, so `db init` can run on every start.
+-- TIME ZONE plain TIMESTAMP). All times are UTC. A change here is a new revision too.
 
 -- A person who wrote to us or works here; the address is the identity (no registration).
 CREATE TABLE IF NOT EXISTS people (
@@ -166,22 +168,3 @@ CREATE TABLE IF NOT EXISTS ticket_changes (
 );
 CREATE INDEX IF NOT EXISTS ticket_changes_at ON ticket_changes (at);
 CREATE INDEX IF NOT EXISTS ticket_changes_ticket ON ticket_changes (ticket_id);
-
--- Columns added after a database may already exist (``db init`` brings an older one up to
--- date; db.py runs these on SQLite too, which lacks IF NOT EXISTS here).
-ALTER TABLE tickets ADD COLUMN IF NOT EXISTS filed_by VARCHAR(64);
-ALTER TABLE tickets ADD COLUMN IF NOT EXISTS transferred_from VARCHAR(10);
-ALTER TABLE people ADD COLUMN IF NOT EXISTS phone VARCHAR(100) NOT NULL DEFAULT '';
-ALTER TABLE people ADD COLUMN IF NOT EXISTS office VARCHAR(100) NOT NULL DEFAULT '';
-ALTER TABLE people ADD COLUMN IF NOT EXISTS company VARCHAR(200) NOT NULL DEFAULT '';
-ALTER TABLE outbox ADD COLUMN IF NOT EXISTS reported BOOLEAN NOT NULL DEFAULT FALSE;
-ALTER TABLE people ADD COLUMN IF NOT EXISTS pending_profile TEXT NOT NULL DEFAULT '';
-
--- Tickets from before ticket_changes: their history as far as the row tells it (opened,
--- and closed if they are). Only for tickets with no history at all, so this runs once.
-INSERT INTO ticket_changes (ticket_id, at, field, old, new, detail, department)
-SELECT id, closed_at, 'status', NULL, 'closed', resolution, department FROM tickets
-WHERE closed_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM ticket_changes c WHERE c.ticket_id = tickets.id);
-INSERT INTO ticket_changes (ticket_id, at, field, old, new, detail, department)
-SELECT id, created_at, 'opened', NULL, department, NULL, department FROM tickets
-WHERE NOT EXISTS (SELECT 1 FROM ticket_changes c WHERE c.ticket_id = tickets.id AND c.field = 'opened');

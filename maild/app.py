@@ -53,8 +53,16 @@ class App:
         return self._sessions
 
     def init_db(self) -> None:
+        """``maild serve``'s start: create an empty database, accept one at the code's revision
+        (db.SchemaOutdated otherwise). No Alembic here."""
         self.sessions  # noqa: B018 - creates the engine
         db.init_schema(self.engine)
+
+    def migrate_db(self, create: bool = False) -> list[str]:
+        """``maild db upgrade`` (``create``: ``db init``) through the revisions; what was done."""
+        from maild.acting import migrate   # Alembic: only the db commands load it
+        self.sessions  # noqa: B018 - creates the engine
+        return migrate.init(self.engine) if create else migrate.upgrade(self.engine)
 
     def intake(self, on_accept=None) -> IntakeHandler:
         return IntakeHandler(self.spool, self.organisation, on_accept)

@@ -1,9 +1,12 @@
-"""Connecting to the database and applying ``schema.sql``.
+"""Connecting to the database; creating it from ``schema.sql`` and checking its revision.
 
 SQLite (the default) runs in WAL mode with ``synchronous=FULL`` (a commit is on disk when
 it returns: the spool file is deleted right after) and takes the write lock at ``BEGIN``
 (``BEGIN IMMEDIATE``), so two processes never deadlock upgrading a read lock. PostgreSQL
 goes through the same code.
+
+Upgrading an older database is Alembic's (``maild/migrate.py``, ``maild db upgrade``); this
+module only creates a fresh one and tells whether a database is at the revision the code needs.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -115,21 +118,70 @@ def schema_statements(dialect: str, schema: str | None = None) -> list[str]:
     return [s.strip() for s in re.split(r";\s*(?:\n|$)", sql) if s.strip()]
 
 
-_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN IF NOT EXISTS (\w+)", re.I)
+# The revision of maild/migrations that schema.sql is. A database made from schema.sql is stamped
+# with it, and ``maild serve`` starts only on a database at it; tests/test_migrations.py checks
+# that it is the newest revision and that the revisions build exactly schema.sql.
+SCHEMA_REVISION = "0009"
+VERSION_TABLE = "alembic_version"          # Alembic's, in Alembic's layout (see create_schema)
+_SCHEMA_LOCK = 0x6D61696C64                # pg_advisory_xact_lock key: one schema change at a time
+
+
+class SchemaOutdated(Exception):
+    """The database is not at SCHEMA_REVISION: the admin runs ``maild db upgrade``."""
+
+
+def schema_tables(schema: str | None = None) -> list[str]:
+    """The tables schema.sql creates."""
+    return [m.group(1) for statement in schema_statements("postgresql", schema)
+            if (m := re.match(r"CREATE TABLE (?:IF NOT EXISTS )?(\w+)", statement, re.I))]
+
+
+def maild_tables(conn) -> set[str]:
+    """Which of schema.sql's tables the database has (others' tables are none of ours)."""
+    return set(inspect(conn).get_table_names()) & set(schema_tables())
+
+
+def database_revision(conn) -> str | None:
+    """The revision the database is stamped with; None without a version table (or row)."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+def lock_for_schema_change(conn) -> None:
+    """PostgreSQL: hold off a second process changing the schema until this transaction ends
+    (SQLite's BEGIN IMMEDIATE already has the write lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
 
 
 def init_schema(engine: Engine) -> None:
-    init_schema_sql(engine, None)
-
-
-def init_schema_sql(engine: Engine, schema: str | None) -> None:
-    """Apply ``schema`` (default: schema.sql); the tests give an older one."""
+    """What ``maild serve`` runs at every start, without Alembic (only the db commands import
+    it): a database at SCHEMA_REVISION is left alone, an empty one gets schema.sql stamped with
+    it, and any other raises SchemaOutdated naming the command that upgrades it."""
     with engine.begin() as conn:
-        for statement in schema_statements(engine.dialect.name, schema):
-            added = _ADD_COLUMN.match(statement)
-            if added and engine.dialect.name == "sqlite":
-                table, column = added.groups()
-                if column in {row[1] for row in conn.exec_driver_sql(f"PRAGMA table_info({table})")}:
-                    continue
-                statement = statement.replace(" IF NOT EXISTS", "", 1)
-            conn.execute(text(statement))
+        if database_revision(conn) == SCHEMA_REVISION:
+            return
+        lock_for_schema_change(conn)
+        found = database_revision(conn)       # again: another process may have just made it
+        if found == SCHEMA_REVISION:
+            return
+        if found is None and not maild_tables(conn):
+            create_schema(conn)
+            return
+    if found is None:
+        raise SchemaOutdated("the database was made before maild kept schema revisions: run "
+                             "'maild db upgrade' once (it recognises the schema and upgrades it)")
+    raise SchemaOutdated(f"the database schema is at revision {found}, this maild works with "
+                         f"{SCHEMA_REVISION}: run 'maild db upgrade'")
+
+
+def create_schema(conn) -> None:
+    """schema.sql on an empty database, stamped at SCHEMA_REVISION. The version table is
+    Alembic's, written here the way Alembic writes it, so the daemon need not import Alembic
+    (a test checks that Alembic reads it)."""
+    for statement in schema_statements(conn.dialect.name):
+        conn.execute(text(statement))
+    conn.execute(text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
+                      f"CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"))
+    conn.execute(text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:rev)"), {"rev": SCHEMA_REVISION})

@@ -5,9 +5,10 @@ import logging
 import sys
 from pathlib import Path
 import click
-from maild.acting.db import is_unavailable
+from maild.acting.db import SchemaOutdated, is_unavailable
+from maild.app import App
 from maild.values import Envelope
-from maild.admin.cli.base import EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, Fail, _app, command, database_errors, echo, main
+from maild.admin.cli.base import EX_CONFIG, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, Fail, _app, command, database_errors, echo, main
 
 
 @command(main)
@@ -20,6 +21,8 @@ def serve(ctx: click.Context, listen) -> None:
     app = _app(ctx)
     try:
         app.init_db()
+    except SchemaOutdated as exc:
+        raise Fail(str(exc), EX_CONFIG) from None
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -82,18 +85,40 @@ def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -
 def db_group() -> None:
     """Database administration."""
 
-@command(db_group, "init")
-@click.pass_context
-def db_init(ctx: click.Context) -> None:
-    """Create the schema from schema.sql (safe to run again)."""
+def _migrate(ctx: click.Context, create: bool) -> App:
+    """``db init`` and ``db upgrade``: Alembic is imported here, never by ``serve``."""
+    if logging.getLogger().level > logging.DEBUG:          # the lines below say what was done
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from maild.acting.migrate import MigrationError
     app = _app(ctx)
     try:
-        app.init_db()
+        lines = app.migrate_db(create=create)
+    except MigrationError as exc:
+        raise Fail(str(exc), EX_CONFIG) from None
     except Exception as exc:
         if is_unavailable(exc):
             raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
         raise
+    for line in lines:
+        echo(line)
+    return app
+
+
+@command(db_group, "init")
+@click.pass_context
+def db_init(ctx: click.Context) -> None:
+    """Create the schema from schema.sql, or upgrade it (safe to run again)."""
+    app = _migrate(ctx, create=True)
     echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
+
+
+@command(db_group, "upgrade")
+@click.pass_context
+def db_upgrade(ctx: click.Context) -> None:
+    """Apply the schema revisions the database lacks; one line per revision (docs/migrations.md)."""
+    _migrate(ctx, create=False)
+
+
 
 @main.group("config")
 def config_group() -> None:
