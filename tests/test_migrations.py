@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import inspect, text
 
 from maild.acting import db, migrate
-from maild.cli import main
+from maild.admin.cli import main
 
 from conftest import DB_KINDS, IN_CI, PG_URL, PROJECT, pg_schema
 

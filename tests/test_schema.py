@@ -113,7 +113,7 @@ def test_db_init_brings_an_older_database_up_to_date(db_url):
     """A database made before a column was added gets it from ``db init``, data intact: now
     through the revisions (maild/migrations). Here one from before revisions were kept, as a
     maild of 847f03d left it (revision 0004, no tickets.filed_by), which is recognised first."""
-    from maild import migrate
+    from maild.acting import migrate
     engine = db.make_engine(db_url)
     migrate.upgrade(engine, "0004")
     from sqlalchemy import text
