@@ -7,7 +7,11 @@ listener wakes the worker after each accepted message and restarts it if it dies
 Signals: SIGHUP reloads the rule files in every process (invalid files are refused and
 the old rules stay); a change watch does the same within a second or so of an edit;
 SIGTERM/SIGINT stop everything cleanly.
-Config: everything under ``[smtp]`` and ``[worker]``; see README.
+Failure: a worker or sender that dies is started again by the listener (the spool and the
+outbox keep their work); the listener failing to bind is a one-line error and exit 78.
+Security: children drop the listener's sockets and signal descriptor (children.py) and stop
+with the parent; nothing runs as root (systemd/maild.service sets the user).
+Config: everything under ``[smtp]`` and ``[worker]``; see docs/config.md.
 """
 from __future__ import annotations
 

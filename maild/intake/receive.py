@@ -11,6 +11,10 @@ Limits (each refusal a status a client understands): sessions at once in all and
 address (``421 4.7.0``, then the connection is closed), recipients per message
 (``452 4.5.3``), command line length (``500 5.5.2``, aiosmtpd's 512 bytes), idle time
 between commands and stalls inside DATA (``421 4.4.2``, then closed).
+Security: intake trusts nothing in the mail and decides nothing about it; the only things it
+checks are the envelope (a recipient must be a department address, a sender address must
+be well formed: ``553``) and the size. Who the client is (``peer``) is recorded with the
+envelope for the trust model (``auth.trusted_networks``), never believed from the mail.
 Config: ``[smtp]`` listen, max_message_size, data_timeout, command_timeout, max_recipients,
 session_lifetime, min_data_rate, min_rate_after,
 max_connections_per_client, max_sessions; the department addresses come from the rule

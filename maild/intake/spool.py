@@ -13,6 +13,12 @@ message survives a crash or power loss. Messages that arrive together are writte
 group (see ``put_many``), so a busy intake pays for one sync per group, not per message. Processed files move (rename again) into the
 message archive, ``<data_dir>/mail/YYYY/MM/``, where every inbound message is kept.
 
+Failure: a write that fails (disk full, read-only) removes its tmp file and raises, so intake
+answers ``451`` and the sender retries; a file in ``incoming/`` that is not a spool file is
+quarantined by the worker with the reason, never deleted and never a stalled queue.
+Security: file names are made here (time and random), never from the mail.
+Config: ``worker.max_attempts``, ``worker.retry_delay``; the directory is ``<data_dir>/spool``.
+
 A failed processing attempt is counted in the file name (``ID~N~T``: N attempts, not to
 be taken again before the time T), the wait doubling each time; after ``max_attempts``
 the file goes to quarantine with the reason.

@@ -14,6 +14,8 @@ together. The opposite choice (mark before sending) would lose mail, which a hel
 not do. Claims older than ``CLAIM_TIMEOUT`` (a sender that died) are taken again.
 Return path: every mail leaves with a VERP envelope sender (verp.py), so a bounce names
 the exact row. Failed rows are reported to their department (``failures``).
+Security: every recipient was checked when the row was queued (plan.mailable: a plain
+address, never the helpdesk's own); the relay's password is read from the config only.
 Config: ``[relay]`` host, port, starttls, username, password, timeout, retry_base,
 retry_max, lifetime.
 """
