@@ -8,7 +8,7 @@ Signals: SIGHUP reloads the rule files in every process (invalid files are refus
 the old rules stay); a change watch does the same within a second or so of an edit;
 SIGTERM/SIGINT stop everything cleanly.
 Failure: a worker or sender that dies is started again by the listener (the spool and the
-outbox keep their work); the listener failing to bind is a one-line error and exit 78.
+outbox keep their work); the listener failing to bind is a one-line error and exit 75.
 Security: children drop the listener's sockets and signal descriptor (children.py) and stop
 with the parent; nothing runs as root (systemd/maild.service sets the user).
 Config: everything under ``[smtp]`` and ``[worker]``; see docs/config.md.
