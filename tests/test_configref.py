@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import PROJECT
-from maild import config
+from maild import config, config_schema
 from maild.admin import configref
 from maild.admin.cli import main
 
@@ -68,20 +68,20 @@ def test_the_cli_prints_the_reference():
 
 
 def test_every_key_and_section_has_a_description():
-    for section, keys in config.SCHEMA.items():
-        assert config.SECTION_DOCS.get(section, "").strip(), f"section [{section}] has no description"
+    for section, keys in config_schema.SCHEMA.items():
+        assert config_schema.SECTION_DOCS.get(section, "").strip(), f"section [{section}] has no description"
         for key, spec in keys.items():
             assert len(spec) == 3, f"{section}.{key}: (type, default, description)"
             assert isinstance(spec[2], str) and spec[2].strip(), f"{section}.{key} has no description"
-    assert config.SECTION_DOCS.get(configref.DEPT, "").strip()
-    assert set(config.SECTION_DOCS) == set(config.SCHEMA) | {configref.DEPT}
+    assert config_schema.SECTION_DOCS.get(configref.DEPT, "").strip()
+    assert set(config_schema.SECTION_DOCS) == set(config_schema.SCHEMA) | {configref.DEPT}
 
 
 def test_the_reference_has_every_key_of_the_schema():
     tables = reference_tables(configref.render())
     assert {s: set(keys) for s, keys in tables.items() if s != configref.DEPT} == \
-        {s: set(keys) for s, keys in config.SCHEMA.items()}
-    assert set(tables[configref.DEPT]) == set(config.SCHEMA["notifications"]) - set(config.ALL_DEPARTMENTS_ONLY)
+        {s: set(keys) for s, keys in config_schema.SCHEMA.items()}
+    assert set(tables[configref.DEPT]) == set(config_schema.SCHEMA["notifications"]) - set(config_schema.ALL_DEPARTMENTS_ONLY)
 
 
 def test_every_key_of_the_example_is_in_the_reference_and_back():
@@ -105,7 +105,7 @@ def test_the_reference_defaults_are_toml_the_schema_accepts(tmp_path):
             value = literal(cell)
             assert value is not None, f"{section}.{key}: the default {cell} is not one TOML value"
             parsed = tomllib.loads(f"x = {value}")["x"]
-            assert parsed == config.SCHEMA[section][key][1], f"{section}.{key}: {value} is not the default"
+            assert parsed == config_schema.SCHEMA[section][key][1], f"{section}.{key}: {value} is not the default"
             lines.append(f"{key} = {value}")
     written = tmp_path / "from-reference.toml"
     written.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -114,12 +114,12 @@ def test_the_reference_defaults_are_toml_the_schema_accepts(tmp_path):
 
 def test_the_department_table_is_what_the_loader_takes(tmp_path):
     tables = reference_tables(configref.render())
-    dept = [f"{key} = {configref.toml_value(config.SCHEMA['notifications'][key][1])}"
+    dept = [f"{key} = {configref.toml_value(config_schema.SCHEMA['notifications'][key][1])}"
             for key in tables[configref.DEPT]]
     written = tmp_path / "dept.toml"
     written.write_text("[notifications.OSA]\n" + "\n".join(dept) + "\n", encoding="utf-8")
     assert config.load(written).notifications.settings
-    for key in config.ALL_DEPARTMENTS_ONLY:
+    for key in config_schema.ALL_DEPARTMENTS_ONLY:
         written.write_text(f"[notifications.OSA]\n{key} = 1\n", encoding="utf-8")
         with pytest.raises(config.ConfigError, match="all departments only"):
             config.load(written)
@@ -127,7 +127,7 @@ def test_the_department_table_is_what_the_loader_takes(tmp_path):
 
 def test_a_changed_description_changes_the_reference():
     """The comparison above can fail: the text follows the descriptions."""
-    schema = copy.deepcopy(config.SCHEMA)
+    schema = copy.deepcopy(config_schema.SCHEMA)
     kind, default, _ = schema["relay"]["port"]
     schema["relay"]["port"] = (kind, default, "A description nobody wrote.")
     changed = configref.render(schema=schema)

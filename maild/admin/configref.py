@@ -1,4 +1,4 @@
-"""The configuration reference, ``docs/config.md``, written from ``config.SCHEMA``.
+"""The configuration reference, ``docs/config.md``, written from ``config_schema.SCHEMA``.
 
 ``maild config reference`` prints it, ``make docs`` writes it, and a test keeps the
 committed file equal to what this module makes, so the reference cannot drift from the
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from maild import config
+from maild import config_schema
 
 TYPE_NAMES = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array"}
 DEPT = "notifications.<DEPT>"
@@ -48,7 +48,7 @@ def _heading(section: str) -> str:
 
 
 def _location(options: Sequence[tuple[str, str, str, str]]) -> list[str]:
-    top = config.SCHEMA[""]
+    top = config_schema.SCHEMA[""]
     overrides = [(flag, env, name) for flag, name, env, _ in options if name in top]
     config_option = next((flag, env) for flag, name, env, _ in options if name == "config")
     lines = [
@@ -87,8 +87,8 @@ def render(schema: Mapping[str, Mapping[str, tuple]] | None = None,
            section_docs: Mapping[str, str] | None = None,
            options: Sequence[tuple[str, str, str, str]] | None = None) -> str:
     """The reference as Markdown (the arguments: another schema, for the tests)."""
-    schema = config.SCHEMA if schema is None else schema
-    section_docs = config.SECTION_DOCS if section_docs is None else section_docs
+    schema = config_schema.SCHEMA if schema is None else schema
+    section_docs = config_schema.SECTION_DOCS if section_docs is None else section_docs
     if options is None:
         from maild.admin.cli.base import GLOBAL_OPTIONS     # here: cli imports this module for its command
         options = GLOBAL_OPTIONS
@@ -111,6 +111,6 @@ def render(schema: Mapping[str, Mapping[str, tuple]] | None = None,
             lines += [_heading(DEPT), "", section_docs.get(DEPT, ""), ""]
             lines += _table([(key, type_name(kind), "as `[notifications]`", doc)
                              for key, (kind, default, doc) in keys.items()
-                             if key not in config.ALL_DEPARTMENTS_ONLY])
+                             if key not in config_schema.ALL_DEPARTMENTS_ONLY])
             lines.append("")
     return "\n".join(lines)
