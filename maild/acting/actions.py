@@ -28,7 +28,7 @@ from maild.deciding.organisation import Department
 from maild.reading.mail import Mail
 from maild.sending.render import File, Renderer
 from maild.deciding.plan import mailable
-from maild.values import Clock, Notice, PersonRef, Recipient, SystemClock, TicketRef
+from maild.values import Clock, Notice, OutboxKind, PersonRef, Recipient, Status, SystemClock, TicketRef
 
 log = logging.getLogger("maild.actions")
 
@@ -106,7 +106,7 @@ class Actions:
         number = store.ticket_number(code, store.next_number(self.conn, code))
         created = self.clock.now()
         ticket_id = self.conn.execute(_INSERT_TICKET, dict(
-            number=number, department=code, subject=planned.subject, status="open",
+            number=number, department=code, subject=planned.subject, status=Status.OPEN,
             priority=planned.priority, requester_id=requester_id, source=source,
             assignee=planned.assignee, category=planned.category, kind=planned.kind, created_at=created,
             updated_at=created, closed_at=None, resolution=None, filed_by=filed_by,
@@ -169,7 +169,7 @@ class Actions:
 
     def set_status(self, ticket: TicketRef, status: str, resolution: str | None = None) -> TicketRef:
         stamp = self.clock.now()
-        closed = stamp if status == "closed" else None
+        closed = stamp if status == Status.CLOSED else None
         self.conn.execute(_SET_STATUS, {"tid": ticket.id, "new_status": status, "ts": stamp,
                                         "closed": closed, "resolution": resolution})
         self._change(ticket.id, stamp, "status", ticket.status, status, ticket.department, resolution)
@@ -309,5 +309,5 @@ class Actions:
                              "subject": why, "message_id": self.renderer.new_message_id(), "raw": "",
                              "status": "held", "last_error": why, "attempts": 0,
                              "next_attempt_at": self.clock.now(), "created_at": self.clock.now()})
-        self.queue(ticket, department, Notice("loop-notice", "loop_held", "auto-generated"),
+        self.queue(ticket, department, Notice(OutboxKind.LOOP_NOTICE, "loop_held", "auto-generated"),
                    [Recipient(m.email, m.name) for m in department.staff], None, recipient=recipient, why=why)

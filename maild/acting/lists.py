@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from maild.acting.store import T_CHANGE, T_ENTRY, T_PERSON, T_TICKET
+from maild.values import Status
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def queue(conn: Connection, department: str, assignee: str | None = None,
     worked; with ``closed_too`` all of them, newest first."""
     query = _QUEUE.order_by(T_TICKET.c.id.desc() if closed_too else T_TICKET.c.id)
     if not closed_too:
-        query = query.where(T_TICKET.c.status != "closed")
+        query = query.where(T_TICKET.c.status != Status.CLOSED)
     if assignee is not None:
         query = query.where(T_TICKET.c.assignee == assignee)
     return [QueueRow(*row) for row in conn.execute(query.limit(limit), {"dept": department})]

@@ -26,7 +26,7 @@ from maild.deciding.auth import AuthResult
 from maild.reading.classify import Verdict
 from maild.deciding.organisation import Organisation, Staff
 from maild.reading.mail import Mail
-from maild.values import PersonRef, TicketRef
+from maild.values import Disposition, PersonRef, Status, TicketRef
 
 
 UNCATEGORISED = "uncategorised"     # the close template (and resolution) of that policy
@@ -55,11 +55,11 @@ class Decision:
     ticket: TicketRef | None = None      # the ticket the message names, if any
 
     @property
-    def disposition(self) -> str:
-        return {Effect.NEW: "ticket-created", Effect.NEW_LINKED: "ticket-created",
-                Effect.REPLY: "reply-added", Effect.RESPONSE: "response-added",
-                Effect.AUTOMATIC: "auto-reply-recorded",
-                Effect.UNAUTHENTICATED: "unauthenticated-staff"}[self.effect]
+    def disposition(self) -> Disposition:
+        return {Effect.NEW: Disposition.TICKET_CREATED, Effect.NEW_LINKED: Disposition.TICKET_CREATED,
+                Effect.REPLY: Disposition.REPLY_ADDED, Effect.RESPONSE: Disposition.RESPONSE_ADDED,
+                Effect.AUTOMATIC: Disposition.AUTO_REPLY_RECORDED,
+                Effect.UNAUTHENTICATED: Disposition.UNAUTHENTICATED_STAFF}[self.effect]
 
 
 def role_of(org: Organisation, ticket: TicketRef, author: PersonRef | None,
@@ -93,8 +93,8 @@ def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdi
             return Decision(Effect.UNAUTHENTICATED, f"{found}; claims staff of {ticket.department} but "
                             f"is not authenticated ({proof.how if proof else 'not checked'})", ticket)
         return Decision(Effect.RESPONSE, f"{found}; staff of {ticket.department} answers ({proof.how})", ticket)
-    if ticket.status == "closed" and ticket.closed_at is not None \
-            and now - ticket.closed_at > timedelta(days=reopen_days):
+    if (ticket.status == Status.CLOSED and ticket.closed_at is not None
+            and now - ticket.closed_at > timedelta(days=reopen_days)):
         return Decision(Effect.NEW_LINKED, f"{found}, closed more than {reopen_days} days ago", ticket)
     return Decision(Effect.REPLY, f"{found}; the {role.value} writes", ticket)
 

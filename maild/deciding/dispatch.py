@@ -33,7 +33,7 @@ from maild.reading import quotes
 from maild.reading.classify import Kind
 from maild.reading.mail import Mail
 from maild.sending import verp
-from maild.values import Disposition, Notice, Recipient
+from maild.values import Disposition, Notice, OutboxKind, Recipient
 
 
 class Unroutable(Exception):
@@ -118,10 +118,10 @@ def outside(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     department = f.written_to or org.departments[0]
     reason = f"{sender} is outside the corporate domains ({', '.join(org.domains)})"
     own = m.envelope.mail_from.lower() == sender.lower() or auth.from_trusted_network(m.envelope, c.settings.auth)
-    answered = own and not m.verdict.automatic and sender.isascii() and not plan.pending_to(sender, "outside") \
-        and not store.noticed_since(plan.conn, sender.lower(), "outside", plan.now - timedelta(days=1))
+    answered = (own and not m.verdict.automatic and sender.isascii() and not plan.pending_to(sender, "outside")
+                and not store.noticed_since(plan.conn, sender.lower(), "outside", plan.now - timedelta(days=1)))
     if answered:
-        plan.send(None, department, Notice("outside", "outside", "auto-replied"), [Recipient(sender.lower())],
+        plan.send(None, department, Notice(OutboxKind.OUTSIDE, "outside", "auto-replied"), [Recipient(sender.lower())],
                   m.mail, subject=m.mail.subject, domains=", ".join(org.domains))
     reason += "; answered" if answered else (
         "; not answered (automatic, or answered today)" if own
@@ -277,7 +277,7 @@ def _over_budget(m: Message, f: Facts, plan: Planner, department: Department, bu
     reason = (f"{author.email} opened {budget} tickets within the hour (loop_guard.new_tickets_per_sender_hour):"
               " recorded, no ticket, no alert")
     if store.held_from(plan.conn, m.envelope.mail_from, since) == 0:
-        plan.send(None, department, Notice("budget", "sender_budget", "auto-generated"),
+        plan.send(None, department, Notice(OutboxKind.BUDGET, "sender_budget", "auto-generated"),
                   [Recipient(s.email, s.name) for s in department.staff], None,
                   sender={"email": author.email, "name": author.name}, budget=budget, subject=m.mail.subject)
     plan.warn(f"{m.spool_id}: {reason}")

@@ -140,8 +140,8 @@ class Planner:
             return None
         if person_id < 0:
             return next((p for p in self._people.values() if p.id == person_id), None)
-        return next((p for p in self._people.values() if p.id == person_id), None) \
-            or store.person_by_id(self.conn, person_id)
+        return (next((p for p in self._people.values() if p.id == person_id), None)
+                or store.person_by_id(self.conn, person_id))
 
     def participants(self, ticket: TicketRef) -> list[PersonRef]:
         people = store.participants(self.conn, ticket.id) if ticket.id > 0 else []

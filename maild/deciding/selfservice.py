@@ -29,7 +29,7 @@ from maild.deciding.auth import AuthResult
 from maild.deciding.organisation import Department
 from maild.reading.mail import Mail, _printable
 from maild.deciding.plan import Planner
-from maild.values import Disposition, Notice, PersonRef, Recipient
+from maild.values import Disposition, Notice, OutboxKind, PersonRef, Recipient
 
 HISTORY_SUBJECTS = {"история", "мои заявки", "history", "my tickets"}
 _PREFIX = re.compile(r"^(?:\s*(?:re|fwd?|aw|wg|ответ|отв|пересл)(?:\[\d+\])?\s?:)+", re.I)
@@ -121,22 +121,22 @@ class SelfService:
         if not person.email.isascii():
             return Disposition.NOT_ANSWERED, f"{person.email}: an address our relay cannot answer"
         since = self.plan.now - timedelta(hours=1)
-        if sum(store.count_since(conn, person.email, kind, since) for kind in ("profile", "history")) \
-                + sum(self.plan.pending_count(person.email, kind) for kind in ("profile", "history")) \
-                >= ANSWERS_PER_HOUR:
+        answered = (sum(store.count_since(conn, person.email, kind, since) for kind in ("profile", "history"))
+                    + sum(self.plan.pending_count(person.email, kind) for kind in ("profile", "history")))
+        if answered >= ANSWERS_PER_HOUR:
             return Disposition.NOT_ANSWERED, f"{person.email} had {ANSWERS_PER_HOUR} answers this hour already"
         to = [Recipient(person.email, person.name)]
         if request.kind in ("profile", "confirm"):
             return self._profile(request, person, department, mail, proof, to)
         if request.number is None:
             tickets = lists.tickets_of(conn, person.id) if person.id > 0 else []
-            self.plan.send(None, department, Notice("history", "history", "auto-replied"), to, mail,
+            self.plan.send(None, department, Notice(OutboxKind.HISTORY, "history", "auto-replied"), to, mail,
                                person=person.card(), tickets=tickets, leftover=request.leftover)
             return Disposition.HISTORY_SENT, f"history of {person.email}: {len(tickets)} tickets"
         ticket = store.ticket_by_number(conn, request.number)
         mine = ticket is not None and ticket.requester_id == person.id
         entries = lists.public_conversation(conn, ticket.id) if mine else []
-        self.plan.send(None, department, Notice("history", "history_ticket", "auto-replied"), to, mail,
+        self.plan.send(None, department, Notice(OutboxKind.HISTORY, "history_ticket", "auto-replied"), to, mail,
                            person=person.card(), number=request.number, found=mine,
                            item=ticket if mine else None, entries=entries, leftover=request.leftover)
         return Disposition.HISTORY_SENT, (f"conversation of {request.number} sent to its requester" if mine else
@@ -156,7 +156,7 @@ class SelfService:
         elif changes:
             self.plan.set_profile(person, pending_profile=json.dumps(changes, ensure_ascii=False))
             pending = True
-        self.plan.send(None, department, Notice("profile", "profile", "auto-replied", True), to, mail,
+        self.plan.send(None, department, Notice(OutboxKind.PROFILE, "profile", "auto-replied", True), to, mail,
                            signed_for=PROFILE_SIGNATURE, person=person.card(), changed=sorted(changes),
                            pending=changes if pending else {}, unread=request.unread if proof.ok else (),
                            unread_count=len(request.unread))

@@ -16,7 +16,7 @@ from maild.deciding.rules import Routing
 from maild.reading import quotes
 from maild.reading.mail import Mail
 from maild import values
-from maild.values import Notice, PersonRef, Recipient, TicketRef
+from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
 
 
 class Conversation:
@@ -55,18 +55,18 @@ class Conversation:
                 return
             a.add_entry(ticket, "response", mail, author, body=body)
             self.participants_from_copies(ticket, mail, author)
-            if ticket.status != "answered":
-                ticket = a.set_status(ticket, "answered")
+            if ticket.status != Status.ANSWERED:
+                ticket = a.set_status(ticket, Status.ANSWERED)
             self._send_response(ticket, department, mail, author, body)
             return
         body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
         a.add_entry(ticket, "message", mail, author, body=body)
         self.participants_from_copies(ticket, mail, author)
-        if ticket.status == "closed" and ticket.resolution == UNCATEGORISED:
+        if ticket.status == Status.CLOSED and ticket.resolution == UNCATEGORISED:
             self._categorised_again(ticket, department, mail, author)
             return
-        if ticket.status == "closed":
-            ticket = a.set_status(ticket, "open")
+        if ticket.status == Status.CLOSED:
+            ticket = a.set_status(ticket, Status.OPEN)
             a.event(ticket, "Заявка снова открыта: заявитель ответил после закрытия", author)
         self._alert_reply(ticket, department, mail, author, body)
 
@@ -83,7 +83,7 @@ class Conversation:
                             f"{routing.transfer_reason}")
         if routing is not None and routing.close:
             # Closed at once (policy): the requester gets the rule's answer, staff nothing.
-            a.set_status(ticket, "closed", resolution=routing.close)
+            a.set_status(ticket, Status.CLOSED, resolution=routing.close)
             a.event(ticket, f"Закрыта без обработки: {routing.hits[-1].description or routing.hits[-1].rule}")
             if author is not None and author.email.isascii():
                 a.send(ticket, department, Notice(routing.close, routing.close, "auto-replied"),
@@ -110,7 +110,7 @@ class Conversation:
                        f"{ticket.number if ticket else 'no ticket'}: {why}")
         member = self.org.staff_by_email(author.email) if author else None
         if member is not None and not self._warned_lately(member.email):
-            self.plan.send(ticket, department, Notice("security", "forged_staff", "auto-generated"),
+            self.plan.send(ticket, department, Notice(OutboxKind.SECURITY, "forged_staff", "auto-generated"),
                                [Recipient(member.email, member.name)], mail, staff={"name": member.name},
                                reason=why, subject=mail.subject, commands=commands,
                                sender=mail.sender.email if mail.sender else "")
@@ -137,7 +137,7 @@ class Conversation:
             return
         category, how = found
         ticket = a.set_category(ticket, category.name, category.kind)
-        ticket = a.set_status(ticket, "open")
+        ticket = a.set_status(ticket, Status.OPEN)
         a.event(ticket, f"Заявка открыта снова с категорией «{category.name}» ({how})", author)
         self.notify_new(ticket, department, mail, author)
 
@@ -188,7 +188,7 @@ class Conversation:
         if requester is not None and (by is None or by.id != requester.id) and requester.email.isascii():
             department = self.org.department(ticket.department)
             if department is not None:
-                a.send(ticket, department, Notice("participants", "participants_added", "auto-generated"),
+                a.send(ticket, department, Notice(OutboxKind.PARTICIPANTS, "participants_added", "auto-generated"),
                         [Recipient(requester.email, requester.name)], None,
                         added=[{"email": p.email, "name": p.name} for p in added],
                         by={"email": by.email, "name": by.name} if by else None)
@@ -207,12 +207,12 @@ class Conversation:
         # An address that is not ASCII (RFC 6531) cannot be answered through an ordinary relay.
         if author is not None and author.email.isascii():
             # A phone ticket's ack starts a conversation: the staff member's mail is not theirs.
-            self.plan.send(ticket, department, Notice("ack", "ack", "auto-replied"),
+            self.plan.send(ticket, department, Notice(OutboxKind.ACK, "ack", "auto-replied"),
                                [Recipient(author.email, author.name)], None if filed_by else mail,
                                requester=requester, previous=previous, transfer=transfer,
                                filed_by=filed_by)
         to_all = self.plan.notifications.new_tickets_to_all(department.code)
-        self.plan.send(ticket, department, Notice("alert", "new_ticket_alert", "auto-generated", True),
+        self.plan.send(ticket, department, Notice(OutboxKind.ALERT, "new_ticket_alert", "auto-generated", True),
                            self.staff_for(ticket, department, exclude=filed_by.email if filed_by else "",
                                           everyone=to_all),
                            mail, requester=requester, filed_by=filed_by,
@@ -224,7 +224,7 @@ class Conversation:
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:
-        self.plan.send(ticket, department, Notice("alert", "reply_alert", "auto-generated", True),
+        self.plan.send(ticket, department, Notice(OutboxKind.ALERT, "reply_alert", "auto-generated", True),
                            self.staff_for(ticket, department), mail,
                            author=values.card(author),
                            body=body, attachments=mail.attachments, warning=sender_warning(mail))
@@ -244,8 +244,8 @@ class Conversation:
         recipients = []
         requester = self.plan.person_by_id(ticket.requester_id)
         for person in [requester] + self.plan.participants(ticket):
-            if person is not None and person.email.isascii() and (author is None or person.id != author.id) \
-                    and person.email not in {r.email for r in recipients}:
+            if (person is not None and person.email.isascii() and (author is None or person.id != author.id)
+                    and person.email not in {r.email for r in recipients}):
                 recipients.append(Recipient(person.email, person.name))
         thread = store.conversation_ids(self.plan.conn, ticket.id,
                                         except_from=author.email if author else "") if ticket.id > 0 else []

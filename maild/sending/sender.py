@@ -27,7 +27,7 @@ from maild.acting.db import OutageLog, is_unavailable
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.spool import Spool
 from maild.sending.relay import Relay
-from maild.values import Notice, Recipient
+from maild.values import Notice, OutboxKind, Recipient
 
 log = logging.getLogger("maild.worker")
 
@@ -125,12 +125,12 @@ class Sender:
         told = 0
         with self.engine.begin() as conn:
             for row in store.unreported_failures(conn):
-                department = (org.department(row.department) if row.department else None) \
-                    or org.department_for_address(row.sender)
+                department = ((org.department(row.department) if row.department else None)
+                              or org.department_for_address(row.sender))
                 if department is not None and row.recipient.lower() not in staff:
                     actions = self.actions(conn)
                     ticket = store.ticket_by_id(conn, row.ticket_id) if row.ticket_id else None
-                    actions.queue(ticket, department, Notice("failure", "delivery_failed", "auto-generated", True),
+                    actions.queue(ticket, department, Notice(OutboxKind.FAILURE, "delivery_failed", "auto-generated", True),
                                   [Recipient(m.email, m.name) for m in department.staff], None,
                                   row={"recipient": row.recipient, "subject": row.subject, "kind": row.kind,
                                        "error": row.last_error or "", "created_at": row.created_at})

@@ -5,6 +5,7 @@ import click
 from maild import config as config_mod
 from maild.app import App
 from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, database_errors, echo, main
+from maild.values import OutboxKind
 
 
 @main.group()
@@ -58,7 +59,7 @@ def _mail_report(app: App, conn, to: str, department, template: str, files, **co
     from maild.values import Notice, Recipient
     actions = app.actions(conn)
     dept = department or app.organisation().departments[0]
-    actions.queue(None, dept, Notice("report", template, "auto-generated"), [Recipient(to)], None,
+    actions.queue(None, dept, Notice(OutboxKind.REPORT, template, "auto-generated"), [Recipient(to)], None,
                   files=files, **context)
     actions.finish()
     echo(f"report queued for {to}; maild's sender (or `maild drain`) delivers it")

@@ -18,7 +18,7 @@ from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.reading.mail import Mail
 from maild.sending.render import Renderer
-from maild.values import Notice, PersonRef, Recipient, Status, TicketRef
+from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
 
 STATUS_TEMPLATES = {"close": "closed", "reopen": "reopened", "transfer": "transferred"}
 
@@ -134,7 +134,7 @@ class Commander:
         if note:
             plan.add_entry(ticket, "note", mail if keep_mail else bare, author, body=text)
             # Notes are for colleagues: all of the department's staff but the author.
-            plan.send(ticket, department, Notice("alert", "note_alert", "auto-generated", True),
+            plan.send(ticket, department, Notice(OutboxKind.ALERT, "note_alert", "auto-generated", True),
                       [Recipient(m.email, m.name) for m in department.staff
                        if m.email.lower() != member.email.lower()], mail,
                       author={"name": member.name, "email": member.email}, body=text, attachments=theirs)
@@ -168,7 +168,7 @@ class Commander:
                  lines: list[ReceiptLine], applied: bool, help: bool = False, queue=None,
                  canned: dict | None = None, unsent: bool = False) -> None:
         """The result mail to the staff member: each line done or refused, and what they asked for."""
-        self.plan.send(ticket, home, Notice("receipt", "receipt", "auto-replied", ticket is not None),
+        self.plan.send(ticket, home, Notice(OutboxKind.RECEIPT, "receipt", "auto-replied", ticket is not None),
                        [Recipient(member.email, member.name)], mail, staff={"name": member.name},
                        lines=lines, applied=applied, help=help, queue=queue, canned=canned, unsent=unsent,
                        commands=help_rows() if help else [],

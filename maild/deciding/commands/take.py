@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
-from maild.values import Notice, Recipient
+from maild.values import Notice, OutboxKind, Recipient
 
 
 class Take(Command):
@@ -23,6 +23,6 @@ def assign(step: Step, a: Applying) -> None:
     a.ticket = a.plan.set_fields(a.ticket, assignee=step.staff.login)
     a.plan.event(a.ticket, f"Назначена: {step.staff.name} ({step.command.line})", a.author)
     if step.staff.email.lower() != a.member.email.lower():
-        a.plan.send(a.ticket, a.department, Notice("alert", "assigned", "auto-generated", True),
+        a.plan.send(a.ticket, a.department, Notice(OutboxKind.ALERT, "assigned", "auto-generated", True),
                     [Recipient(step.staff.email, step.staff.name)], a.mail,
                     by={"name": a.member.name}, staff={"name": step.staff.name}, body=a.first_words())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
-from maild.values import Notice
+from maild.values import Notice, OutboxKind
 
 
 class Transfer(Command):
@@ -31,7 +31,7 @@ class Transfer(Command):
                                      transferred_from=department.code)
         a.plan.event(a.ticket, f"Передана из {department.short} в {step.department.short}"
                      + (f": {step.value}" if step.value else ""), a.author)
-        a.plan.send(a.ticket, step.department, Notice("alert", "transfer_alert", "auto-generated", True),
+        a.plan.send(a.ticket, step.department, Notice(OutboxKind.ALERT, "transfer_alert", "auto-generated", True),
                     a.talk.staff_for(a.ticket, step.department), a.mail,
                     by={"name": a.member.name, "department": department.short}, reason=step.value,
                     body=a.first_words())
