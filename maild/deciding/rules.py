@@ -66,6 +66,25 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Then:
+    """What a rule does when it matches (``[rule.then]``); None leaves the field alone."""
+    category: str | None = None
+    kind: str | None = None
+    priority: str | None = None
+    route: str | None = None        # to this department, as if written there
+    transfer: str | None = None     # to this department, telling the requester why
+    assign: str | None = None
+    reply: str | None = None        # a template to answer with
+    close: str | None = None        # close at once, answering with this template
+    stop: bool = False              # no rule below is tried
+
+    @classmethod
+    def of(cls, table: dict) -> Then:
+        """From a checked ``[rule.then]`` table (rules_file.py)."""
+        return cls(**{key: bool(value) if key == "stop" else str(value) for key, value in table.items()})
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     description: str
@@ -73,7 +92,7 @@ class Rule:
     match_all: bool
     conditions: tuple[Condition, ...]
     unless: tuple[Condition, ...]
-    then: dict
+    then: Then
     line: int
 
 
@@ -309,7 +328,7 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
         if words is None:
             continue
         then = rule.then
-        target = then.get("transfer") or then.get("route")
+        target = then.transfer or then.route
         if target and target != state.department.code and moved:
             state = replace(state, hits=state.hits + (Hit(f"{rule.name} (skipped: already moved once)",
                                                           tuple(words)),))
@@ -318,19 +337,19 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
         if target and target != state.department.code:
             moved = True
             state = replace(state, department=org.department(target), category=None, kind=None,
-                            transferred_from=state.department if "transfer" in then else state.transferred_from,
+                            transferred_from=state.department if then.transfer else state.transferred_from,
                             transfer_reason=rule.description or rule.name)
-            if "category" not in then:
+            if then.category is None:
                 state = _categorised(state, mail, rcpt, org)
-        if "category" in then:
-            category = state.department.category(then["category"])
+        if then.category is not None:
+            category = state.department.category(then.category)
             state = replace(state, category=category, kind=category.kind)
-        if "close" in then and "category" not in then:
+        if then.close is not None and then.category is None:
             state = replace(state, category=None, kind=None)   # closed unprocessed: no category
         for key in ("kind", "priority", "assign", "reply", "close"):
-            if key in then:
-                state = replace(state, **{key: then[key]})
-        if then.get("stop"):
+            if getattr(then, key) is not None:
+                state = replace(state, **{key: getattr(then, key)})
+        if then.stop:
             break
     return state
 

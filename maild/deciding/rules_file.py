@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from maild.deciding.organisation import Organisation, Source
-from maild.deciding.rules import (ACTIONS, FIELDS, OPERATORS, PRIORITIES, RULES_FILE, Condition, Rule,
+from maild.deciding.rules import (ACTIONS, FIELDS, OPERATORS, PRIORITIES, RULES_FILE, Condition, Rule, Then,
                                   RuleTable, normalise)
 
 
@@ -40,7 +40,8 @@ def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) 
         then = table.get("then", {})
         _check_actions(src, i, line, name, then, department, org, templates)
         rules.append(Rule(name=name, description=str(table.get("description", "")), department=department,
-                          match_all=match == "all", conditions=conditions, unless=unless, then=then, line=line))
+                          match_all=match == "all", conditions=conditions, unless=unless, then=Then.of(then),
+                          line=line))
     return RuleTable(rules)
 
 

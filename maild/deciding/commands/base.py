@@ -85,6 +85,15 @@ class Checking:
 
 
 @dataclass
+class Outputs:
+    """What the receipt shows besides each line's result."""
+    help: bool = False                  # the list of commands (#помощь)
+    queue: tuple | None = None          # (scope, rows, cut) of #список
+    canned: dict | None = None          # name -> description of #шаблон alone
+    unsent: bool = False                # text or files that went to nobody
+
+
+@dataclass
 class Applying:
     """What planning a step may use and change: the ticket as the steps above leave it,
     and what the receipt is to show."""
@@ -99,8 +108,7 @@ class Applying:
     ticket: TicketRef | None
     table: tuple = ()
     reader: object | None = None
-    outputs: dict = field(default_factory=lambda: {"help": False, "queue": None, "canned": None,
-                                                   "unsent": False})
+    outputs: Outputs = field(default_factory=Outputs)
     canned_bodies: list[str] = field(default_factory=list)
     status_step: Step | None = None     # a step whose mail to the requester carries the text
     filed: bool = False                 # a #new made the ticket

@@ -27,7 +27,7 @@ class Canned(Command):
 
     def plan(self, step: Step, a: Applying) -> None:
         if not step.value:
-            a.outputs["canned"] = a.renderer.canned(a.member.department)
+            a.outputs.canned = a.renderer.canned(a.member.department)
             return
         department = a.department
         requester = a.plan.person_by_id(a.ticket.requester_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from maild.deciding.auth import AuthResult
-from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Refusal, Step, Virtual
+from maild.deciding.commands.base import (Applying, Checking, CommandLine, CommandMail, Outputs, Refusal, Step,
+                                          Virtual)
 from maild.deciding.commands.registry import BY_KEY, help_rows
 from maild.deciding.talk import Conversation
 from maild.deciding.organisation import Department, Organisation, Staff
@@ -63,7 +64,7 @@ class Commander:
             return Result(False, f"commands from {member.login} refused ({proof.how}): {why}", own)
         ticket, outputs = self.apply(steps, block, member, author, mail, ticket)
         still_own = ticket if ticket is not None and ticket.department == member.department else None
-        self._receipt(member, home, still_own, mail, lines, applied=True, **outputs)
+        self._receipt(member, home, still_own, mail, lines, applied=True, outputs=outputs)
         done = ", ".join(c.keyword for c in block.commands)
         return Result(True, f"commands from {member.login} applied ({proof.how}): {done}", ticket)
 
@@ -104,7 +105,7 @@ class Commander:
 
     # -- planning -------------------------------------------------------------------------
     def apply(self, steps: list[Step], block: CommandMail, member: Staff, author: PersonRef,
-              mail: Mail, ticket: TicketRef | None) -> tuple[TicketRef | None, dict]:
+              mail: Mail, ticket: TicketRef | None) -> tuple[TicketRef | None, Outputs]:
         a = Applying(self.plan, self.talk, self.org, self.renderer, member, author, mail, block, ticket,
                      self.table, self.reader)
         for step in steps:
@@ -114,7 +115,7 @@ class Commander:
                               + [block.text.strip()] if part)
         if not any(BY_KEY[s.command.keyword].speaks(s) for s in steps):
             # #help, #list, #canned alone answer the sender only: their text goes to nobody.
-            a.outputs["unsent"] = bool(block.text.strip() or mail.attachments)
+            a.outputs.unsent = bool(block.text.strip() or mail.attachments)
         elif a.ticket is not None:
             # After #new the text is the ticket's own; a canned answer or #close still go out.
             text = "" if a.filed else (note_text if note else block.text.strip())
@@ -165,11 +166,11 @@ class Commander:
                                      attachments=public_files)
 
     def _receipt(self, member: Staff, home: Department, ticket: TicketRef | None, mail: Mail,
-                 lines: list[ReceiptLine], applied: bool, help: bool = False, queue=None,
-                 canned: dict | None = None, unsent: bool = False) -> None:
+                 lines: list[ReceiptLine], applied: bool, outputs: Outputs | None = None) -> None:
         """The result mail to the staff member: each line done or refused, and what they asked for."""
+        o = outputs or Outputs()
         self.plan.send(ticket, home, Notice(OutboxKind.RECEIPT, "receipt", "auto-replied", ticket is not None),
                        [Recipient(member.email, member.name)], mail, staff={"name": member.name},
-                       lines=lines, applied=applied, help=help, queue=queue, canned=canned, unsent=unsent,
-                       commands=help_rows() if help else [],
+                       lines=lines, applied=applied, help=o.help, queue=o.queue, canned=o.canned,
+                       unsent=o.unsent, commands=help_rows() if o.help else [],
                        subject=ticket.subject if ticket is not None else mail.subject)

@@ -13,4 +13,4 @@ class Help(Command):
     on_ticket = False
 
     def plan(self, step: Step, a: Applying) -> None:
-        a.outputs["help"] = True
+        a.outputs.help = True

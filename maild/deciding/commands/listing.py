@@ -24,4 +24,4 @@ class List(Command):
         rows = lists.queue(a.plan.conn, a.member.department,
                            assignee=a.member.login if step.value == "mine" else None,
                            closed_too=step.value == "all", limit=LIMIT)
-        a.outputs["queue"] = (step.value, rows, len(rows) == LIMIT)
+        a.outputs.queue = (step.value, rows, len(rows) == LIMIT)
