@@ -47,8 +47,8 @@ def rss_mb() -> float:
 
 
 def this_version(rows: list[dict]) -> dict:
-    from maild.reading.parse import parse
     from maild.deciding.policy import load_policy
+    from maild.reading.parse import parse
     from maild.routing import evaluate
 
     mails = [(row, parse(Path(row["file"]).read_bytes())) for row in rows]

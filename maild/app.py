@@ -9,16 +9,16 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.deciding import auth
 from maild.acting import db
 from maild.acting.actions import Actions
 from maild.acting.blobs import BlobStore
 from maild.config import Config, ConfigError
+from maild.deciding import auth
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.receive import IntakeHandler
+from maild.intake.spool import Spool
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.intake.spool import Spool
 from maild.worker import Worker
 
 log = logging.getLogger("maild")
@@ -63,7 +63,7 @@ class App:
         cfg = self.config
         factory = None
         if parser_process and cfg.worker.parse_processes > 0:
-            from maild.children import child_setup   # parser processes: die with the worker, no signals of its
+            from maild.children import child_setup  # parser processes: die with the worker, no signals of its
             factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,

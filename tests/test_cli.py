@@ -94,7 +94,9 @@ def test_broken_rules_named_with_file(tmp_path):
 
 def test_example_config_documents_the_defaults():
     from dataclasses import replace
+
     from maild import config
+
     from conftest import PROJECT
     example = config.load(PROJECT / "maild.toml.example")
     default = config.load(None)

@@ -7,9 +7,9 @@ import email.policy
 
 import pytest
 
+from maild.acting import store
 from maild.deciding import commands
 from maild.reading import quotes
-from maild.acting import store
 
 from conftest import TRUSTED_DKIM, mail
 
@@ -21,6 +21,7 @@ REQUEST = "Добрый день! Принтер на 3 этаже не печа
 
 def dab_staff() -> list[str]:
     from maild.deciding.organisation import load
+
     from conftest import PROJECT
     return [m.email for m in load(PROJECT / "rules").department("DAB").staff]
 
@@ -66,6 +67,7 @@ def to_requester(h) -> list:
 
 def test_every_refusal_has_russian_words_in_the_receipt():
     import re
+
     from conftest import PROJECT
     codes = set(re.findall(r'Refusal\("([a-z-]+)"', (PROJECT / "maild" / "deciding" / "commands.py").read_text()))
     template = (PROJECT / "templates" / "receipt.txt.j2").read_text()
@@ -363,6 +365,7 @@ def test_new_only_in_ones_own_department(maild):
 
 def dab_address() -> str:
     from maild.deciding.organisation import load
+
     from conftest import PROJECT
     return load(PROJECT / "rules").department("DAB").address
 

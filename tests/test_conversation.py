@@ -244,8 +244,8 @@ def test_raw_message_is_archived_and_rereadable(maild):
     raw = mail(message_id="archive@torex.ru")
     maild.send(raw)
     maild.drain()
-    from maild.intake import spool
     from maild.acting.models import Inbound
+    from maild.intake import spool
     with maild.session() as s:
         row = s.scalars(select(Inbound)).one()
     envelope, stored = spool.read(maild.app.config.data_dir / row.archive_path)
@@ -257,6 +257,7 @@ def test_raw_message_is_archived_and_rereadable(maild):
 def test_department_can_override_a_template(maild, tmp_path):
     import shutil
     from dataclasses import replace
+
     from conftest import PROJECT
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT / "templates", templates)

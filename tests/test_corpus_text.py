@@ -10,8 +10,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from maild.reading import charset, quotes
 from maild.acting.models import AttachmentRow, Entry, Inbound
+from maild.reading import charset, quotes
 from maild.reading.parse import parse
 from maild.values import Envelope
 

@@ -122,6 +122,7 @@ def test_a_locked_sqlite_database_delays_processing_and_never_intake(tmp_path):
 def test_an_unreachable_postgresql_delays_processing_and_never_intake(tmp_path):
     if not PG_URL:
         import pytest
+
         from conftest import IN_CI
         if IN_CI:
             pytest.fail("CI must set MAILD_TEST_PG so the daemon is also tested against PostgreSQL")

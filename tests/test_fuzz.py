@@ -49,17 +49,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from maild.deciding import auth, commands, selfservice
-from maild.reading import quotes
-from maild.sending import verp
 from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig, AuthConfig
-from maild.reading.parse import parse
+from maild.deciding import auth, commands, selfservice
 from maild.deciding.policy import load_policy
 from maild.intake.spool import Spool
+from maild.reading import quotes
+from maild.reading.parse import parse
+from maild.sending import verp
 from maild.values import Envelope
 from maild.worker import read_and_parse
 

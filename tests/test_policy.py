@@ -8,14 +8,14 @@ import smtplib
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select
 
 from maild.acting import store
-from maild.admin.cli import main
 from maild.acting.models import Inbound, Ticket
+from maild.admin.cli import main
 from maild.deciding.policy import OrganisationHolder
 
 from conftest import PROJECT, mail
-from sqlalchemy import func, select
 
 
 def ticket(h, number="OSA-000001"):
@@ -181,8 +181,8 @@ def test_invalid_rules_are_refused_on_reload_and_the_old_stay(rules_copy):
 
 def test_condition_kinds_words_whole_words_contains_regex(tmp_path, rules_copy):
     from maild.deciding import rules
-    from maild.reading.parse import parse
     from maild.deciding.policy import load_policy
+    from maild.reading.parse import parse
     (rules_copy / "rules.toml").write_text('''
 [[rule]]
 name = "w"

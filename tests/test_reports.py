@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, select, text
 
-from maild.reports import dates
 from maild.acting import db
-from maild.admin.cli import main
 from maild.acting.models import Entry, Person, Ticket, TicketChange
+from maild.admin.cli import main
+from maild.reports import dates
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 
@@ -274,8 +274,8 @@ def test_csv_cells_never_run_as_formulas(phoned):
 
 
 def test_digest_overdue_is_waiting_for_us_and_robots_do_not_reset_it(maild):
-    from maild.reports import digest as digest_mod
     from maild.acting.models import now
+    from maild.reports import digest as digest_mod
     for n in range(2):
         maild.send(mail(subject=f"Заявка {n}", message_id=f"d{n}@torex.ru"))
     maild.drain()

@@ -7,8 +7,8 @@ from dataclasses import replace
 from click.testing import CliRunner
 
 from maild.acting import store
-from maild.reading.classify import Kind, classify
 from maild.admin.cli import main
+from maild.reading.classify import Kind, classify
 from maild.reading.parse import parse
 from maild.values import Envelope
 

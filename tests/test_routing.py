@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from maild.acting import store
-from maild.admin.cli import main
 from maild.acting.models import Inbound, TicketChange
+from maild.admin.cli import main
 from maild.routing import entities, learned
 from maild.routing.entities import EntityKind
 from maild.routing.text import normalise
-from sqlalchemy import select
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 

@@ -212,6 +212,7 @@ def staff_mail_with(h, header: str, envelope: str, source: str | None = None):
 # -- what people read from the command line is what happened, and is safe ----------------------
 def cli(h, *args):
     from click.testing import CliRunner
+
     from maild.admin.cli import main
     cfg = h.app.config
     return CliRunner().invoke(main, ["--data-dir", str(cfg.data_dir), "--db", cfg.db_url, *args])

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from maild.deciding import selfservice
 from maild.acting import store
+from maild.deciding import selfservice
 
 from conftest import TRUSTED_DKIM, mail
 

@@ -19,15 +19,15 @@ from datetime import timedelta
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
-from maild.deciding import auth
 from maild.acting import store
 from maild.acting.blobs import BlobStore
-from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
 from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange, now
+from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
+from maild.deciding import auth
 from maild.deciding.organisation import Department
+from maild.deciding.plan import mailable
 from maild.reading.parse import Mail
 from maild.sending.render import File, Renderer
-from maild.deciding.plan import mailable
 from maild.values import Notice, PersonRef, Recipient, TicketRef
 
 log = logging.getLogger("maild.actions")

@@ -5,7 +5,6 @@ The JSON shapes are documented in the README and kept stable: add keys, never re
 from __future__ import annotations
 
 import re
-
 from datetime import datetime
 
 from maild.acting.models import Entry, Outbox, Ticket

@@ -10,9 +10,9 @@ from typing import NamedTuple
 
 from maild.deciding import organisation, rules
 from maild.deciding.organisation import Organisation, RulesError
-from maild.sending.render import BODY_ONLY_DIRS
 from maild.routing import reader as reader_mod
 from maild.routing.reader import Reader
+from maild.sending.render import BODY_ONLY_DIRS
 
 log = logging.getLogger("maild")
 

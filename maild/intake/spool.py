@@ -30,7 +30,6 @@ from pathlib import Path
 
 from maild.values import Envelope
 
-
 TMP_STALE_SECONDS = 3600
 
 

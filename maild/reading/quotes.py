@@ -55,7 +55,7 @@ def reply_text(text: str, html: str = "", fallback: bool = True) -> str:
     ``fallback``, a mail with nothing of its own gives "" (staff: their answer must never
     be the quoted alert, which may hold internal notes)."""
     if html:
-        from maild.reading.parse import html_to_text   # parse needs nothing from here; avoid a cycle
+        from maild.reading.parse import html_to_text  # parse needs nothing from here; avoid a cycle
         return strip(html_to_text(strip_html(html)), fallback)
     return strip(text, fallback)
 

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from maild.acting import store
 from maild.acting.actions import Actions
-from maild.values import Notice, Recipient
 from maild.deciding.organisation import Organisation
+from maild.values import Notice, Recipient
 
 
 @dataclass(frozen=True)

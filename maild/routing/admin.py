@@ -128,10 +128,10 @@ def diff(engine: Engine, data_dir: Path, since: datetime, org: Organisation, tab
     would decide differently from how it was decided then. A dry run: nothing is written."""
     from sqlalchemy import select
 
-    from maild.deciding import rules as rules_mod
     from maild.acting.models import Inbound, Ticket, TicketChange
-    from maild.reading.parse import ParseError, parse
+    from maild.deciding import rules as rules_mod
     from maild.intake.spool import read
+    from maild.reading.parse import ParseError, parse
 
     out: list[Difference] = []
     i, t, c = Inbound.__table__, Ticket.__table__, TicketChange.__table__

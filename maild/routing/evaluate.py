@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maild.deciding import rules as rules_mod
 from maild.deciding.organisation import Organisation
 from maild.reading.parse import ParseError, parse
-from maild.deciding import rules as rules_mod
 
 OUTCOMES = ("new-ticket", "closed-not-handled", "closed-uncategorised")
 TOPIC_OUTCOMES = {"telecom": "closed-not-handled", "not-it": "closed-uncategorised"}

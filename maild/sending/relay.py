@@ -29,9 +29,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.sending import verp
-from maild.config import RelayConfig
 from maild.acting.models import Outbox, now
+from maild.config import RelayConfig
+from maild.sending import verp
 
 log = logging.getLogger("maild.relay")
 

@@ -16,11 +16,11 @@ import base64
 import functools
 import secrets
 import time
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formataddr, formatdate
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 
