@@ -33,7 +33,7 @@ class App:
     _sessions: sessionmaker[Session] | None = None
 
     @classmethod
-    def create(cls, config: Config) -> "App":
+    def create(cls, config: Config) -> App:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
         codes = {d.code for d in organisation().departments}

@@ -134,7 +134,7 @@ class Daemon:
         while not stopping.is_set():
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             # The change watch: an edited rules file is taken (or refused) without a signal.
             if not stopping.is_set() and self.app.organisation.reload_if_changed():

@@ -137,9 +137,8 @@ def test_refused_and_robot_mail_adds_nobody_to_people(maild):
 def test_the_dry_run_connection_refuses_writes(maild):
     """Should a case ever try to write, the dry run fails loudly instead of writing."""
     notes: list[str] = []
-    with dryrun._read_only(maild.app.engine, notes) as conn:
-        with pytest.raises(Exception):
-            conn.execute(text("INSERT INTO ticket_counters (department, last_number) VALUES ('X', 1)"))
+    with dryrun._read_only(maild.app.engine, notes) as conn, pytest.raises(Exception):
+        conn.execute(text("INSERT INTO ticket_counters (department, last_number) VALUES ('X', 1)"))
     assert counts(maild).get("ticket_counters", 0) == 0 and notes == []
 
 

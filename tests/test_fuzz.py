@@ -165,7 +165,7 @@ def hard_stop(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def corpus_bytes(name: str) -> bytes:
     return (CORPUS / name).read_bytes()
 

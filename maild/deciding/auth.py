@@ -87,7 +87,7 @@ def today() -> int:
 
 
 def signature(secret: bytes, ticket: str, staff_email: str, day: int) -> str:
-    message = f"{ticket.upper()}:{staff_email.lower()}:{day}".encode("utf-8")
+    message = f"{ticket.upper()}:{staff_email.lower()}:{day}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:SIGNATURE_LENGTH]
 
 

@@ -58,7 +58,7 @@ class Condition:
     pattern: re.Pattern | None     # contains, regex (words are looked up in a Matcher)
     key: str = ""                  # the condition's name among the Matcher's word sets
 
-    def matches(self, value: str, matcher: "Matcher") -> list[str]:
+    def matches(self, value: str, matcher: Matcher) -> list[str]:
         if self.how == "is":
             return [value] if value.lower() in {v.lower() for v in self.values} else []
         if self.pattern is None:

@@ -23,7 +23,7 @@ import mimetypes
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.feedparser import BytesFeedParser
 from email.message import Message
 
@@ -69,7 +69,7 @@ class Attachment:
             object.__setattr__(self, "size", len(self.data))
             object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
-    def without_data(self) -> "Attachment":
+    def without_data(self) -> Attachment:
         """The same attachment with its bytes dropped (they are in the blob store)."""
         return replace(self, data=b"")
 
@@ -200,7 +200,7 @@ def _date(value: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 

@@ -49,7 +49,7 @@ class Scores:
 # The model last read in this process, by (path, sha256): a process forked after reading it
 # (the worker, the sender, the parser processes) uses the same pages instead of its own copy,
 # and a policy snapshot pickled to a parser process arrives as this key (see __reduce__).
-_LOADED: dict[tuple[str, str], "Model"] = {}
+_LOADED: dict[tuple[str, str], Model] = {}
 
 
 class Model:
@@ -125,7 +125,7 @@ class Model:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "Model":
+    def load(cls, path: Path) -> Model:
         try:
             raw = Path(path).read_bytes()
             source = (str(path), hashlib.sha256(raw).hexdigest())

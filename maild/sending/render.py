@@ -161,7 +161,7 @@ class Renderer:
     def build(self, *, sender_name: str, sender: str, recipient_name: str, recipient: str,
               token: str, rendered: Rendered, message_id: str, in_reply_to: str | None = None,
               references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
-              reply_to: str | None = None, files: tuple["File", ...] = ()) -> Outgoing:
+              reply_to: str | None = None, files: tuple[File, ...] = ()) -> Outgoing:
         refs = " ".join(f"<{_clean(r)}>" for r in references[-20:])
         headers = [
             ("From", _address(sender_name, sender)),
