@@ -149,7 +149,8 @@ def seeded(maild):
             tid = conn.execute(insert(Ticket).values(
                 number=number, department=dept, subject=number, status=status, priority="normal",
                 requester_id=pid, category=category, source="email", created_at=created, updated_at=created,
-                closed_at=closed, resolution=resolution, transferred_from=transferred).returning(Ticket.id)).scalar_one()
+                closed_at=closed, resolution=resolution, transferred_from=transferred,
+            ).returning(Ticket.id)).scalar_one()
             conn.execute(insert(Entry).values(ticket_id=tid, type="message", author_id=pid, created_at=created,
                                               body="x", full_body="x"))
             if responded:

@@ -277,7 +277,8 @@ def test_rules_eval_reports_accuracy_confusion_and_errors(tmp_path):
         "file\tto\tdepartment\tcategory\tkind\toutcome\n"
         "p.eml\tosticket@torex.ru\tOSA\tПринтер\tproblem\tnew-ticket\n"
         "x.eml\tosticket@torex.ru\tOSA\tПринтер\tproblem\tnew-ticket\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["rules", "eval", str(tmp_path / "labels.tsv"), "--rules", str(PROJECT / "rules")])
+    result = CliRunner().invoke(main, ["rules", "eval", str(tmp_path / "labels.tsv"),
+                                       "--rules", str(PROJECT / "rules")])
     assert result.exit_code == 0, result.output
     assert "2 mails: outcome 100.0%" in result.output and "category 50.0%" in result.output
     assert "OSA|Принтер -> OSA|Почта: 1" in result.output

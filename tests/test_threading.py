@@ -21,7 +21,7 @@ OUTLOOK_RU_QUOTE = ("\n\n________________________________\nОт: ОСА <osticke
 def ticket(h, number="OSA-000001"):
     with h.session() as s:
         t = store.ticket_with_entries(s, number)
-        t.participants, t.links  # load while the session is open
+        _ = t.participants, t.links  # load while the session is open
         return t
 
 
