@@ -12,6 +12,7 @@ Config: everything under ``[smtp]`` and ``[worker]``; see README.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -37,10 +38,8 @@ class Wakeup:
     def wait(self, timeout: float) -> bool:
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if ready:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 os.read(self.fd, 65536)
-            except BlockingIOError:
-                pass
         return bool(ready)
 
 
@@ -88,10 +87,8 @@ class Daemon:
         self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
 
     def kick(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
             os.write(self.wake_w, b"!")
-        except BlockingIOError:
-            pass   # the pipe is full: the worker has plenty of wake-ups waiting already
 
     def _start(self, name: str) -> None:
         target, args = self.roles[name]
@@ -132,10 +129,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         while not stopping.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
-            except TimeoutError:
-                pass
             # The change watch: an edited rules file is taken (or refused) without a signal.
             if not stopping.is_set() and self.app.organisation.reload_if_changed():
                 self._signal_children()

@@ -291,11 +291,11 @@ class Actions:
                 message_id=self.renderer.new_message_id(),
                 in_reply_to=references[-1] if references else None,
                 references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to, files=files)
-            self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind, "sender": outgoing.sender,
-                         "recipient": outgoing.recipient, "subject": outgoing.subject,
-                         "message_id": outgoing.message_id, "raw": outgoing.raw,
-                         "status": "held" if held else "pending", "last_error": held,
-                         "attempts": 0, "next_attempt_at": created, "created_at": created})
+            self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind,
+                                 "sender": outgoing.sender, "recipient": outgoing.recipient,
+                                 "subject": outgoing.subject, "message_id": outgoing.message_id, "raw": outgoing.raw,
+                                 "status": "held" if held else "pending", "last_error": held,
+                                 "attempts": 0, "next_attempt_at": created, "created_at": created})
             if ticket is not None:
                 self._thread_ids.append({"message_id": outgoing.message_id, "ticket_id": ticket.id,
                                          "outbound": True})

@@ -43,7 +43,7 @@ from maild.reading.parse import Mail
 from maild.values import Envelope
 
 SIGNATURE_LENGTH = 16
-_SIGNED_LOCAL = re.compile(r"\+([A-Za-z][A-Za-z0-9]{1,9}-\d{1,9})\.(\d{4,6})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+_SIGNED_LOCAL = re.compile(rf"\+([A-Za-z][A-Za-z0-9]{{1,9}}-\d{{1,9}})\.(\d{{4,6}})\.([0-9a-f]{{{SIGNATURE_LENGTH}}})$")
 # Two-label public suffixes common in the company's mail: a domain directly under one of
 # them is a registrable (organisational) domain, the suffix itself never is.
 PUBLIC_SUFFIXES = frozenset({"com.ru", "net.ru", "org.ru", "pp.ru", "msk.ru", "spb.ru", "nov.ru", "com.ua",

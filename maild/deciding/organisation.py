@@ -259,7 +259,8 @@ def _categories(src: Source, department: str) -> tuple[Category, ...]:
                 raise src.error(src.key_line("category", i, "tag"), f"duplicate category tag {tag!r}")
         description = table.get("description", "")
         if not isinstance(description, str):
-            raise src.error(src.key_line("category", i, "description"), f"category {name!r}: description must be a string")
+            raise src.error(src.key_line("category", i, "description"),
+                            f"category {name!r}: description must be a string")
         out.append(Category(name=name, tag=tag, kind=kind, words=tuple(words), patterns=tuple(patterns),
                             department=department, line=line, description=description.strip(),
                             examples=tuple(examples)))

@@ -160,7 +160,8 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
         line = src.table_line(header, index)
         name = table.get("field", "")
         if name not in FIELDS and not (isinstance(name, str) and name.startswith("header:") and len(name) > 7):
-            raise src.error(src.key_line(header, index, "field"), f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
+            raise src.error(src.key_line(header, index, "field"),
+                            f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
         ops = [op for op in OPERATORS if op in table]
         if len(ops) != 1:
             raise src.error(line, f"rule {rule!r}: a condition needs exactly one of {', '.join(OPERATORS)}")
@@ -301,9 +302,9 @@ class WordSets:
                     hits.setdefault(name, set()).add(word)
             for tokens, name, whole in multi.get(word, ()):
                 last = len(tokens) - 1
-                if i + last < len(words) and (words[i + last] == tokens[last] if whole
-                                              else words[i + last].startswith(tokens[last])) \
-                        and all(words[i + k] == tokens[k] for k in range(1, last)):
+                if (i + last < len(words) and (words[i + last] == tokens[last] if whole
+                                               else words[i + last].startswith(tokens[last]))
+                        and all(words[i + k] == tokens[k] for k in range(1, last))):
                     hits.setdefault(name, set()).add(" ".join(words[i:i + last + 1]))
         return hits
 

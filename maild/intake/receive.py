@@ -19,6 +19,7 @@ files and follow their reloads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -142,10 +143,8 @@ class IntakeSMTP(SMTP):
             self.transport.close()
 
     def _timeout_cb(self):
-        try:
+        with contextlib.suppress(Exception):       # the connection may be half gone already
             self._writer.write(TIMEOUT.encode("ascii") + b"\r\n")
-        except Exception:       # the connection may be half gone already
-            pass
         super()._timeout_cb()
 
     async def push(self, status: str) -> None:
@@ -242,7 +241,7 @@ class GroupCommit:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), item_id in zip(group, ids):
+                for (_, _, future), item_id in zip(group, ids, strict=True):
                     if not future.done():
                         future.set_result(item_id)
         finally:
@@ -279,7 +278,8 @@ class IntakeHandler:
         if not _storable_address(address):
             return "553 5.1.3 The recipient address is not a valid mail address"
         if not self.organisation().is_department_address(address):
-            return "550 5.1.1 <%s>: no such helpdesk address here" % address.replace("\r", "").replace("\n", "")
+            shown = address.replace("\r", "").replace("\n", "")
+            return f"550 5.1.1 <{shown}>: no such helpdesk address here"
         if len(envelope.rcpt_tos) >= getattr(server, "max_recipients", 100):
             return "452 4.5.3 Too many recipients"
         if address.lower() not in (a.lower() for a in envelope.rcpt_tos):

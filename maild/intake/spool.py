@@ -10,8 +10,9 @@ Directories (under ``<data_dir>/spool``), each with a meaning, as in Postfix:
 A spool file is one JSON line with the SMTP envelope followed by the message bytes exactly
 as received. Writing is tmp + fsync + rename + fsync of the directory; after the rename the
 message survives a crash or power loss. Messages that arrive together are written as a
-group (see ``put_many``), so a busy intake pays for one sync per group, not per message. Processed files move (rename again) into the
-message archive, ``<data_dir>/mail/YYYY/MM/``, where every inbound message is kept.
+group (see ``put_many``), so a busy intake pays for one sync per group, not per message.
+Processed files move (rename again) into the message archive, ``<data_dir>/mail/YYYY/MM/``,
+where every inbound message is kept.
 
 A failed processing attempt is counted in the file name (``ID~N~T``: N attempts, not to
 be taken again before the time T), the wait doubling each time; after ``max_attempts``

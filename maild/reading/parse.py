@@ -279,9 +279,8 @@ class _Walker:
         if self.text_only:
             return
         data = _payload(part)
-        if ctype == "application/ms-tnef" or filename.lower() == "winmail.dat":
-            if self._unpack_tnef(data):
-                return
+        if (ctype == "application/ms-tnef" or filename.lower() == "winmail.dat") and self._unpack_tnef(data):
+            return
         self._attach(part, data, ctype, filename=filename)
 
     def _forwarded_text(self, inner: Message, subject: str, depth: int) -> None:

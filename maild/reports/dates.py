@@ -42,9 +42,9 @@ MONTH_NAMES = {name: n for n, names in enumerate((
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SHORT_YEAR = re.compile(r"^\d{1,2}[-/.]\d{1,2}[-/.]\d{2}$")
 _NAMED = re.compile(r"^(?:(\d{1,2})\s+)?([^\W\d_]+)\.?\s+(\d{4})$")
-FORMS = "2026-11-01, 01.11.2026, 2026-11, 11.2026, 2026, 1 ноября 2026, ноябрь 2026, Nov 2026, today, " \
-        "yesterday, this week, last week, this month, last month, this year, last year (or the Russian: " \
-        "вчера, прошлый месяц...)"
+FORMS = ("2026-11-01, 01.11.2026, 2026-11, 11.2026, 2026, 1 ноября 2026, ноябрь 2026, Nov 2026, today, "
+         "yesterday, this week, last week, this month, last month, this year, last year (or the Russian: "
+         "вчера, прошлый месяц...)")
 
 
 def _month(year: int, month: int) -> tuple[date, date]:

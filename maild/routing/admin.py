@@ -39,7 +39,8 @@ class Trained:
             lines.append(f"on the {self.judged_on} newest corrections (not trained on): "
                          f"model in force {self.old_accuracy:.1%}, new {self.new_accuracy:.1%}")
         lines += self.notes
-        lines.append(f"written: {self.model.trained.get('path', '')}" if self.written else f"not written: {self.refused}")
+        lines.append(f"written: {self.model.trained.get('path', '')}" if self.written
+                     else f"not written: {self.refused}")
         return "\n".join(lines)
 
 
@@ -62,7 +63,8 @@ def cross_validate(featurised: list[tuple[Example, Features]], k: int = 5) -> fl
     return right / total if total else 1.0
 
 
-def gather(rules_dir: Path, org: Organisation, reader: Reader, engine: Engine | None) -> tuple[list[Example], list[Example]]:
+def gather(rules_dir: Path, org: Organisation, reader: Reader,
+           engine: Engine | None) -> tuple[list[Example], list[Example]]:
     """(the examples under rules/, the staff corrections in the database, oldest first)."""
     shipped = examples_mod.from_rules(rules_dir, org, reader.settings)
     found: list[Example] = []

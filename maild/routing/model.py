@@ -85,7 +85,7 @@ class Model:
         totals = list(self.bias)
         for value, rows in by_value.items():
             # zip(*rows) transposes and sum() adds in C: one pass per class, not per feature.
-            totals = [t + value * s for t, s in zip(totals, map(sum, zip(*rows)))]
+            totals = [t + value * s for t, s in zip(totals, map(sum, zip(*rows, strict=True)), strict=True)]
         top = max(totals)
         exps = [math.exp(t - top) for t in totals]
         norm = sum(exps)

@@ -40,11 +40,11 @@ def fit(featurised: list[tuple[Example, Features]], c: float = C, min_count: int
     if len(classes) == 2:            # scikit-learn keeps one row for two classes
         coef = [[-w for w in coef[0]], list(coef[0])]
         bias = [-bias[0], bias[0]]
-        columns = list(zip(*coef))
+        columns = list(zip(*coef, strict=True))
     else:
         columns = coef.T.tolist()
     weights = {}
-    for name, column in zip(vectoriser.get_feature_names_out(), columns):
+    for name, column in zip(vectoriser.get_feature_names_out(), columns, strict=True):
         if max(abs(w) for w in column) >= 0.005:
             weights[str(name)] = array("f", column)
     digest = hashlib.sha256("\n".join(f"{e.label}\t{e.subject}\t{e.body}" for e, _ in featurised)

@@ -19,6 +19,7 @@ retry_max, lifetime.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import smtplib
@@ -133,10 +134,8 @@ class Relay:
                     result.sent += 1
         finally:
             if client is not None:
-                try:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
                     client.quit()
-                except (OSError, smtplib.SMTPException):
-                    pass
         return result
 
     def _claim(self, sessions: sessionmaker[Session]) -> Outbox | None:

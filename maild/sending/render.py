@@ -196,8 +196,8 @@ class Renderer:
                      f"Content-Transfer-Encoding: base64\r\n\r\n{text}"]
             for file in files:
                 name = _clean(file.filename)
-                disposition = f'attachment; filename="{name}"' if name.isascii() \
-                    else f"attachment; filename*=utf-8''{quote(name, safe='')}"
+                disposition = (f'attachment; filename="{name}"' if name.isascii()
+                               else f"attachment; filename*=utf-8''{quote(name, safe='')}")
                 parts.append(f"--{boundary}\r\nContent-Type: {_clean(file.content_type)}\r\n"
                              f"Content-Disposition: {disposition}\r\n"
                              f"Content-Transfer-Encoding: base64\r\n\r\n{_base64_lines(file.data)}")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 SIGNATURE_LENGTH = 10
-_TOKEN = re.compile(r"\+bounce\.([0-9a-f]{1,40}\.[0-9a-f]{1,40})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+_TOKEN = re.compile(rf"\+bounce\.([0-9a-f]{{1,40}}\.[0-9a-f]{{1,40}})\.([0-9a-f]{{{SIGNATURE_LENGTH}}})$")
 _STATUS = re.compile(r"^\s*status:\s*([245]\.\d{1,3}\.\d{1,3})", re.I | re.M)
 _ACTION = re.compile(r"^\s*action:\s*(\w+)", re.I | re.M)
 _DIAGNOSTIC = re.compile(r"^\s*diagnostic-code:\s*(?:\w+;\s*)?(.+)$", re.I | re.M)
