@@ -19,6 +19,7 @@ import os
 import select
 import signal
 import threading
+from collections.abc import Callable
 
 from maild.app import App
 from maild.children import child_setup
@@ -81,8 +82,9 @@ class Daemon:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         # name -> (target, args); the processes themselves are in self.children.
-        self.roles = {"worker": (_worker_main, (app.config, self.wake_r)),
-                      "sender": (_sender_main, (app.config,))}
+        self.roles: dict[str, tuple[Callable[..., None], tuple[object, ...]]] = {
+            "worker": (_worker_main, (app.config, self.wake_r)),
+            "sender": (_sender_main, (app.config,))}
         self.children: dict[str, mp.process.BaseProcess] = {}
         self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
 

@@ -41,7 +41,7 @@ def terminal_safe(text: str) -> str:
 
 
 def ticket(t: Ticket, entries: bool = False) -> dict:
-    out = {
+    out: dict[str, object] = {
         "number": t.number,
         "department": t.department,
         "subject": t.subject,

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope as SmtpEnvelope, Session, syntax
 
@@ -90,6 +91,10 @@ class IntakeSMTP(SMTP):
     than refused (be liberal in what you accept), and the size limit counts the bytes as
     sent, before dot-unstuffing. Relies on aiosmtpd 1.4's hooks (pinned in setup.cfg).
     """
+    # aiosmtpd types these as optional; both are set before any method below runs (the
+    # transport once connected, the envelope at the greeting and after each RSET).
+    transport: asyncio.Transport
+    envelope: SmtpEnvelope
 
     def __init__(self, *args, sessions: Sessions, **kwargs):
         super().__init__(*args, **kwargs)
@@ -147,8 +152,8 @@ class IntakeSMTP(SMTP):
             self._writer.write(TIMEOUT.encode("ascii") + b"\r\n")
         super()._timeout_cb()
 
-    async def push(self, status: str) -> None:
-        await super().push(_REWORDED.get(status, status))
+    async def push(self, status: AnyStr) -> None:      # aiosmtpd's signature; it pushes str
+        await super().push(_REWORDED.get(status, status) if isinstance(status, str) else status)
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:

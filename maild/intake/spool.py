@@ -25,6 +25,7 @@ import ctypes
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +46,7 @@ def new_id() -> str:
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
 
 
-def _load_syncfs():
+def _load_syncfs() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.syncfs
@@ -56,10 +57,10 @@ def _load_syncfs():
 _syncfs = _load_syncfs()   # Linux: flush one filesystem (all files of a group) in one call
 
 
-def _sync_filesystem(path: Path) -> None:
+def _sync_filesystem(path: Path, syncfs: Callable[[int], int]) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        if _syncfs(fd) != 0:
+        if syncfs(fd) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs failed: {os.strerror(err)}")
     finally:
@@ -113,7 +114,7 @@ class Spool:
                         fh.flush()
                         os.fsync(fh.fileno())
             if _syncfs is not None:
-                _sync_filesystem(self.tmp)
+                _sync_filesystem(self.tmp, _syncfs)
         except BaseException:
             # A full disk, a vanished directory: nothing of this group was acknowledged, so
             # nothing of it may stay behind (the clients retry).
