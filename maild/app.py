@@ -52,6 +52,7 @@ class App:
 
     def init_db(self) -> None:
         self.sessions  # noqa: B018 - creates the engine
+        assert self.engine is not None      # made with the sessions
         db.init_schema(self.engine)
 
     def intake(self, on_accept=None) -> IntakeHandler:

@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
@@ -75,7 +76,8 @@ class OutboxBatch(list):
     def prefetch(self, conn: Connection, recipients: set[str]) -> None:
         self.earlier = store.budgeted_by_recipient(conn, now() - timedelta(hours=1), recipients)
 
-    def count(self, recipient: str, kind: str) -> int:
+    # Not list.count: the planner (deciding/plan.py, being rewritten) calls it by this name.
+    def count(self, recipient: str, kind: str) -> int:  # type: ignore[override]
         """Rows of this kind to this address (the planner's view of the batch)."""
         recipient = recipient.lower()
         return sum(r["recipient"].lower() == recipient and r["kind"] == kind for r in self)
@@ -221,7 +223,8 @@ class Actions:
         if "department" in fields and fields["department"] != ticket.department:
             self._change(ticket.id, now(), "department", ticket.department, str(fields["department"]),
                          str(fields["department"]))
-        return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
+        changed: dict[str, Any] = {k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__}
+        return replace(ticket, **changed)
 
     def _pending(self, recipient: str, kind: str) -> bool:
         """Whether mail of this kind to this address waits in this batch, not yet written."""
@@ -280,17 +283,18 @@ class Actions:
                 log.warning("not mailing %r (%s): not an address maild writes to", recipient.email, notice.template)
                 continue
             held = self._over_budget(ticket, recipient.email, notice.kind)
-            reply_to = None
+            reply_address = None       # the Reply-To header (``reply_to`` is the mail answered)
             number = signed_for or (ticket.number if ticket is not None else None)
             if notice.signed_reply and number and self.secret:
-                reply_to = auth.signed_address(self.secret, department.address, number, recipient.email)
+                reply_address = auth.signed_address(self.secret, department.address, number, recipient.email)
             outgoing = self.renderer.build(
                 sender_name=f"{department.short} — {department.name}", sender=department.address,
                 recipient_name=recipient.name, recipient=recipient.email,
                 token=token, rendered=rendered,
                 message_id=self.renderer.new_message_id(),
                 in_reply_to=references[-1] if references else None,
-                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to, files=files)
+                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_address,
+                files=files)
             self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind,
                                  "sender": outgoing.sender, "recipient": outgoing.recipient,
                                  "subject": outgoing.subject, "message_id": outgoing.message_id, "raw": outgoing.raw,

@@ -267,7 +267,7 @@ class WordSets:
     A word matches every word that begins with it; in a phrase the last word is such a
     prefix and the others must be whole ("сетевая папк" finds "сетевая папка")."""
 
-    def __init__(self, sets: list[tuple[str, tuple[str, ...]]], exact: set[str] = frozenset()):
+    def __init__(self, sets: list[tuple[str, tuple[str, ...]]], exact: frozenset[str] | set[str] = frozenset()):
         """``exact`` names the sets whose words must be whole words (no endings)."""
         self.single: dict[str, list[str]] = {}                             # word prefix -> names
         self.whole: dict[str, list[str]] = {}                              # whole word -> names
@@ -422,13 +422,16 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
         state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
         if target and target != state.department.code:
             moved = True
-            state = replace(state, department=org.department(target), category=None, kind=None,
+            moved_to = org.department(target)
+            assert moved_to is not None, target         # rules name known departments (checked on load)
+            state = replace(state, department=moved_to, category=None, kind=None,
                             transferred_from=state.department if "transfer" in then else state.transferred_from,
                             transfer_reason=rule.description or rule.name)
             if "category" not in then:
                 state = _categorised(state, mail, rcpt, org)
         if "category" in then:
             category = state.department.category(then["category"])
+            assert category is not None, then           # a rule's category is its department's (checked on load)
             state = replace(state, category=category, kind=category.kind)
         if "close" in then and "category" not in then:
             state = replace(state, category=None, kind=None)   # closed unprocessed: no category
@@ -452,9 +455,9 @@ def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organis
     reading = state.reading
     if reading is None or reading.department != state.department.code:
         return state
-    category = state.department.category(reading.category) if reading.category else None
-    if category is None:
+    read = state.department.category(reading.category) if reading.category else None
+    if read is None:
         return replace(state, kind=reading.kind)
-    return replace(state, category=category, kind=category.kind,
-                   hits=state.hits + (Hit(f"category {category.name!r} read from the text ({reading.reason})",
+    return replace(state, category=read, kind=read.kind,
+                   hits=state.hits + (Hit(f"category {read.name!r} read from the text ({reading.reason})",
                                           reading.features),))

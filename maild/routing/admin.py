@@ -157,8 +157,8 @@ def diff(engine: Engine, data_dir: Path, since: datetime, org: Organisation, tab
         first_category = next((h for h in changes if h.field == "category"), None)
         category_then = first_category.old if first_category is not None else row.category
         # The full name, not the history's 30 characters: the category of that department it begins.
-        if category_then and opened and org.department(opened):
-            category_then = next((x.name for x in org.department(opened).categories
+        if category_then and opened and (opened_in := org.department(opened)):
+            category_then = next((x.name for x in opened_in.categories
                                   if x.name.startswith(category_then)), category_then)
         outcome_then = row.disposition if row.disposition.startswith("closed") else "new-ticket"
         then = describe(outcome_then, opened or "?", None if outcome_then != "new-ticket" else category_then)

@@ -121,6 +121,7 @@ def read_labelled(source: Path, org: Organisation, topics: set[str]) -> list[Lab
             for path in sorted(folder.glob("*.eml")):
                 if category is not None:
                     dept = org.department(category.department)
+                    assert dept is not None         # the category is one of a department of org's
                     out.append(Labelled(path, dept.address, dept.code, category.name, category.kind, "new-ticket"))
                 else:
                     osa = org.departments[0]

@@ -95,8 +95,8 @@ class Relay:
                 rows = self.due(session, limit)
                 session.expunge_all()       # keep the loaded values; release the read
                 session.rollback()
-            for row in rows:
-                self.maildir.deliver(row, self.hostname, self.return_path(row))
+            for due in rows:
+                self.maildir.deliver(due, self.hostname, self.return_path(due))
             if rows:
                 with sessions.begin() as session:
                     session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
@@ -154,7 +154,7 @@ class Relay:
     def _record(self, sessions: sessionmaker[Session], row: Outbox, outcome, arg, result: RelayResult) -> None:
         """Write what became of a claimed row (``outcome``: sent, answer or defer)."""
         with sessions.begin() as session:
-            current = session.get(Outbox, row.id)
+            current = session.get_one(Outbox, row.id)     # claimed by us: it is there
             current.status = "pending"          # the outcome decides: sent, failed or again later
             if outcome == "answer":
                 self._answer(current, arg[0], arg[1], result)

@@ -55,7 +55,8 @@ class ReportStatus:
 
 def report_status(report: str, text: str, subject: str) -> ReportStatus:
     """What a delivery report says: from its delivery-status part, else its prose."""
-    action = (_ACTION.search(report).group(1).lower() if _ACTION.search(report) else "")
+    found_action = _ACTION.search(report)
+    action = found_action.group(1).lower() if found_action else ""
     status = _STATUS.search(report)
     code = status.group(1) if status else ""
     if not code:
