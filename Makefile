@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install bench bench-memory bench-routing model clean
+.PHONY: run test lint install bench bench-memory bench-routing model clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# Lint and type checks (configured in pyproject.toml); CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check maild tests bench
+	$(BIN)/mypy maild
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
