@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install docs bench bench-memory bench-routing model clean
+.PHONY: run test lint install docs bench bench-memory bench-routing model clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -22,7 +22,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
-# The configuration reference, written from the schema in maild/config.py (a test compares).
+# Lint and type checks (configured in pyproject.toml); CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check maild tests bench
+	$(BIN)/mypy maild
+
+# The configuration reference, written from the schema in maild/config_schema.py (a test compares).
 docs: $(STAMP)
 	$(BIN)/maild config reference > docs/config.md.tmp && mv docs/config.md.tmp docs/config.md
 

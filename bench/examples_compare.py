@@ -15,10 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import thresholds  # noqa: E402
 from maild.deciding.policy import load_policy  # noqa: E402
 from maild.routing import admin, train  # noqa: E402
 from maild.routing.decide import Thresholds  # noqa: E402
+
+import thresholds  # noqa: E402
 
 
 def main(name: str) -> None:

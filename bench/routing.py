@@ -47,8 +47,8 @@ def rss_mb() -> float:
 
 
 def this_version(rows: list[dict]) -> dict:
-    from maild.reading.parse import parse
     from maild.deciding.policy import load_policy
+    from maild.reading.parse import parse
     from maild.routing import evaluate
 
     mails = [(row, parse(Path(row["file"]).read_bytes())) for row in rows]
@@ -113,7 +113,7 @@ def baseline(rows: list[dict], rev: str) -> dict:
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
     report = evaluate.Report()
-    for row, g in zip(rows, got):
+    for row, g in zip(rows, got, strict=True):   # the baseline answers every row
         item = evaluate.Labelled(Path(row["file"]), row["to"], row["department"], row["category"], row["kind"],
                                  row["outcome"])
         report.decided.append(evaluate.Decided(item, g["outcome"], g["department"], g["category"], g["kind"],

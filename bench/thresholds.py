@@ -63,7 +63,7 @@ def main() -> None:
                 close=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95], probable=[0.01, 0.02, 0.03, 0.05, 0.1])
     results = []
     for values in itertools.product(*grid.values()):
-        t = Thresholds(**dict(zip(grid, values)))
+        t = Thresholds(**dict(zip(grid, values, strict=True)))
         closed_valid, outcome_ok, category_ok, cases = judge(org, reader, scored, t)
         results.append(((closed_valid, -outcome_ok, -category_ok), t, cases))
     results.sort(key=lambda r: r[0])

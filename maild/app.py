@@ -9,16 +9,16 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.deciding import auth
 from maild.acting import db
 from maild.acting.actions import Actions
 from maild.acting.blobs import BlobStore
 from maild.config import Config, ConfigError
+from maild.deciding import auth
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.receive import IntakeHandler
+from maild.intake.spool import Spool
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.intake.spool import Spool
 from maild.values import Clock, SystemClock
 from maild.worker import Worker
 
@@ -35,7 +35,7 @@ class App:
     clock: Clock = field(default_factory=SystemClock)   # the one clock: storage is UTC
 
     @classmethod
-    def create(cls, config: Config) -> "App":
+    def create(cls, config: Config) -> App:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
         codes = {d.code for d in organisation().departments}
@@ -56,13 +56,14 @@ class App:
         """``maild serve``'s start: create an empty database, accept one at the code's revision
         (db.SchemaOutdated otherwise). No Alembic here."""
         self.sessions  # noqa: B018 - creates the engine
+        assert self.engine is not None      # made with the sessions
         db.init_schema(self.engine)
 
     def migrate_db(self, create: bool = False) -> list[str]:
         """``maild db upgrade`` (``create``: ``db init``) through the revisions; what was done."""
-        from maild.acting import migrate   # Alembic: only the db commands load it
-        self.sessions  # noqa: B018 - creates the engine
-        return migrate.init(self.engine) if create else migrate.upgrade(self.engine)
+        from maild.acting import migrate  # Alembic: only the db commands load it
+        engine = self.sessions.kw["bind"]
+        return migrate.init(engine) if create else migrate.upgrade(engine)
 
     def intake(self, on_accept=None) -> IntakeHandler:
         return IntakeHandler(self.spool, self.organisation, on_accept)
@@ -73,7 +74,7 @@ class App:
         cfg = self.config
         factory = None
         if parser_process and cfg.worker.parse_processes > 0:
-            from maild.children import child_setup   # parser processes: die with the worker, no signals of its
+            from maild.children import child_setup  # parser processes: die with the worker, no signals of its
             factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,

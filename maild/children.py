@@ -4,6 +4,7 @@ Its own module so that the composition root (``app``) and the process tree (``da
 both use it without importing each other."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -21,14 +22,10 @@ def child_setup(close_fds: tuple[int, ...] = ()) -> None:
     for sig in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)
     for fd in close_fds:
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
-    try:
+    with contextlib.suppress(OSError, AttributeError):   # not Linux: the parent's shutdown still stops us
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass   # not Linux: the parent's shutdown still stops us
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Accept fast, process later: when both want the CPU, the SMTP listener goes first
     # (a sender waits for its 250; a spooled message can wait a moment for its ticket).

@@ -13,6 +13,7 @@ import ipaddress
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from maild.config_schema import ALL_DEPARTMENTS_ONLY, SCHEMA
 
@@ -170,7 +171,12 @@ class Config:
         return self.data_dir / "outbox"
 
 
-def _check(source: str, raw: dict) -> dict[str, dict[str, object]]:
+# section -> key -> value; each value was checked against its SCHEMA type at run time (Any:
+# the check is dynamic, so that e.g. RelayConfig(**values["relay"]) is not an error).
+Values = dict[str, dict[str, Any]]
+
+
+def _check(source: str, raw: dict) -> Values:
     """Validate raw TOML against SCHEMA; return section -> key -> value with defaults.
     ``[notifications.<DEPT>]`` tables come back as sections ``notifications.<DEPT>``
     holding only the keys they set."""
@@ -193,7 +199,7 @@ def _check(source: str, raw: dict) -> dict[str, dict[str, object]]:
 def _department_notifications(source: str, values: dict, code: str, table: dict) -> None:
     if not code.isalnum() or not code.isupper():
         raise ConfigError(f"{source}: [notifications.{code}]: a department code is written in capitals, like OSA")
-    scratch = {"notifications": {}}
+    scratch: Values = {"notifications": {}}
     for key, value in table.items():
         if key in ALL_DEPARTMENTS_ONLY:
             raise ConfigError(f"{source}: key 'notifications.{code}.{key}' is set for all departments only")

@@ -16,12 +16,14 @@ Config: everything under ``[smtp]`` and ``[worker]``; see docs/config.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing as mp
 import os
 import select
 import signal
 import threading
+from collections.abc import Callable
 
 from maild.app import App
 from maild.children import child_setup
@@ -41,10 +43,8 @@ class Wakeup:
     def wait(self, timeout: float) -> bool:
         ready, _, _ = select.select([self.fd], [], [], timeout)
         if ready:
-            try:
+            with contextlib.suppress(BlockingIOError):
                 os.read(self.fd, 65536)
-            except BlockingIOError:
-                pass
         return bool(ready)
 
 
@@ -86,16 +86,15 @@ class Daemon:
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
         # name -> (target, args); the processes themselves are in self.children.
-        self.roles = {"worker": (_worker_main, (app.config, self.wake_r)),
-                      "sender": (_sender_main, (app.config,))}
+        self.roles: dict[str, tuple[Callable[..., None], tuple[object, ...]]] = {
+            "worker": (_worker_main, (app.config, self.wake_r)),
+            "sender": (_sender_main, (app.config,))}
         self.children: dict[str, mp.process.BaseProcess] = {}
         self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
 
     def kick(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
             os.write(self.wake_w, b"!")
-        except BlockingIOError:
-            pass   # the pipe is full: the worker has plenty of wake-ups waiting already
 
     def _start(self, name: str) -> None:
         target, args = self.roles[name]
@@ -136,10 +135,8 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         while not stopping.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
             # The change watch: an edited rules file is taken (or refused) without a signal.
             if not stopping.is_set() and self.app.organisation.reload_if_changed():
                 self._signal_children()

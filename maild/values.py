@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -86,7 +86,7 @@ class Envelope:
     mail_from: str                 # '' for the null sender <>
     rcpt_to: tuple[str, ...]
     peer: str = ""
-    received_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    received_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     helo: str = ""
 
     def to_json(self) -> bytes:
@@ -170,7 +170,7 @@ class SystemClock:
     """The time, in UTC (storage is UTC; people see the configured zone)."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 @dataclass

@@ -42,14 +42,14 @@ from maild.config import Config
 from maild.deciding import auth, dispatch, facts, rules
 from maild.deciding.plan import Planner
 from maild.deciding.policy import OrganisationHolder, Policy
-from maild.reading.prepare import Parsed, read_and_parse_all
 from maild.intake import spool as spool_mod
 from maild.intake.spool import Spool, SpoolItem
 from maild.reading.classify import Verdict
 from maild.reading.mail import Mail
+from maild.reading.prepare import Parsed, read_and_parse_all
 from maild.sending.relay import Relay
-from maild.sending.sender import DrainSummary, Sender
 from maild.sending.render import Renderer
+from maild.sending.sender import DrainSummary, Sender
 from maild.values import Clock, Disposition, Envelope, SystemClock
 
 log = logging.getLogger("maild.worker")
@@ -184,12 +184,13 @@ class Worker:
     # -- one batch ------------------------------------------------------------------
     def process_batch(self, items: list[SpoolItem], parsed: list[Parsed], summary: DrainSummary) -> bool:
         prepared: list[Prepared] = []
-        for item, result in zip(items, parsed):
+        for item, result in zip(items, parsed, strict=True):
             if result.error is not None:
                 self.spool.to_quarantine(item, f"cannot parse: {result.error}")
                 summary.quarantined += 1
                 log.warning("quarantined %s: cannot parse: %s", item.id, result.error)
                 continue
+            assert result.mail is not None and result.verdict is not None     # error is None: parsed
             prepared.append(Prepared(item, result.envelope, result.size, result.mail,
                                      result.verdict, result.key, result.routing))
 
@@ -222,9 +223,9 @@ class Worker:
                 summary.replies += 1
             elif outcome.disposition == Disposition.DUPLICATE:
                 summary.duplicates += 1
-        for p, exc in failed:
-            reason = f"{type(exc).__name__}: {exc}"
-            log.error("processing %s failed: %s", p.item.id, reason, exc_info=exc)
+        for p, error in failed:
+            reason = f"{type(error).__name__}: {error}"
+            log.error("processing %s failed: %s", p.item.id, reason, exc_info=error)
             if self.spool.failed(p.item, reason, self.config.worker.max_attempts, self.config.worker.retry_delay):
                 summary.quarantined += 1
             else:

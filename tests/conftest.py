@@ -4,11 +4,11 @@ the relay, real SQLite files and, when ``MAILD_TEST_PG`` names a server, Postgre
 from __future__ import annotations
 
 import contextlib
-import functools
 import email
 import email.message
 import email.policy
 import email.utils
+import functools
 import os
 import secrets
 import shutil

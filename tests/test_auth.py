@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from maild.deciding import auth
 from maild.acting import store
+from maild.deciding import auth
 
 from conftest import TRUSTED_DKIM, mail
 

@@ -28,7 +28,8 @@ def test_inject_drain_and_read_back_as_json(run, tmp_path):
     result = run("inject", str(eml), "--rcpt", "osticket@torex.ru", "--sender", "ivan@torex.ru")
     assert result.exit_code == 0 and "queued as" in result.output
     result = run("inject", "-", "--rcpt", "osticket-1c@torex.ru", "--sender", "ivan@torex.ru",
-                 input=mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.", message_id="cli2@torex.ru"))
+                 input=mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.",
+                            message_id="cli2@torex.ru"))
     assert result.exit_code == 0
     result = run("drain")
     assert result.exit_code == 0 and result.output.startswith("processed 2: 2 new tickets")
@@ -41,7 +42,8 @@ def test_inject_drain_and_read_back_as_json(run, tmp_path):
     shown = json.loads(run("tickets", "show", "osa-1", "--json").output)
     assert set(shown) >= {"number", "department", "subject", "status", "requester", "assignee",
                           "category", "kind", "source", "created_at", "entries"}
-    assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов", "phone": "", "office": "", "company": ""}
+    assert shown["requester"] == {"email": "ivan@torex.ru", "name": "Иван Иванов", "phone": "", "office": "",
+                                  "company": ""}
     [entry] = shown["entries"]
     assert set(entry) == {"type", "author", "created_at", "body", "full_body", "attachments", "unauthenticated"}
     assert entry["type"] == "message" and "Принтер" in entry["body"]
@@ -94,7 +96,9 @@ def test_broken_rules_named_with_file(tmp_path):
 
 def test_example_config_documents_the_defaults():
     from dataclasses import replace
+
     from maild import config
+
     from conftest import PROJECT
     example = config.load(PROJECT / "maild.toml.example")
     default = config.load(None)

@@ -7,9 +7,9 @@ import email.policy
 
 import pytest
 
+from maild.acting import store
 from maild.deciding import commands
 from maild.reading import quotes
-from maild.acting import store
 
 from conftest import TRUSTED_DKIM, mail
 
@@ -21,6 +21,7 @@ REQUEST = "Добрый день! Принтер на 3 этаже не печа
 
 def dab_staff() -> list[str]:
     from maild.deciding.organisation import load
+
     from conftest import PROJECT
     return [m.email for m in load(PROJECT / "rules").department("DAB").staff]
 
@@ -43,7 +44,7 @@ def command(h, body: str, sender: str = PETROV, subject: str = "Re: [#OSA-000001
 def ticket(h, number: str = "OSA-000001"):
     with h.session() as s:
         t = store.ticket_with_entries(s, number)
-        t.participants, t.links  # load while the session is open
+        _ = t.participants, t.links  # load while the session is open
         return t
 
 
@@ -66,6 +67,7 @@ def to_requester(h) -> list:
 
 def test_every_refusal_has_russian_words_in_the_receipt():
     import re
+
     from conftest import PROJECT
     codes = {code for path in (PROJECT / "maild" / "deciding" / "commands").glob("*.py")
              for code in re.findall(r'Refusal\("([a-z-]+)"', path.read_text())}
@@ -235,8 +237,8 @@ def test_new_files_a_phone_ticket_for_the_employee(maild, word):
                       subject="Звонок: мышь")
     assert outcome.disposition == "command-applied" and outcome.ticket == "OSA-000001"
     t = ticket(maild)
-    assert (t.source, t.filed_by, t.assignee, t.requester.email, t.subject) == \
-        ("phone", "petrov", "petrov", "o.belova@torex.ru", "Звонок: мышь")
+    assert (t.source, t.filed_by, t.assignee, t.requester.email, t.subject) == (
+        "phone", "petrov", "petrov", "o.belova@torex.ru", "Звонок: мышь")
     assert t.entries[0].body == "Не работает мышь на ПК" and t.entries[0].author.email == "o.belova@torex.ru"
     [ack] = maild.sent_to("o.belova@torex.ru")
     assert "OSA-000001" in ack.body and "Пётр Петров" in ack.body
@@ -364,6 +366,7 @@ def test_new_only_in_ones_own_department(maild):
 
 def dab_address() -> str:
     from maild.deciding.organisation import load
+
     from conftest import PROJECT
     return load(PROJECT / "rules").department("DAB").address
 
@@ -639,8 +642,8 @@ def test_phone_ticket_is_never_closed_by_the_mail_policy(maild):
     command(maild, f"#new o.belova@torex.ru\n{text}", subject="Звонок: мобильный телефон")
     t = ticket(maild, "OSA-000002")
     assert t.status == "open" and t.source == "phone"
-    assert [m.subject for m in maild.sent_to("o.belova@torex.ru")] and \
-        all("закрыт" not in m.body for m in maild.sent_to("o.belova@torex.ru"))
+    assert ([m.subject for m in maild.sent_to("o.belova@torex.ru")]
+            and all("закрыт" not in m.body for m in maild.sent_to("o.belova@torex.ru")))
 
 
 def test_receipt_subject_carries_the_token_once(maild):

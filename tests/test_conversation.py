@@ -51,9 +51,11 @@ def test_new_ticket_gets_number_ack_and_staff_alert(maild):
 
 
 def test_numbers_are_per_department(maild):
-    maild.send(mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.", to="osticket-1c@torex.ru"), rcpt="osticket-1c@torex.ru")
+    maild.send(mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.", to="osticket-1c@torex.ru"),
+               rcpt="osticket-1c@torex.ru")
     maild.send(mail(subject="Принтер"))
-    maild.send(mail(subject="Отчёт", body="Нужен новый отчёт по продажам в 1С.", to="osticket-1c@torex.ru"), rcpt="osticket-1c@torex.ru")
+    maild.send(mail(subject="Отчёт", body="Нужен новый отчёт по продажам в 1С.", to="osticket-1c@torex.ru"),
+               rcpt="osticket-1c@torex.ru")
     maild.drain()
     with maild.session() as s:
         numbers = {t.subject: t.number for t in store.tickets(s)}
@@ -244,8 +246,8 @@ def test_raw_message_is_archived_and_rereadable(maild):
     raw = mail(message_id="archive@torex.ru")
     maild.send(raw)
     maild.drain()
-    from maild.intake import spool
     from maild.acting.models import Inbound
+    from maild.intake import spool
     with maild.session() as s:
         row = s.scalars(select(Inbound)).one()
     envelope, stored = spool.read(maild.app.config.data_dir / row.archive_path)
@@ -257,6 +259,7 @@ def test_raw_message_is_archived_and_rereadable(maild):
 def test_department_can_override_a_template(maild, tmp_path):
     import shutil
     from dataclasses import replace
+
     from conftest import PROJECT
     templates = tmp_path / "templates"
     shutil.copytree(PROJECT / "templates", templates)
@@ -264,7 +267,8 @@ def test_department_can_override_a_template(maild, tmp_path):
         "Subject: ДАБ принял: {{ ticket.subject }}\n\nЗаявка {{ ticket.number }} принята ДАБ.\n",
         encoding="utf-8")
     maild.app.config = replace(maild.app.config, templates_dir=templates)
-    maild.send(mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.", to="osticket-1c@torex.ru"), rcpt="osticket-1c@torex.ru")
+    maild.send(mail(subject="Ошибка 1С", body="1С выдаёт ошибку при проведении документа.", to="osticket-1c@torex.ru"),
+               rcpt="osticket-1c@torex.ru")
     maild.send(mail(subject="Принтер"))
     maild.drain()
     subjects = sorted(m.subject for m in maild.sent_to("ivan@torex.ru"))

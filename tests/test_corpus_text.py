@@ -10,8 +10,8 @@ import re
 import pytest
 from sqlalchemy import select
 
-from maild.reading import charset, quotes
 from maild.acting.models import AttachmentRow, Entry, Inbound
+from maild.reading import charset, quotes
 from maild.reading.parse import parse
 from maild.values import Envelope
 
@@ -73,5 +73,5 @@ def test_stored_text(harness_factory, corpus_rules, path):
         text = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
         assert text.strip() or not mail.text.strip()
         leftover = [line for line in text.splitlines() if QUOTE_HEADER.search(line)]
-        only_quoted = all(QUOTE_HEADER.search(l) or not l.strip() for l in mail.text.splitlines())
+        only_quoted = all(QUOTE_HEADER.search(line) or not line.strip() for line in mail.text.splitlines())
         assert not leftover or only_quoted, leftover[:3]

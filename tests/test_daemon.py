@@ -42,9 +42,9 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
     shutil.copytree(PROJECT / "rules", rules)
     port = free_port()
     env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url, MAILD_RULES=str(rules))
-    log = open(tmp_path / "serve.log", "w+")
-    proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "serve.log", "w+") as log:     # the daemon writes to its own copy of the file
+        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
     try:
         assert _wait(lambda: _listening(port)), "maild serve did not start listening"
         with smtplib.SMTP("127.0.0.1", port) as client:
@@ -89,7 +89,6 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
-        log.close()
     assert code == 0
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
     # Nothing of it lives on listening (parser processes of a killed worker included).

@@ -16,19 +16,18 @@ from conftest import PG_URL, free_port, mail
 from test_daemon import MAILD, _listening, _wait
 
 
-def start(tmp_path: Path, db_url: str, port: int, log_name: str) -> tuple[subprocess.Popen, object]:
+def start(tmp_path: Path, db_url: str, port: int, log_name: str) -> subprocess.Popen:
     env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url)
-    log = open(tmp_path / log_name, "w+")
-    proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp_path / log_name, "w+") as log:    # the daemon writes to its own copy of the file
+        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     assert _wait(lambda: _listening(port)), (tmp_path / log_name).read_text()
-    return proc, log
+    return proc
 
 
-def stop(proc: subprocess.Popen, log) -> None:
+def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
-    log.close()
 
 
 def keys_and_tickets(db_url: str) -> dict[str, int]:
@@ -47,7 +46,7 @@ def keys_and_tickets(db_url: str) -> dict[str, int]:
 
 def test_kill_9_during_parallel_deliveries_loses_nothing_that_got_250(tmp_path, db_url):
     port = free_port()
-    proc, log = start(tmp_path, db_url, port, "serve1.log")
+    proc = start(tmp_path, db_url, port, "serve1.log")
     accepted: list[str] = []
     refused: list[str] = []
     lock = threading.Lock()
@@ -70,12 +69,11 @@ def test_kill_9_during_parallel_deliveries_loses_nothing_that_got_250(tmp_path, 
     assert _wait(lambda: len(accepted) >= 60, timeout=60)
     os.killpg(proc.pid, signal.SIGKILL)           # listener, worker, sender, parsers: all at once
     proc.wait(timeout=10)
-    log.close()
     for t in threads:
         t.join(timeout=60)
     assert refused, "the kill came too late to test anything"
 
-    proc, log = start(tmp_path, db_url, port, "serve2.log")
+    proc = start(tmp_path, db_url, port, "serve2.log")
     try:
         def done() -> bool:
             try:
@@ -87,7 +85,7 @@ def test_kill_9_during_parallel_deliveries_loses_nothing_that_got_250(tmp_path, 
                 (spool / d).exists() and any((spool / d).iterdir()) for d in ("incoming", "active"))
         assert _wait(done, timeout=90), "not every accepted message was processed after the restart"
     finally:
-        stop(proc, log)
+        stop(proc)
     counts = keys_and_tickets(db_url)
     assert all(counts[key] == 1 for key in accepted)                 # each exactly once
     assert all(counts.get(key, 0) <= 1 for key in refused)           # absent, or whole and once
@@ -98,7 +96,7 @@ def test_a_locked_sqlite_database_delays_processing_and_never_intake(tmp_path):
     db = tmp_path / "data" / "maild.db"
     url = f"sqlite:///{db}"
     port = free_port()
-    proc, log = start(tmp_path, url, port, "serve.log")
+    proc = start(tmp_path, url, port, "serve.log")
     try:
         with smtplib.SMTP("127.0.0.1", port) as c:        # the schema exists, the worker runs
             c.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail(message_id="before@torex.ru"))
@@ -115,13 +113,14 @@ def test_a_locked_sqlite_database_delays_processing_and_never_intake(tmp_path):
         holder.close()
         assert _wait(lambda: all(f"locked-{i}@torex.ru" in keys_and_tickets(url) for i in range(20)), timeout=60)
     finally:
-        stop(proc, log)
+        stop(proc)
     assert all(n == 1 for n in keys_and_tickets(url).values())
 
 
 def test_an_unreachable_postgresql_delays_processing_and_never_intake(tmp_path):
     if not PG_URL:
         import pytest
+
         from conftest import IN_CI
         if IN_CI:
             pytest.fail("CI must set MAILD_TEST_PG so the daemon is also tested against PostgreSQL")
@@ -130,18 +129,19 @@ def test_an_unreachable_postgresql_delays_processing_and_never_intake(tmp_path):
     with pg_schema() as good:
         port = free_port()
         bad = "postgresql+psycopg://maild:maild@127.0.0.1:1/none?connect_timeout=2"
-        proc, log = start(tmp_path, bad, port, "down.log")
+        proc = start(tmp_path, bad, port, "down.log")
         try:
             for i in range(10):
                 with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
-                    assert c.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail(message_id=f"down-{i}@torex.ru")) == {}
+                    sent = c.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail(message_id=f"down-{i}@torex.ru"))
+                    assert sent == {}
             assert _wait(lambda: "database unavailable" in (tmp_path / "down.log").read_text(), timeout=30)
         finally:
-            stop(proc, log)
-        proc, log = start(tmp_path, good, port, "up.log")        # the database is back
+            stop(proc)
+        proc = start(tmp_path, good, port, "up.log")        # the database is back
         try:
             assert _wait(lambda: all(f"down-{i}@torex.ru" in keys_and_tickets(good) for i in range(10)), timeout=60)
         finally:
-            stop(proc, log)
+            stop(proc)
         assert all(n == 1 for n in keys_and_tickets(good).values())
         assert "Traceback" not in (tmp_path / "down.log").read_text()

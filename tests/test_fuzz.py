@@ -49,20 +49,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from maild.deciding import auth, commands, selfservice
-from maild.reading import quotes
-from maild.sending import verp
 from maild.acting.blobs import BlobStore
 from maild.config import AttachmentsConfig, AuthConfig
-from maild.reading.parse import parse
-from maild.deciding.policy import load_policy
+from maild.deciding import auth, commands, selfservice
+from maild.deciding.policy import Policy, load_policy
 from maild.intake.spool import Spool
-from maild.values import Envelope
-from maild.deciding.policy import Policy
+from maild.reading import quotes
+from maild.reading.parse import parse
 from maild.reading.prepare import read_and_parse
+from maild.sending import verp
+from maild.values import Envelope
 
 from conftest import CORPUS, PROJECT, require_corpus
 
@@ -71,8 +69,8 @@ EXAMPLE_SECONDS = 10.0     # hypothesis deadline for one message (the "no hang" 
 HARD_STOP_SECONDS = 60     # SIGALRM: an endless loop fails instead of hanging the run
 MAX_EXAMPLES = 200         # about 12 s on the 2-core CI machine (the whole file: about 26 s)
 
-CORPUS_FILES = tuple(sorted(str(p.relative_to(CORPUS)) for p in CORPUS.glob("*/*.eml"))) \
-    if CORPUS.is_dir() else ()
+CORPUS_FILES = (tuple(sorted(str(p.relative_to(CORPUS)) for p in CORPUS.glob("*/*.eml")))
+                if CORPUS.is_dir() else ())
 
 ENVELOPES = (
     Envelope(mail_from="ivan@torex.ru", rcpt_to=("osticket@torex.ru",), peer="fuzz"),
@@ -167,7 +165,7 @@ def hard_stop(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def corpus_bytes(name: str) -> bytes:
     return (CORPUS / name).read_bytes()
 
@@ -221,8 +219,8 @@ class Pipeline:
         elapsed = time.perf_counter() - t
         summary = (f"{len(raw)} bytes: {outcome}; {elapsed:.2f} s, "
                    f"peak +{peak.increase / MiB:.1f} MiB ({PEAK.name})")
-        assert peak.increase < memory_bound(len(raw)), \
-            f"over the memory bound of {memory_bound(len(raw)) / MiB:.0f} MiB: {summary}"
+        assert peak.increase < memory_bound(len(raw)), (
+            f"over the memory bound of {memory_bound(len(raw)) / MiB:.0f} MiB: {summary}")
         if seconds is not None:
             assert elapsed < seconds * SLOWDOWN, f"too slow: {summary}"
         return summary
@@ -282,8 +280,8 @@ class Boundary:
         b = found[self.n % len(found)]
         other = found[(self.n + 1) % len(found)]
         if self.how == "rename-param":        # delimiters no longer match the parameter
-            return raw.replace(b"boundary=" + b, b"boundary=" + b + self.junk, 1) \
-                      .replace(b'boundary="' + b, b'boundary="' + b + self.junk, 1)
+            return (raw.replace(b"boundary=" + b, b"boundary=" + b + self.junk, 1)
+                       .replace(b'boundary="' + b, b'boundary="' + b + self.junk, 1))
         if self.how == "empty-param":
             return re.sub(rb'boundary\s*=\s*"?' + re.escape(b) + rb'"?', b'boundary=""', raw, count=1)
         if self.how == "drop-param":
@@ -366,8 +364,8 @@ class Nest:
     def __call__(self, raw: bytes) -> bytes:
         for i in range(self.depth):
             kind = self.kind if self.kind != "alternate" else ("multipart", "rfc822")[i % 2]
-            head = b"From: =?utf-8?B?0JjQstCw0L0=?= <ivan@torex.ru>\r\nSubject: Fwd: level %d\r\n" \
-                   b"MIME-Version: 1.0\r\n" % i
+            head = (b"From: =?utf-8?B?0JjQstCw0L0=?= <ivan@torex.ru>\r\nSubject: Fwd: level %d\r\n"
+                    b"MIME-Version: 1.0\r\n" % i)
             b = b"=_b" if self.same_boundary else b"=_level%d" % i
             close = b"\r\n--" + b + b"--\r\n" if self.closed else b"\r\n"
             if kind == "rfc822":

@@ -8,7 +8,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # CREATE ... IF NOT EXISTS, then the ALTER TABLE ... ADD COLUMN IF NOT EXISTS lines and the
 # ticket_changes backfill that its `db init` ran on every start.
 RELEASE_SCHEMA = FIXTURES / "schema-21a9272.sql"
-T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 HEAD = db.SCHEMA_REVISION
 UP_TO_DATE = f"up to date (revision {HEAD})"
 
@@ -166,6 +166,7 @@ def column_lists(engine, tables) -> dict[str, list[str]]:
 def assert_usable(engine) -> None:
     """The upgraded database takes the pipeline's writes: ids come from the rowid / identity."""
     from sqlalchemy.orm import Session
+
     from maild.acting import store
     from maild.acting.models import Entry, Person, Ticket
     with Session(engine) as s, s.begin():

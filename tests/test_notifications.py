@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from maild import config as config_mod
-from maild.reports import digest
 from maild.acting.models import now
+from maild.reports import digest
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 
@@ -224,6 +224,7 @@ def test_staff_answers_are_never_held(harness_factory):
 
 def test_held_mail_is_released_by_the_admin(harness_factory):
     from click.testing import CliRunner
+
     from maild.admin.cli import main
     h = harness_factory(configure=budget(per_recipient=1))
     for n in range(2):
@@ -247,6 +248,7 @@ def test_staff_mail_is_not_counted(harness_factory):
 
 def test_rules_check_names_notification_tables_of_departments_the_rules_lack(tmp_path):
     from click.testing import CliRunner
+
     from maild.admin.cli import main
     config = tmp_path / "maild.toml"
     config.write_text("[notifications.HR]\nack = false\n", encoding="utf-8")

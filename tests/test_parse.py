@@ -5,9 +5,9 @@ import base64
 
 import pytest
 
+from maild.deciding.match import parse_number, subject_tokens
 from maild.reading import charset
 from maild.reading.classify import Kind, classify
-from maild.deciding.match import parse_number, subject_tokens
 from maild.reading.parse import parse
 from maild.values import Envelope
 

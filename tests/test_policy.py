@@ -8,14 +8,14 @@ import smtplib
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import func, select
 
 from maild.acting import store
-from maild.admin.cli import main
 from maild.acting.models import Inbound, Ticket
+from maild.admin.cli import main
 from maild.deciding.policy import OrganisationHolder
 
 from conftest import PROJECT, mail
-from sqlalchemy import func, select
 
 
 def ticket(h, number="OSA-000001"):
@@ -34,7 +34,8 @@ def test_mail_from_outside_refused_in_the_smtp_dialogue(maild):
 
 def test_outside_from_behind_a_corporate_relay_gets_one_answer_a_day(harness_factory):
     from dataclasses import replace
-    maild = harness_factory(configure=lambda cfg: replace(cfg, auth=replace(cfg.auth, trusted_networks=("127.0.0.0/8",))))
+    maild = harness_factory(
+        configure=lambda cfg: replace(cfg, auth=replace(cfg.auth, trusted_networks=("127.0.0.0/8",))))
     for n in range(2):
         maild.send(mail(sender="Partner <p@partner.example>", subject=f"Счёт {n}"), sender="relay@torex.ru")
     maild.send(mail(sender="robot@partner.example", headers={"Auto-Submitted": "auto-replied"}),
@@ -143,7 +144,7 @@ def test_rules_check_names_file_line_and_problem(rules_copy, file, old, new, mes
     path = rules_copy / file
     text = path.read_text(encoding="utf-8")
     assert old in text, old
-    line = next(i for i, l in enumerate(text.splitlines(), 1) if old in l)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if old in row)
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
     result = check(rules_copy)
     assert result.exit_code == 1
@@ -157,8 +158,8 @@ def test_rules_test_is_a_dry_run(tmp_path):
     result = CliRunner().invoke(main, ["rules", "test", str(eml), "--json", "--data-dir", str(data)])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert (out["disposition"], out["department"], out["category"], out["kind"]) == \
-        ("ticket-created", "OSA", "Принтер", "problem")
+    assert (out["disposition"], out["department"], out["category"], out["kind"]) == (
+        "ticket-created", "OSA", "Принтер", "problem")
     assert any("принтер" in " ".join(r["words"]) for r in out["rules"])
     assert [m["to"] for m in out["mail"]][:1] == ["ivan@torex.ru"]
     assert not (data / "maild.db").exists()                    # touched nothing
@@ -181,8 +182,8 @@ def test_invalid_rules_are_refused_on_reload_and_the_old_stay(rules_copy):
 
 def test_condition_kinds_words_whole_words_contains_regex(tmp_path, rules_copy):
     from maild.deciding import rules
-    from maild.reading.parse import parse
     from maild.deciding.policy import load_policy
+    from maild.reading.parse import parse
     (rules_copy / "rules.toml").write_text('''
 [[rule]]
 name = "w"

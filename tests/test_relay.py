@@ -5,7 +5,7 @@ from maild.app import App
 from maild.sending.relay import Maildir
 from maild.values import Envelope
 
-from conftest import make_config, mail
+from conftest import mail, make_config
 
 
 def test_maildir_delivery_survives_a_crash_before_commit(tmp_path, db_url):

@@ -2,11 +2,9 @@
 commands the systemd timers run."""
 from __future__ import annotations
 
-import email
-import email.policy
 import json
 import shlex
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +19,7 @@ from conftest import PROJECT, TRUSTED_DKIM, mail
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def cli(h, *args, config=None):
@@ -151,7 +149,8 @@ def seeded(maild):
             tid = conn.execute(insert(Ticket).values(
                 number=number, department=dept, subject=number, status=status, priority="normal",
                 requester_id=pid, category=category, source="email", created_at=created, updated_at=created,
-                closed_at=closed, resolution=resolution, transferred_from=transferred).returning(Ticket.id)).scalar_one()
+                closed_at=closed, resolution=resolution, transferred_from=transferred,
+            ).returning(Ticket.id)).scalar_one()
             conn.execute(insert(Entry).values(ticket_id=tid, type="message", author_id=pid, created_at=created,
                                               body="x", full_body="x"))
             if responded:
@@ -276,7 +275,6 @@ def test_csv_cells_never_run_as_formulas(phoned):
 
 def test_digest_overdue_is_waiting_for_us_and_robots_do_not_reset_it(maild):
     from maild.reports import digest as digest_mod
-    from maild.acting.models import now
     for n in range(2):
         maild.send(mail(subject=f"Заявка {n}", message_id=f"d{n}@torex.ru"))
     maild.drain()
@@ -345,7 +343,7 @@ def test_a_past_period_reads_the_same_after_a_reopen_and_a_transfer(maild):
     from maild.reports import report as reports
     with maild.app.engine_begin() as conn:
         at = reopened if isinstance(reopened, datetime) else datetime.fromisoformat(str(reopened))
-        at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at
-        past = reports.summary(conn, datetime.combine(today, datetime.min.time(), timezone.utc), at)
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        past = reports.summary(conn, datetime.combine(today, datetime.min.time(), UTC), at)
     assert [(r.department, r.closed, r.transferred) for r in past.rows] == [("OSA", 1, 0)]
     assert past.backlog == {}

@@ -20,6 +20,7 @@ def test_the_table_covers_the_policy():
     assert outcomes == {"ticket", "transferred", "not-handled", "uncategorised"}
     for dept in ("OSA", "DAB"):
         from maild.deciding.organisation import load
+
         from conftest import PROJECT
         names = {c.name for c in load(PROJECT / "rules").department(dept).categories}
         assert names <= {r["expect_category"] for r in REQUESTS}, dept

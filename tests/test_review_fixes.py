@@ -7,8 +7,8 @@ from dataclasses import replace
 from click.testing import CliRunner
 
 from maild.acting import store
-from maild.reading.classify import Kind, classify
 from maild.admin.cli import main
+from maild.reading.classify import Kind, classify
 from maild.reading.parse import parse
 from maild.values import Envelope
 
@@ -35,7 +35,8 @@ def test_a_request_that_merely_begins_like_a_robot_is_a_person():
 
 
 def test_control_characters_never_reach_the_database(maild):
-    raw = (b"From: a@torex.ru\r\nSubject: s\r\nMessage-ID: <a\x00b@x>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+    raw = (b"From: a@torex.ru\r\nSubject: s\r\nMessage-ID: <a\x00b@x>\r\n"
+           b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
            b"--b\r\nContent-Type: text/plain\r\n\r\nprinter\r\n--b\r\nContent-Type: image/png\r\n"
            b"Content-ID: <img\x001@x>\r\n\r\nPNG\r\n--b--\r\n")
     m = parse(raw)

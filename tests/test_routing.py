@@ -9,14 +9,14 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import select
 
 from maild.acting import store
-from maild.admin.cli import main
 from maild.acting.models import Inbound, TicketChange
+from maild.admin.cli import main
 from maild.routing import entities, learned
 from maild.routing.entities import EntityKind
 from maild.routing.text import normalise
-from sqlalchemy import select
 
 from conftest import PROJECT, TRUSTED_DKIM, mail
 
@@ -277,7 +277,8 @@ def test_rules_eval_reports_accuracy_confusion_and_errors(tmp_path):
         "file\tto\tdepartment\tcategory\tkind\toutcome\n"
         "p.eml\tosticket@torex.ru\tOSA\tПринтер\tproblem\tnew-ticket\n"
         "x.eml\tosticket@torex.ru\tOSA\tПринтер\tproblem\tnew-ticket\n", encoding="utf-8")
-    result = CliRunner().invoke(main, ["rules", "eval", str(tmp_path / "labels.tsv"), "--rules", str(PROJECT / "rules")])
+    result = CliRunner().invoke(main, ["rules", "eval", str(tmp_path / "labels.tsv"),
+                                       "--rules", str(PROJECT / "rules")])
     assert result.exit_code == 0, result.output
     assert "2 mails: outcome 100.0%" in result.output and "category 50.0%" in result.output
     assert "OSA|Принтер -> OSA|Почта: 1" in result.output

@@ -5,8 +5,7 @@ import threading
 
 from sqlalchemy import event, inspect
 
-from maild.acting import lists
-from maild.acting import db, store
+from maild.acting import db, lists, store
 from maild.acting.models import Base
 
 
@@ -35,10 +34,12 @@ def test_models_match_schema_sql(db_url):
         for column in table.columns:
             found = columns[column.name]
             # SQLite reports its INTEGER PRIMARY KEY (the rowid) as nullable; it is not.
-            if not (column.primary_key and engine.dialect.name == "sqlite" and _kind(column.type, engine.dialect) == "INT"):
+            rowid = (column.primary_key and engine.dialect.name == "sqlite"
+                     and _kind(column.type, engine.dialect) == "INT")
+            if not rowid:
                 assert found["nullable"] == column.nullable, f"{name}.{column.name} nullability"
-            assert _kind(found["type"], engine.dialect) == _kind(column.type, engine.dialect), \
-                f"{name}.{column.name}: {found['type']} vs {column.type}"
+            assert _kind(found["type"], engine.dialect) == _kind(column.type, engine.dialect), (
+                f"{name}.{column.name}: {found['type']} vs {column.type}")
         pk = inspector.get_pk_constraint(name)["constrained_columns"]
         assert pk == [c.name for c in table.primary_key.columns], name
         indexes = {i["name"]: (tuple(i["column_names"]), bool(i["unique"]))

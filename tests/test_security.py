@@ -212,6 +212,7 @@ def staff_mail_with(h, header: str, envelope: str, source: str | None = None):
 # -- what people read from the command line is what happened, and is safe ----------------------
 def cli(h, *args):
     from click.testing import CliRunner
+
     from maild.admin.cli import main
     cfg = h.app.config
     return CliRunner().invoke(main, ["--data-dir", str(cfg.data_dir), "--db", cfg.db_url, *args])
@@ -248,8 +249,9 @@ def test_terminal_output_never_carries_control_sequences_from_mail(maild, evil):
 
 
 # -- From as mail clients show it ---------------------------------------------------------------
-@pytest.mark.parametrize("shown", ["ivan@torex.ru <evil@torex.ru>", '"ivan@torex.ru" <evil@torex.ru>', "ivan@torex.ru (comment) <evil@torex.ru>",
-                                   "ivan\uff20torex.ru <evil@torex.ru>", '"p.petrov@torex.ru via evil@torex.ru" <evil@torex.ru>',
+@pytest.mark.parametrize("shown", ["ivan@torex.ru <evil@torex.ru>", '"ivan@torex.ru" <evil@torex.ru>',
+                                   "ivan@torex.ru (comment) <evil@torex.ru>", "ivan\uff20torex.ru <evil@torex.ru>",
+                                   '"p.petrov@torex.ru via evil@torex.ru" <evil@torex.ru>',
                                    "p.petrov@torex.ru <evil@torex.ru>"])
 def test_an_address_as_display_name_is_the_real_address_with_a_warning(maild, shown):
     maild.send(mail(sender=shown, headers={**TRUSTED_DKIM, "Cc": "o.belova@torex.ru"}), sender="evil@torex.ru")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from maild.deciding import selfservice
 from maild.acting import store
+from maild.deciding import selfservice
 
 from conftest import TRUSTED_DKIM, mail
 
@@ -171,8 +171,8 @@ def test_text_besides_a_history_request_is_said_to_be_unregistered(maild):
 
 
 def test_an_address_we_cannot_answer_is_recorded_as_such(maild):
-    raw = "From: Тест <тест@torex.ru>\r\nTo: osticket@torex.ru\r\nSubject: история\r\n" \
-          "Message-ID: <utf8@torex.ru>\r\n\r\nДобрый день!\r\n"
+    raw = ("From: Тест <тест@torex.ru>\r\nTo: osticket@torex.ru\r\nSubject: история\r\n"
+           "Message-ID: <utf8@torex.ru>\r\n\r\nДобрый день!\r\n")
     maild.send(raw.encode("utf-8"), sender="ivan@torex.ru")
     outcome = maild.drain().outcomes[-1]
     assert outcome.disposition == "not-answered" and maild.sink.messages == []

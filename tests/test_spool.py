@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from maild import values
 from maild.intake.spool import TMP_STALE_SECONDS, Spool
 from maild.values import Envelope
-from maild import values
 
 
 def test_recover_returns_claimed_files_and_spares_fresh_tmp_files(tmp_path):

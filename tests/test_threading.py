@@ -21,7 +21,7 @@ OUTLOOK_RU_QUOTE = ("\n\n________________________________\nОт: ОСА <osticke
 def ticket(h, number="OSA-000001"):
     with h.session() as s:
         t = store.ticket_with_entries(s, number)
-        t.participants, t.links  # load while the session is open
+        _ = t.participants, t.links  # load while the session is open
         return t
 
 
@@ -181,8 +181,8 @@ def test_automatic_reply_on_a_ticket_is_an_event_that_reopens_nothing(maild, pre
 
 
 def test_attachment_over_the_limit_is_listed_not_stored(harness_factory):
-    from dataclasses import replace
     import email.message
+    from dataclasses import replace
     h = harness_factory()
     h.app.config = replace(h.app.config, attachments=replace(h.app.config.attachments, max_size=1000))
     msg = email.message.EmailMessage()
@@ -199,6 +199,7 @@ def test_attachment_over_the_limit_is_listed_not_stored(harness_factory):
 
 def test_tickets_show_prints_the_conversation_and_full_originals(maild):
     from click.testing import CliRunner
+
     from maild.admin.cli import main
     opened(maild)
     maild.send(mail(subject="RE: [#OSA-000001]", body="Не помогло." + OUTLOOK_RU_QUOTE))

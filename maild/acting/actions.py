@@ -14,20 +14,21 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
-from maild.deciding import auth
 from maild.acting import store
 from maild.acting.batch import OutboxBatch
 from maild.acting.blobs import BlobStore
-from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
 from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange
+from maild.config import AttachmentsConfig, LoopGuardConfig, NotificationsConfig
+from maild.deciding import auth
 from maild.deciding.organisation import Department
+from maild.deciding.plan import mailable
 from maild.reading.mail import Mail
 from maild.sending.render import File, Renderer
-from maild.deciding.plan import mailable
 from maild.values import Clock, Notice, OutboxKind, PersonRef, Recipient, Status, SystemClock, TicketRef
 
 log = logging.getLogger("maild.actions")
@@ -191,7 +192,8 @@ class Actions:
         if "department" in fields and fields["department"] != ticket.department:
             self._change(ticket.id, self.clock.now(), "department", ticket.department, str(fields["department"]),
                          str(fields["department"]))
-        return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
+        changed: dict[str, Any] = {k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__}
+        return replace(ticket, **changed)
 
     def _pending(self, recipient: str, kind: str) -> bool:
         """Whether mail of this kind to this address waits in this batch, not yet written."""
@@ -250,22 +252,23 @@ class Actions:
                 log.warning("not mailing %r (%s): not an address maild writes to", recipient.email, notice.template)
                 continue
             held = self._over_budget(ticket, recipient.email, notice.kind)
-            reply_to = None
+            reply_address = None       # the Reply-To header (``reply_to`` is the mail answered)
             number = signed_for or (ticket.number if ticket is not None else None)
             if notice.signed_reply and number and self.secret:
-                reply_to = auth.signed_address(self.secret, department.address, number, recipient.email)
+                reply_address = auth.signed_address(self.secret, department.address, number, recipient.email)
             outgoing = self.renderer.build(
                 sender_name=f"{department.short} — {department.name}", sender=department.address,
                 recipient_name=recipient.name, recipient=recipient.email,
                 token=token, rendered=rendered,
                 message_id=self.renderer.new_message_id(),
                 in_reply_to=references[-1] if references else None,
-                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_to, files=files)
-            self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind, "sender": outgoing.sender,
-                         "recipient": outgoing.recipient, "subject": outgoing.subject,
-                         "message_id": outgoing.message_id, "raw": outgoing.raw,
-                         "status": "held" if held else "pending", "last_error": held,
-                         "attempts": 0, "next_attempt_at": created, "created_at": created})
+                references=references, auto_submitted=notice.auto_submitted, reply_to=reply_address,
+                files=files)
+            self._outbox.append({"ticket_id": ticket.id if ticket is not None else None, "kind": notice.kind,
+                                 "sender": outgoing.sender, "recipient": outgoing.recipient,
+                                 "subject": outgoing.subject, "message_id": outgoing.message_id, "raw": outgoing.raw,
+                                 "status": "held" if held else "pending", "last_error": held,
+                                 "attempts": 0, "next_attempt_at": created, "created_at": created})
             if ticket is not None:
                 self._thread_ids.append({"message_id": outgoing.message_id, "ticket_id": ticket.id,
                                          "outbound": True})
@@ -301,7 +304,8 @@ class Actions:
     def _tell_held(self, ticket: TicketRef | None, department: Department, recipient: str, why: str) -> None:
         """The department hears of held mail, at most once an hour per recipient."""
         key = f"loop:{recipient}"[:320]
-        if self._pending(key, "loop") or store.noticed_since(self.conn, key, "loop", self.clock.now() - timedelta(hours=1)):
+        since = self.clock.now() - timedelta(hours=1)
+        if self._pending(key, "loop") or store.noticed_since(self.conn, key, "loop", since):
             return
         # A marker row (never sent) keeps the hour's count of notices; the notice itself
         # goes to the staff.

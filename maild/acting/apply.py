@@ -14,6 +14,7 @@ it is.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import overload
 
 from maild.acting import store
 from maild.acting.actions import Actions
@@ -56,6 +57,20 @@ class _Ids:
             return None
         requester = self.people.get(ticket.requester_id, ticket.requester_id) if ticket.requester_id else None
         return replace(ticket, id=real.id, number=real.number, requester_id=requester)
+
+    def named(self, ticket: TicketRef) -> TicketRef:
+        """The real ticket an operation names (the plan opens a ticket before naming it)."""
+        real = self.ticket(ticket)
+        if real is None:    # a planner bug: say so here, not as a None deep in Actions
+            raise LookupError(f"an operation names planned ticket {ticket.number} before opening it")
+        return real
+
+    @overload
+    def person(self, person: PersonRef) -> PersonRef: ...
+    @overload
+    def person(self, person: None) -> None: ...
+    @overload
+    def person(self, person: PersonRef | None) -> PersonRef | None: ...
 
     def person(self, person: PersonRef | None) -> PersonRef | None:
         if person is None or person.id > 0:
@@ -111,25 +126,25 @@ def _one(a: Actions, op: ops.Operation, ids: _Ids, inbound_id: int | None) -> No
         ids.tickets[planned.id] = a.open_ticket(planned, requester.id if requester else None,
                                                 op.transferred_from, op.source, op.filed_by)
     elif isinstance(op, ops.AddEntry):
-        a.add_entry(ids.ticket(op.ticket), op.type, op.mail, ids.person(op.author),
+        a.add_entry(ids.named(op.ticket), op.type, op.mail, ids.person(op.author),
                     inbound_id if op.of_this_mail else None, touch=op.touch, body=op.body,
                     unauthenticated=op.unauthenticated)
     elif isinstance(op, ops.AddEvent):
-        a.event(ids.ticket(op.ticket), op.text, ids.person(op.author))
+        a.event(ids.named(op.ticket), op.text, ids.person(op.author))
     elif isinstance(op, ops.SetStatus):
-        a.set_status(ids.ticket(op.ticket), op.status, op.resolution)
+        a.set_status(ids.named(op.ticket), op.status, op.resolution)
     elif isinstance(op, ops.SetCategory):
-        a.set_category(ids.ticket(op.ticket), op.category, op.kind)
+        a.set_category(ids.named(op.ticket), op.category, op.kind)
     elif isinstance(op, ops.SetFields):
-        a.set_fields(ids.ticket(op.ticket), **dict(op.fields))
+        a.set_fields(ids.named(op.ticket), **dict(op.fields))
     elif isinstance(op, ops.RememberMessageId):
-        a.remember_message_id(ids.ticket(op.ticket), op.mail)
+        a.remember_message_id(ids.named(op.ticket), op.mail)
     elif isinstance(op, ops.AddParticipants):
-        a.add_participants(ids.ticket(op.ticket), [ids.person(person) for person in op.people])
+        a.add_participants(ids.named(op.ticket), [ids.person(person) for person in op.people])
     elif isinstance(op, ops.RemoveParticipant):
-        a.remove_participant(ids.ticket(op.ticket), ids.person(op.person))
+        a.remove_participant(ids.named(op.ticket), ids.person(op.person))
     elif isinstance(op, ops.Link):
-        a.link(ids.ticket(op.a), ids.ticket(op.b), op.reason)
+        a.link(ids.named(op.a), ids.named(op.b), op.reason)
     elif isinstance(op, ops.Send):
         a.queue(ids.ticket(op.ticket), op.department, op.notice, list(op.recipients), op.reply_to,
                 thread=list(op.thread) if op.thread else None, files=op.files, signed_for=op.signed_for,

@@ -27,7 +27,7 @@ class OutboxBatch(list):
     def prefetch(self, conn: Connection, recipients: set[str], at: datetime) -> None:
         self.earlier = store.budgeted_by_recipient(conn, at - timedelta(hours=1), recipients)
 
-    def count(self, recipient: str, kind: str) -> int:
+    def waiting(self, recipient: str, kind: str) -> int:
         """Rows of this kind to this address (the planner's view of the batch)."""
         recipient = recipient.lower()
         return sum(r["recipient"].lower() == recipient and r["kind"] == kind for r in self)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -83,6 +84,12 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def _driver(conn: Connection) -> DBAPIConnection:
+    raw = conn.connection.dbapi_connection
+    assert raw is not None      # a checked-out connection always has its driver's
+    return raw
+
+
 @contextlib.contextmanager
 def read_only(engine: Engine) -> Iterator[Connection]:
     """A connection that refuses every write (SQLite ``query_only``, PostgreSQL ``READ
@@ -91,7 +98,7 @@ def read_only(engine: Engine) -> Iterator[Connection]:
     sqlite = engine.dialect.name == "sqlite"
     try:
         if sqlite:      # outside any transaction, on the driver's connection
-            conn.connection.dbapi_connection.execute("PRAGMA query_only = ON")
+            _driver(conn).execute("PRAGMA query_only = ON")
         else:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         yield conn
@@ -99,7 +106,7 @@ def read_only(engine: Engine) -> Iterator[Connection]:
         try:
             conn.rollback()
             if sqlite:  # the pooled connection goes back able to write
-                conn.connection.dbapi_connection.execute("PRAGMA query_only = OFF")
+                _driver(conn).execute("PRAGMA query_only = OFF")
         finally:
             conn.close()
 

@@ -67,7 +67,10 @@ def scripts() -> ScriptDirectory:
 
 
 def head() -> str:
-    return scripts().get_current_head()
+    current = scripts().get_current_head()
+    if current is None:     # the package ships its revisions: none is a broken install
+        raise MigrationError("no schema revisions found under maild/acting/migrations")
+    return current
 
 
 def revision(rev: str) -> Script:
@@ -89,14 +92,18 @@ def _migrating(engine: Engine) -> Iterator[Connection]:
             # Only outside a transaction does this take effect: on the driver's connection,
             # before our BEGIN IMMEDIATE. Batch mode drops and recreates a table that others
             # refer to, which SQLite refuses while it enforces foreign keys.
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            driver = conn.connection.driver_connection
+            assert driver is not None       # a checked-out connection has its driver's
+            driver.execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 db.lock_for_schema_change(conn)
                 yield conn
         finally:
             if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                driver.execute("PRAGMA foreign_keys=ON")
 
 
 def _check_references(conn: Connection) -> None:
@@ -182,7 +189,7 @@ def shape(conn: Connection, tables: set[str] | None = None) -> Shape:
     """Each table's column and index names (``tables``: only these), Alembic's own left out."""
     inspector = inspect(conn)
     return {name: (frozenset(c["name"] for c in inspector.get_columns(name)),
-                   frozenset(i["name"] for i in inspector.get_indexes(name)))
+                   frozenset(i["name"] for i in inspector.get_indexes(name) if i["name"]))
             for name in inspector.get_table_names()
             if name != db.VERSION_TABLE and (tables is None or name in tables)}
 
@@ -239,12 +246,13 @@ def _differences(found: Shape, expected: Shape) -> list[str]:
 
 # -- for developers ---------------------------------------------------------------------------
 def _main(argv: list[str]) -> int:
-    usage = ("usage: python -m maild.acting.migrate revision MESSAGE   (a new revision file, numbered after the newest)\n"
+    usage = ("usage: python -m maild.acting.migrate revision MESSAGE   (a new revision file, after the newest)\n"
              "       python -m maild.acting.migrate history            (the revisions, oldest first)\n"
-             "       python -m maild.acting.migrate stamp REV DB_URL   (mark a database as at REV, changing nothing else)")
+             "       python -m maild.acting.migrate stamp REV DB_URL   (mark a database as at REV, nothing else)")
     if argv[:1] == ["revision"] and len(argv) == 2:
         rev_id = f"{int(head()) + 1:04d}"
         script = command.revision(alembic_config(), message=argv[1], rev_id=rev_id)
+        assert script is not None and not isinstance(script, list)     # one head, one new file
         print(f"wrote {script.path}: now write upgrade() and downgrade(), change schema.sql and "
               f"models.py to match, and set db.SCHEMA_REVISION = {rev_id!r}")
         return 0

@@ -1,10 +1,10 @@
 """SQLAlchemy mapping of ``schema.sql`` (the schema of record; tests prove they agree)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, ClassVar
 
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String,
-                        Text, TypeDecorator)
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -15,14 +15,14 @@ class UTCDateTime(TypeDecorator):
 
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is not None:
-            value = value.astimezone(timezone.utc)
+            value = value.astimezone(UTC)
             if dialect.name == "sqlite":
                 value = value.replace(tzinfo=None)
         return value
 
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value
 
 
@@ -31,11 +31,12 @@ ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
-    pass
+    if TYPE_CHECKING:   # each model maps one Table (SQLAlchemy types __table__ as any FromClause)
+        __table__: ClassVar[Table]
 
 
 class Person(Base):
@@ -79,10 +80,10 @@ class Ticket(Base):
     transferred_from: Mapped[str | None] = mapped_column(String(10))
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
-    entries: Mapped[list["Entry"]] = relationship(back_populates="ticket", order_by="Entry.id")
-    participants: Mapped[list["Participant"]] = relationship(order_by="Participant.created_at")
-    links: Mapped[list["TicketLink"]] = relationship(foreign_keys="TicketLink.ticket_id",
-                                                     order_by="TicketLink.created_at")
+    entries: Mapped[list[Entry]] = relationship(back_populates="ticket", order_by="Entry.id")
+    participants: Mapped[list[Participant]] = relationship(order_by="Participant.created_at")
+    links: Mapped[list[TicketLink]] = relationship(foreign_keys="TicketLink.ticket_id",
+                                                   order_by="TicketLink.created_at")
     __table_args__ = (
         Index("tickets_number", "number", unique=True),
         Index("tickets_department_status", "department", "status"),
@@ -129,7 +130,7 @@ class Entry(Base):
     ticket: Mapped[Ticket] = relationship(back_populates="entries")
     author: Mapped[Person | None] = relationship(lazy="joined")
     inbound: Mapped[Inbound | None] = relationship()
-    attachments: Mapped[list["AttachmentRow"]] = relationship(order_by="AttachmentRow.id")
+    attachments: Mapped[list[AttachmentRow]] = relationship(order_by="AttachmentRow.id")
     __table_args__ = (Index("entries_ticket", "ticket_id"),)
 
 

@@ -7,10 +7,12 @@ Every lookup uses an index (see schema.sql).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import Row, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, selectinload
 
@@ -129,7 +131,7 @@ _UNREPORTED = select(T_OUTBOX.c.id, T_OUTBOX.c.ticket_id, T_OUTBOX.c.recipient, 
     T_OUTBOX.c.status == "failed", T_OUTBOX.c.reported.is_(False)).order_by(T_OUTBOX.c.id).limit(100)
 
 
-def unreported_failures(conn: Connection) -> list:
+def unreported_failures(conn: Connection) -> Sequence[Row]:
     return conn.execute(_UNREPORTED).all()
 
 
@@ -179,7 +181,7 @@ def budgeted_by_recipient(conn: Connection, since: datetime, recipients: set[str
     """count_budgeted for many addresses in one query (every one of them in the answer)."""
     if not recipients:
         return {}
-    found = dict(conn.execute(_BUDGET_BY_RECIPIENT, {"to": sorted(recipients), "since": since}).all())
+    found: dict[str, int] = dict(conn.execute(_BUDGET_BY_RECIPIENT, {"to": sorted(recipients), "since": since}).all())
     return {r: found.get(r, 0) for r in recipients}
 
 
@@ -250,7 +252,8 @@ _SET_PROFILE = update(T_PERSON).where(T_PERSON.c.id == bindparam("pid"))
 def set_profile(conn: Connection, person: PersonRef, at: datetime, **fields: str) -> PersonRef:
     """Change a person's phone, office or company (what they wrote with #profile)."""
     conn.execute(_SET_PROFILE.values(updated_at=at, **fields), {"pid": person.id})
-    return replace(person, **fields)
+    changed: dict[str, Any] = fields       # phone, office, company: never the int id
+    return replace(person, **changed)
 
 
 T_ENTRY = Entry.__table__

@@ -90,7 +90,7 @@ def render(schema: Mapping[str, Mapping[str, tuple]] | None = None,
     schema = config_schema.SCHEMA if schema is None else schema
     section_docs = config_schema.SECTION_DOCS if section_docs is None else section_docs
     if options is None:
-        from maild.admin.cli.base import GLOBAL_OPTIONS     # here: cli imports this module for its command
+        from maild.admin.cli.base import GLOBAL_OPTIONS  # here: cli imports this module for its command
         options = GLOBAL_OPTIONS
     lines = [
         "# Configuration reference",

@@ -5,7 +5,6 @@ The JSON shapes are documented in the README and kept stable: add keys, never re
 from __future__ import annotations
 
 import re
-
 from datetime import datetime
 
 from maild.acting.models import Entry, Outbox, Ticket
@@ -42,7 +41,7 @@ def terminal_safe(text: str) -> str:
 
 
 def ticket(t: Ticket, entries: bool = False) -> dict:
-    out = {
+    out: dict[str, object] = {
         "number": t.number,
         "department": t.department,
         "subject": t.subject,

@@ -43,7 +43,7 @@ from maild.reading.mail import Mail
 from maild.values import Envelope
 
 SIGNATURE_LENGTH = 16
-_SIGNED_LOCAL = re.compile(r"\+([A-Za-z][A-Za-z0-9]{1,9}-\d{1,9})\.(\d{4,6})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+_SIGNED_LOCAL = re.compile(rf"\+([A-Za-z][A-Za-z0-9]{{1,9}}-\d{{1,9}})\.(\d{{4,6}})\.([0-9a-f]{{{SIGNATURE_LENGTH}}})$")
 # Two-label public suffixes common in the company's mail: a domain directly under one of
 # them is a registrable (organisational) domain, the suffix itself never is.
 PUBLIC_SUFFIXES = frozenset({"com.ru", "net.ru", "org.ru", "pp.ru", "msk.ru", "spb.ru", "nov.ru", "com.ua",
@@ -87,7 +87,7 @@ def today() -> int:
 
 
 def signature(secret: bytes, ticket: str, staff_email: str, day: int) -> str:
-    message = f"{ticket.upper()}:{staff_email.lower()}:{day}".encode("utf-8")
+    message = f"{ticket.upper()}:{staff_email.lower()}:{day}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()[:SIGNATURE_LENGTH]
 
 

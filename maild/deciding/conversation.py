@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from maild.deciding.auth import AuthResult
-from maild.reading.classify import Verdict
 from maild.deciding.organisation import Organisation, Staff
+from maild.reading.classify import Verdict
 from maild.reading.mail import Mail
 from maild.values import Disposition, PersonRef, Status, TicketRef
-
 
 UNCATEGORISED = "uncategorised"     # the close template (and resolution) of that policy
 
@@ -96,12 +95,12 @@ def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdi
     if (ticket.status == Status.CLOSED and ticket.closed_at is not None
             and now - ticket.closed_at > timedelta(days=reopen_days)):
         return Decision(Effect.NEW_LINKED, f"{found}, closed more than {reopen_days} days ago", ticket)
-    return Decision(Effect.REPLY, f"{found}; the {role.value} writes", ticket)
+    return Decision(Effect.REPLY, f"{found}; the {role.value if role else 'sender'} writes", ticket)
 
 
 def sender_warning(mail: Mail) -> str:
     """What staff must know before trusting who a mail says it is from ("" when nothing)."""
-    if mail.deceptive_name:
+    if mail.deceptive_name and mail.sender is not None:
         return (f"имя отправителя «{mail.sender.name}» выглядит как другой адрес; письмо пришло от "
                 f"{mail.sender.email}. Не верьте имени: такое письмо не даёт ничьих полномочий и не "
                 "добавляет людей в копию.")

@@ -26,8 +26,8 @@ from datetime import timedelta
 from maild.acting import store
 from maild.deciding import auth, commands, conversation, rules, selfservice, talk
 from maild.deciding.conversation import Effect
-from maild.deciding.organisation import Department
 from maild.deciding.facts import Context, Facts, Message, facts
+from maild.deciding.organisation import Department
 from maild.deciding.plan import Plan, Planner
 from maild.reading import quotes
 from maild.reading.classify import Kind
@@ -147,6 +147,7 @@ def self_service(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None
     """An employee's history or profile: answered, no ticket touched."""
     if not _may_command(m, f):
         return None
+    request: selfservice.Request | None
     if selfservice.confirms(m.envelope.rcpt_to):
         request = selfservice.Request("confirm")
     else:
@@ -154,7 +155,7 @@ def self_service(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None
                                    f.found is not None)
     if request is None:
         return None
-    author = f.author(plan)
+    author = f.sender_person(plan)       # _may_command: there is a sender
     department = f.written_to or c.org.departments[0]
     proof = auth.check(m.mail, m.envelope, author.email,
                        selfservice.PROFILE_SIGNATURE if request.kind == "confirm" else None,
@@ -170,14 +171,14 @@ def command(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     block = commands.read(_written(m.mail))
     if block is None:
         return None
-    member, ticket = f.member, (f.found.ticket if f.found else None)
-    author = f.known
-    customer = ticket is not None and (ticket.requester_id == author.id or author.id in {
+    member, ticket, known = f.member, (f.found.ticket if f.found else None), f.known
+    assert known is not None                 # _may_command: there is a sender
+    customer = ticket is not None and (ticket.requester_id == known.id or known.id in {
         person.id for person in plan.participants(ticket)})
-    written_to = f.written_to or c.org.department(member.department)
+    written_to = f.written_to or c.org.department_of(member.department)
     if not commands.is_command_mail(block, member, ticket, written_to, customer):
         return None
-    author = f.author(plan)
+    author = f.sender_person(plan)
     proof = auth.check(m.mail, m.envelope, member.email, ticket.number if ticket else None,
                        c.settings.auth, c.settings.secret)
     result = commands.Commander(plan, c.org, c.renderer, c.table, c.reader, c.settings.max_participants).run(
@@ -201,7 +202,7 @@ def _decision(m: Message, f: Facts, c: Context, plan: Planner) -> conversation.D
     if ticket is not None:
         participant_ids = {person.id for person in plan.participants(ticket)}
         role = conversation.role_of(c.org, ticket, f.known, participant_ids, f.member)
-        if role is conversation.Role.STAFF:
+        if role is conversation.Role.STAFF and f.member is not None:     # STAFF: the mail speaks for one
             proof = auth.check(m.mail, m.envelope, f.member.email, ticket.number, c.settings.auth, c.settings.secret)
     return conversation.decide(ticket, f.found.how if f.found else "", role, m.verdict, plan.now,
                                c.settings.reopen_days, proof)
@@ -216,6 +217,7 @@ def on_ticket(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     if decision.effect is Effect.NEW_LINKED:
         return None
     ticket = decision.ticket
+    assert ticket is not None                # the mail names one (f.found)
     department = c.org.department(ticket.department)
     if department is None:
         raise Unroutable(f"{ticket.number} belongs to {ticket.department}, no longer in the rules")
@@ -274,6 +276,7 @@ def _over_budget(m: Message, f: Facts, plan: Planner, department: Department, bu
     archived (``maild log``, ``maild replay``), opens no ticket and alerts nobody; the
     department hears once an hour per sender, so 200 mails make one alert, not 400."""
     author = f.known
+    assert author is not None                # a sender's budget: there is a sender
     reason = (f"{author.email} opened {budget} tickets within the hour (loop_guard.new_tickets_per_sender_hour):"
               " recorded, no ticket, no alert")
     if store.held_from(plan.conn, m.envelope.mail_from, since) == 0:

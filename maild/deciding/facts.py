@@ -15,6 +15,7 @@ from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.reading.classify import Verdict
 from maild.reading.mail import Mail
+from maild.routing.reader import Reader
 from maild.sending.render import Renderer
 from maild.values import Envelope, PersonRef
 
@@ -46,7 +47,7 @@ class Context:
     """The rules in force (one snapshot per batch) and the settings."""
     org: Organisation
     table: tuple[rules.Rule, ...]
-    reader: object | None
+    reader: Reader | None
     renderer: Renderer
     settings: Settings
 
@@ -64,6 +65,12 @@ class Facts:
     name: str
     found: match.Match | None
     written_to: Department | None
+
+    def sender_person(self, plan: Planner) -> PersonRef:
+        """``author`` for the cases that only run with a sender (self-service, commands)."""
+        person = self.author(plan)
+        assert person is not None
+        return person
 
     def author(self, plan: Planner) -> PersonRef | None:
         """The sender as a person of the plan (added on first contact): only the cases that

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
-from maild.deciding import auth
 from maild.acting import store
-from maild.values import TicketRef
+from maild.deciding import auth
 from maild.reading.mail import Mail
+from maild.values import TicketRef
 
 TOKEN_RE = re.compile(r"\[\s*#?\s*([A-Za-z][A-Za-z0-9]{1,9})\s*-\s*0*(\d{1,9})\s*\]")
 

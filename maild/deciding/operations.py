@@ -4,7 +4,6 @@ Things the plan creates carry negative ids until they are written."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from maild.deciding.organisation import Department
 from maild.reading.mail import Mail
@@ -122,5 +121,5 @@ class SetProfile:
     fields: tuple[tuple[str, str], ...]
 
 
-Operation = Union[AddPerson, RenamePerson, OpenTicket, AddEntry, AddEvent, SetStatus, SetCategory, SetFields,
-                  RememberMessageId, AddParticipants, RemoveParticipant, Link, Send, MarkBounced, SetProfile]
+Operation = (AddPerson | RenamePerson | OpenTicket | AddEntry | AddEvent | SetStatus | SetCategory | SetFields
+             | RememberMessageId | AddParticipants | RemoveParticipant | Link | Send | MarkBounced | SetProfile)

@@ -80,6 +80,14 @@ class Organisation:
         code = code.upper()
         return next((d for d in self.departments if d.code == code), None)
 
+    def department_of(self, code: str) -> Department:
+        """A department that must exist: a staff member's (the rules load them from it), or
+        the department of a ticket the commands act on (checked before they are planned)."""
+        found = self.department(code)
+        if found is None:
+            raise LookupError(f"no department {code} in the rules")
+        return found
+
     def plus_tag(self, address: str) -> str:
         """The ``+tag`` of a department sub-address (``osticket+printer@`` -> ``printer``)."""
         local = address.strip().strip("<>").rpartition("@")[0]
@@ -259,7 +267,8 @@ def _categories(src: Source, department: str) -> tuple[Category, ...]:
                 raise src.error(src.key_line("category", i, "tag"), f"duplicate category tag {tag!r}")
         description = table.get("description", "")
         if not isinstance(description, str):
-            raise src.error(src.key_line("category", i, "description"), f"category {name!r}: description must be a string")
+            raise src.error(src.key_line("category", i, "description"),
+                            f"category {name!r}: description must be a string")
         out.append(Category(name=name, tag=tag, kind=kind, words=tuple(words), patterns=tuple(patterns),
                             department=department, line=line, description=description.strip(),
                             examples=tuple(examples)))

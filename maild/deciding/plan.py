@@ -18,19 +18,37 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Connection
 
 from maild.acting import store
 from maild.config import NotificationsConfig
+from maild.deciding.operations import (
+    AddEntry,
+    AddEvent,
+    AddParticipants,
+    AddPerson,
+    Link,
+    MarkBounced,
+    OpenTicket,
+    Operation,
+    RememberMessageId,
+    RemoveParticipant,
+    RenamePerson,
+    Send,
+    SetCategory,
+    SetFields,
+    SetProfile,
+    SetStatus,
+)
 from maild.deciding.organisation import Department
 from maild.reading.mail import Mail
 from maild.sending.render import File
-from maild.deciding.operations import (AddEntry, AddEvent, AddParticipants, AddPerson, Link, MarkBounced,
-                                        OpenTicket, Operation, RememberMessageId, RemoveParticipant, RenamePerson,
-                                        Send, SetCategory, SetFields, SetProfile, SetStatus)
 from maild.values import Disposition, Notice, PersonRef, Recipient, Status, TicketRef
+
+if TYPE_CHECKING:
+    from maild.deciding.rules import Routing
 
 MAX_NAME = 400
 NEW_NUMBER = "NNNNNN"       # what a ticket a plan opens is numbered until it is written
@@ -77,11 +95,11 @@ class Plan:
 class Pending(Protocol):
     """Mail this batch has queued and not yet written (the worker's batch, or nothing)."""
 
-    def count(self, recipient: str, kind: str) -> int: ...
+    def waiting(self, recipient: str, kind: str) -> int: ...
 
 
 class NothingPending:
-    def count(self, recipient: str, kind: str) -> int:
+    def waiting(self, recipient: str, kind: str) -> int:
         return 0
 
 
@@ -154,13 +172,15 @@ class Planner:
 
     def set_profile(self, person: PersonRef, **fields: str) -> PersonRef:
         self.operations.append(SetProfile(person, tuple(fields.items())))
-        changed = replace(person, **fields)
+        values: dict[str, Any] = fields         # phone, office, company, pending_profile
+        changed = replace(person, **values)
         self._people[person.email] = changed
         return changed
 
     # -- tickets --------------------------------------------------------------------
     def open_ticket(self, department: Department, subject: str, requester: PersonRef | None,
-                    routing=None, source: str = "email", filed_by: str | None = None) -> TicketRef:
+                    routing: Routing | None = None, source: str = "email",
+                    filed_by: str | None = None) -> TicketRef:
         category = routing.category.name if routing and routing.category else None
         ticket = TicketRef(self._new_id(), f"{department.code}-{NEW_NUMBER}", department.code, subject,
                            Status.OPEN, self.now, requester.id if requester else None,
@@ -193,7 +213,8 @@ class Planner:
     def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:
         """Fields the staff steer: assignee, priority, department (and where it came from)."""
         self.operations.append(SetFields(ticket, tuple(fields.items())))
-        return replace(ticket, **{k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__})
+        known: dict[str, Any] = {k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__}
+        return replace(ticket, **known)
 
     def remember_message_id(self, ticket: TicketRef, mail: Mail) -> None:
         """The mail belongs to the ticket's conversation even without an entry of its own."""
@@ -233,7 +254,7 @@ class Planner:
         recipient = recipient.lower()
         mine = sum(1 for op in self.operations if isinstance(op, Send) and op.notice.kind == kind
                    for r in op.recipients if r.email.lower() == recipient)
-        return self.pending.count(recipient, kind) + mine
+        return self.pending.waiting(recipient, kind) + mine
 
     def pending_to(self, recipient: str, kind: str) -> bool:
         return self.pending_count(recipient, kind) > 0

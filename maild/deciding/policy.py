@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from maild.deciding import organisation, rules_file
-from maild.deciding.rules import RuleTable
 from maild.deciding.organisation import Organisation, RulesError
-from maild.sending.render import BODY_ONLY_DIRS
+from maild.deciding.rules import RuleTable
 from maild.routing import reader as reader_mod
 from maild.routing.reader import Reader
+from maild.sending.render import BODY_ONLY_DIRS
 
 log = logging.getLogger("maild")
 

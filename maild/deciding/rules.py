@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from maild.deciding.organisation import Category, Department, Organisation
 from maild.reading.mail import Mail
@@ -57,7 +58,7 @@ class Condition:
     pattern: re.Pattern | None     # contains, regex (words are looked up in a Matcher)
     key: str = ""                  # the condition's name among the Matcher's word sets
 
-    def matches(self, value: str, matcher: "Matcher") -> list[str]:
+    def matches(self, value: str, matcher: Matcher) -> list[str]:
         if self.how == "is":
             return [value] if value.lower() in {v.lower() for v in self.values} else []
         if self.pattern is None:
@@ -81,7 +82,8 @@ class Then:
     @classmethod
     def of(cls, table: dict) -> Then:
         """From a checked ``[rule.then]`` table (rules_file.py)."""
-        return cls(**{key: bool(value) if key == "stop" else str(value) for key, value in table.items()})
+        values: dict[str, Any] = {key: bool(value) if key == "stop" else str(value) for key, value in table.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class WordSets:
     A word matches every word that begins with it; in a phrase the last word is such a
     prefix and the others must be whole ("сетевая папк" finds "сетевая папка")."""
 
-    def __init__(self, sets: list[tuple[str, tuple[str, ...]]], exact: set[str] = frozenset()):
+    def __init__(self, sets: list[tuple[str, tuple[str, ...]]], exact: frozenset[str] | set[str] = frozenset()):
         """``exact`` names the sets whose words must be whole words (no endings)."""
         self.single: dict[str, list[str]] = {}                             # word prefix -> names
         self.whole: dict[str, list[str]] = {}                              # whole word -> names
@@ -216,9 +218,9 @@ class WordSets:
                     hits.setdefault(name, set()).add(word)
             for tokens, name, whole in multi.get(word, ()):
                 last = len(tokens) - 1
-                if i + last < len(words) and (words[i + last] == tokens[last] if whole
-                                              else words[i + last].startswith(tokens[last])) \
-                        and all(words[i + k] == tokens[k] for k in range(1, last)):
+                if (i + last < len(words) and (words[i + last] == tokens[last] if whole
+                                               else words[i + last].startswith(tokens[last]))
+                        and all(words[i + k] == tokens[k] for k in range(1, last))):
                     hits.setdefault(name, set()).add(" ".join(words[i:i + last + 1]))
         return hits
 
@@ -336,13 +338,16 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
         state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
         if target and target != state.department.code:
             moved = True
-            state = replace(state, department=org.department(target), category=None, kind=None,
+            moved_to = org.department(target)
+            assert moved_to is not None     # rules_file.py checked every target
+            state = replace(state, department=moved_to, category=None, kind=None,
                             transferred_from=state.department if then.transfer else state.transferred_from,
                             transfer_reason=rule.description or rule.name)
             if then.category is None:
                 state = _categorised(state, mail, rcpt, org)
         if then.category is not None:
             category = state.department.category(then.category)
+            assert category is not None     # rules_file.py checked it exists there
             state = replace(state, category=category, kind=category.kind)
         if then.close is not None and then.category is None:
             state = replace(state, category=None, kind=None)   # closed unprocessed: no category
@@ -366,9 +371,9 @@ def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organis
     reading = state.reading
     if reading is None or reading.department != state.department.code:
         return state
-    category = state.department.category(reading.category) if reading.category else None
-    if category is None:
+    read = state.department.category(reading.category) if reading.category else None
+    if read is None:
         return replace(state, kind=reading.kind)
-    return replace(state, category=category, kind=category.kind,
-                   hits=state.hits + (Hit(f"category {category.name!r} read from the text ({reading.reason})",
+    return replace(state, category=read, kind=read.kind,
+                   hits=state.hits + (Hit(f"category {read.name!r} read from the text ({reading.reason})",
                                           reading.features),))

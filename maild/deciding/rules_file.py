@@ -8,8 +8,18 @@ import re
 from pathlib import Path
 
 from maild.deciding.organisation import Organisation, Source
-from maild.deciding.rules import (ACTIONS, FIELDS, OPERATORS, PRIORITIES, RULES_FILE, Condition, Rule, Then,
-                                  RuleTable, normalise)
+from maild.deciding.rules import (
+    ACTIONS,
+    FIELDS,
+    OPERATORS,
+    PRIORITIES,
+    RULES_FILE,
+    Condition,
+    Rule,
+    RuleTable,
+    Then,
+    normalise,
+)
 
 
 def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) -> RuleTable:
@@ -53,7 +63,8 @@ def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> 
         line = src.table_line(header, index)
         name = table.get("field", "")
         if name not in FIELDS and not (isinstance(name, str) and name.startswith("header:") and len(name) > 7):
-            raise src.error(src.key_line(header, index, "field"), f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
+            raise src.error(src.key_line(header, index, "field"),
+                            f"rule {rule!r}: unknown field {name!r} (one of {', '.join(FIELDS)}, header:Name)")
         ops = [op for op in OPERATORS if op in table]
         if len(ops) != 1:
             raise src.error(line, f"rule {rule!r}: a condition needs exactly one of {', '.join(OPERATORS)}")

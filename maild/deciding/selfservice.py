@@ -23,12 +23,12 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from maild.deciding import auth, commands, match
 from maild.acting import lists, store
+from maild.deciding import auth, commands, match
 from maild.deciding.auth import AuthResult
 from maild.deciding.organisation import Department
-from maild.reading.mail import Mail, _printable
 from maild.deciding.plan import Planner
+from maild.reading.mail import Mail, _printable
 from maild.values import Disposition, Notice, OutboxKind, PersonRef, Recipient
 
 HISTORY_SUBJECTS = {"история", "мои заявки", "history", "my tickets"}
@@ -73,10 +73,10 @@ def read(subject: str, written: str, codes: set[str], names_ticket: bool = False
     a ticket titled "история" is a reply."""
     block = commands.read(written)
     first = block.commands[0] if block is not None else None
-    if first is not None and first.keyword == "history":
+    if block is not None and first is not None and first.keyword == "history":
         return Request("history", match.parse_number(first.args, codes) if first.args else None,
                        leftover=len(block.commands) > 1 or bool(block.text.strip()))
-    if first is not None and first.keyword == "profile":
+    if block is not None and first is not None and first.keyword == "profile":
         rest = [c.line for c in block.commands[1:]] + block.text.splitlines()
         return _profile([first.args] + [line.strip() for line in rest])
     if not names_ticket and asks_by_subject(subject):
@@ -100,7 +100,7 @@ def _profile(lines: list[str]) -> Request:
         started = True
         field = _FIELD_LINE.match(line)
         name = _FIELD_OF.get(field.group(1).lower()) if field else None
-        if name is None:
+        if field is None or name is None:
             unread.append(line[:UNREAD_LINE])
         elif name not in fields:
             fields[name] = _printable(field.group(2))[:FIELD_LIMITS[name]]
@@ -135,7 +135,7 @@ class SelfService:
             return Disposition.HISTORY_SENT, f"history of {person.email}: {len(tickets)} tickets"
         ticket = store.ticket_by_number(conn, request.number)
         mine = ticket is not None and ticket.requester_id == person.id
-        entries = lists.public_conversation(conn, ticket.id) if mine else []
+        entries = lists.public_conversation(conn, ticket.id) if ticket is not None and mine else []
         self.plan.send(None, department, Notice(OutboxKind.HISTORY, "history_ticket", "auto-replied"), to, mail,
                            person=person.card(), number=request.number, found=mine,
                            item=ticket if mine else None, entries=entries, leftover=request.leftover)
@@ -162,5 +162,7 @@ class SelfService:
                            unread_count=len(request.unread))
         done = ", ".join(f"{k}={v!r}" for k, v in changes.items()) or "shown"
         if pending:
-            return Disposition.PROFILE_PENDING, f"profile of {person.email}: {done} waits for confirmation ({proof.how})"
-        return (Disposition.PROFILE_UPDATED if changes else Disposition.PROFILE_SENT), f"profile of {person.email}: {done}"
+            return (Disposition.PROFILE_PENDING,
+                    f"profile of {person.email}: {done} waits for confirmation ({proof.how})")
+        return (Disposition.PROFILE_UPDATED if changes else Disposition.PROFILE_SENT,
+                f"profile of {person.email}: {done}")

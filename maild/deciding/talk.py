@@ -6,7 +6,9 @@ Nothing is written here; the worker has the plan written.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from maild import values
 from maild.acting import store
 from maild.deciding import rules
 from maild.deciding.conversation import UNCATEGORISED, Decision, Effect, sender_warning
@@ -14,8 +16,7 @@ from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.deciding.rules import Routing
 from maild.reading import quotes
-from maild.reading.mail import Mail
-from maild import values
+from maild.reading.mail import Address, Mail
 from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
 
 
@@ -148,7 +149,7 @@ class Conversation:
         tickets). Anyone can write ``From: ivan@`` with a ``Cc``: an unproven mail's copies are
         only recorded as an event, so a forgery cannot recruit an eavesdropper."""
         sender = author.email if author else ""
-        copied = []
+        copied: list[Address] = []
         for address in mail.to + mail.cc:
             email = address.email.lower()
             if (email == sender or self.org.is_department_address(email) or not self.org.is_corporate(email)
@@ -236,12 +237,12 @@ class Conversation:
 
     def tell_requester(self, ticket: TicketRef, department: Department, mail: Mail,
                        author: PersonRef | None, template: str, kind: str = "response",
-                       **context: object) -> None:
+                       **context: Any) -> None:
         """Public mail in the department's name to the requester and participants (never
         to the staff member who wrote it), threaded under the requester's side of the
         conversation (they never saw the alert the staff member answered)."""
         member = self.org.staff_by_email(author.email) if author else None
-        recipients = []
+        recipients: list[Recipient] = []
         requester = self.plan.person_by_id(ticket.requester_id)
         for person in [requester] + self.plan.participants(ticket):
             if (person is not None and person.email.isascii() and (author is None or person.id != author.id)
@@ -251,10 +252,10 @@ class Conversation:
                                         except_from=author.email if author else "") if ticket.id > 0 else []
         context.setdefault("attachments", ())
         context.setdefault("body", "")
-        self.plan.send(ticket, department, Notice(kind, template, "auto-generated"),
-                           recipients, mail, thread=thread or None,
-                           staff={"name": member.name if member else (author.name if author else ""),
-                                  "email": author.email if author else ""}, **context)
+        context["staff"] = {"name": member.name if member else (author.name if author else ""),
+                            "email": author.email if author else ""}
+        self.plan.send(ticket, department, Notice(kind, template, "auto-generated"), recipients, mail,
+                       thread=thread or None, **context)
 
     def staff_for(self, ticket: TicketRef, department: Department, exclude: str = "",
                   everyone: bool = False) -> list[Recipient]:

@@ -23,11 +23,13 @@ files and follow their reloads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import AnyStr
 
 from aiosmtpd.smtp import MISSING, SMTP, Envelope as SmtpEnvelope, Session, syntax
 
@@ -93,6 +95,10 @@ class IntakeSMTP(SMTP):
     than refused (be liberal in what you accept), and the size limit counts the bytes as
     sent, before dot-unstuffing. Relies on aiosmtpd 1.4's hooks (pinned in setup.cfg).
     """
+    # aiosmtpd types these as optional; both are set before any method below runs (the
+    # transport once connected, the envelope at the greeting and after each RSET).
+    transport: asyncio.Transport
+    envelope: SmtpEnvelope
 
     def __init__(self, *args, sessions: Sessions, **kwargs):
         super().__init__(*args, **kwargs)
@@ -146,14 +152,12 @@ class IntakeSMTP(SMTP):
             self.transport.close()
 
     def _timeout_cb(self):
-        try:
+        with contextlib.suppress(Exception):       # the connection may be half gone already
             self._writer.write(TIMEOUT.encode("ascii") + b"\r\n")
-        except Exception:       # the connection may be half gone already
-            pass
         super()._timeout_cb()
 
-    async def push(self, status: str) -> None:
-        await super().push(_REWORDED.get(status, status))
+    async def push(self, status: AnyStr) -> None:      # aiosmtpd's signature; it pushes str
+        await super().push(_REWORDED.get(status, status) if isinstance(status, str) else status)
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
@@ -246,7 +250,7 @@ class GroupCommit:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, _, future), item_id in zip(group, ids):
+                for (_, _, future), item_id in zip(group, ids, strict=True):
                     if not future.done():
                         future.set_result(item_id)
         finally:
@@ -283,7 +287,8 @@ class IntakeHandler:
         if not _storable_address(address):
             return "553 5.1.3 The recipient address is not a valid mail address"
         if not self.organisation().is_department_address(address):
-            return "550 5.1.1 <%s>: no such helpdesk address here" % address.replace("\r", "").replace("\n", "")
+            shown = address.replace("\r", "").replace("\n", "")
+            return f"550 5.1.1 <{shown}>: no such helpdesk address here"
         if len(envelope.rcpt_tos) >= getattr(server, "max_recipients", 100):
             return "452 4.5.3 Too many recipients"
         if address.lower() not in (a.lower() for a in envelope.rcpt_tos):

@@ -10,8 +10,9 @@ Directories (under ``<data_dir>/spool``), each with a meaning, as in Postfix:
 A spool file is one JSON line with the SMTP envelope followed by the message bytes exactly
 as received. Writing is tmp + fsync + rename + fsync of the directory; after the rename the
 message survives a crash or power loss. Messages that arrive together are written as a
-group (see ``put_many``), so a busy intake pays for one sync per group, not per message. Processed files move (rename again) into the
-message archive, ``<data_dir>/mail/YYYY/MM/``, where every inbound message is kept.
+group (see ``put_many``), so a busy intake pays for one sync per group, not per message.
+Processed files move (rename again) into the message archive, ``<data_dir>/mail/YYYY/MM/``,
+where every inbound message is kept.
 
 Failure: a write that fails (disk full, read-only) removes its tmp file and raises, so intake
 answers ``451`` and the sender retries; a file in ``incoming/`` that is not a spool file is
@@ -30,12 +31,12 @@ import ctypes
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from maild.values import Envelope
-
 
 TMP_STALE_SECONDS = 3600
 
@@ -51,7 +52,7 @@ def new_id() -> str:
     return f"{time.time_ns():020d}-{secrets.token_hex(4)}"
 
 
-def _load_syncfs():
+def _load_syncfs() -> Callable[[int], int] | None:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         return libc.syncfs
@@ -62,10 +63,10 @@ def _load_syncfs():
 _syncfs = _load_syncfs()   # Linux: flush one filesystem (all files of a group) in one call
 
 
-def _sync_filesystem(path: Path) -> None:
+def _sync_filesystem(path: Path, syncfs: Callable[[int], int]) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
-        if _syncfs(fd) != 0:
+        if syncfs(fd) != 0:
             err = ctypes.get_errno()
             raise OSError(err, f"syncfs failed: {os.strerror(err)}")
     finally:
@@ -119,7 +120,7 @@ class Spool:
                         fh.flush()
                         os.fsync(fh.fileno())
             if _syncfs is not None:
-                _sync_filesystem(self.tmp)
+                _sync_filesystem(self.tmp, _syncfs)
         except BaseException:
             # A full disk, a vanished directory: nothing of this group was acknowledged, so
             # nothing of it may stay behind (the clients retry).

@@ -39,7 +39,7 @@ _WEAK = {"ascii", "iso8859-1", "cp1252"}
 # Relative frequency weights of Russian lowercase letters (approximate, per mille).
 _FREQ = dict(zip("оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъё",
                  (110, 85, 80, 74, 67, 63, 55, 47, 45, 44, 35, 32, 30, 28, 26, 20, 19, 17, 17,
-                  16, 16, 15, 12, 10, 9, 7, 6, 5, 4, 3, 3, 2, 2)))
+                  16, 16, 15, 12, 10, 9, 7, 6, 5, 4, 3, 3, 2, 2), strict=True))
 
 
 def lookup(name: str | None) -> str | None:
@@ -124,8 +124,8 @@ def _decode(data: bytes, declared: str | None) -> str:
         except UnicodeDecodeError:
             text = None
         if text is not None:
-            if codec in CYRILLIC_SINGLE_BYTE and not data.isascii() and _mostly_utf8(data) \
-                    and "\ufffd" not in data.decode("utf-8", "replace"):
+            if (codec in CYRILLIC_SINGLE_BYTE and not data.isascii() and _mostly_utf8(data)
+                    and "\ufffd" not in data.decode("utf-8", "replace")):
                 return data.decode("utf-8")   # a Cyrillic label over valid utf-8: mislabelled
             return text
     if data.isascii():

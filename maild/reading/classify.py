@@ -82,7 +82,8 @@ CHECKS: tuple[tuple[Kind, Check], ...] = (
     (Kind.AUTOMATIC, lambda m, e: f"our own Message-ID <{m.message_id}>"
         if m.message_id and _OUR_MESSAGE_ID.match(m.message_id) else None),
     (Kind.AUTOMATIC, lambda m, e: "read receipt (disposition-notification)"
-        if m.content_type == "multipart/report" and "disposition-notification" in (m.header("content-type") or "").lower()
+        if m.content_type == "multipart/report"
+        and "disposition-notification" in (m.header("content-type") or "").lower()
         else None),
     (Kind.BOUNCE, lambda m, e: "Content-Type: multipart/report" if m.content_type == "multipart/report" else None),
     (Kind.BOUNCE, lambda m, e: None if e.mail_from else "null envelope sender (MAIL FROM:<>)"),

@@ -4,15 +4,15 @@ any charset, raw 8-bit guessed) and made printable. parse.py makes these values.
 from __future__ import annotations
 
 import email
-import hashlib
 import email.header
+import email.utils
+import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from maild.reading import charset
-
 
 MAX_HEADER_TEXT = 4000      # a decoded subject or name longer than this is cut
 MAX_DEPTH = 50              # MIME nesting beyond this is treated as an opaque attachment
@@ -47,7 +47,7 @@ class Attachment:
             object.__setattr__(self, "size", len(self.data))
             object.__setattr__(self, "sha256", hashlib.sha256(self.data).hexdigest())
 
-    def without_data(self) -> "Attachment":
+    def without_data(self) -> Attachment:
         """The same attachment with its bytes dropped (they are in the blob store)."""
         return replace(self, data=b"")
 

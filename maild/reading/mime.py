@@ -73,7 +73,7 @@ class _Walker:
                 self._forwarded_text(inner, subject, depth)
             return
         if part.is_multipart():
-            children = part.get_payload()
+            children: object = part.get_payload()      # a list of parts, if well-formed
             if ctype.startswith("message/"):   # delivery-status and the like: keep whole
                 if self.text_only:
                     return
@@ -96,9 +96,8 @@ class _Walker:
         if self.text_only:
             return
         data = _payload(part)
-        if ctype == "application/ms-tnef" or filename.lower() == "winmail.dat":
-            if self._unpack_tnef(data):
-                return
+        if (ctype == "application/ms-tnef" or filename.lower() == "winmail.dat") and self._unpack_tnef(data):
+            return
         self._attach(part, data, ctype, filename=filename)
 
     def _forwarded_text(self, inner: Message, subject: str, depth: int) -> None:
@@ -161,7 +160,7 @@ def _unflow(text: str, delsp: bool) -> str:
 
 
 def _payload(part: Message) -> bytes:
-    data = None
+    data: object = None     # get_payload may give a str or a Message too (kept apart below)
     if str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64":
         # binascii straight from the stored text: get_payload(decode=True) holds several
         # copies of a big attachment at once.
@@ -194,11 +193,11 @@ def _filename(part: Message) -> str:
     if any(isinstance(v, email.header.Header) for _, v in raw_headers):
         # Raw 8-bit parameters: the stdlib would turn every byte into U+FFFD; decode first.
         part = Message()
-        for name, value in raw_headers:
+        for header, value in raw_headers:
             if value is not None:
-                part[name] = decode_header(value)
+                part[header] = decode_header(value)
     try:
-        name = part.get_filename() or part.get_param("name") or ""
+        name: object = part.get_filename() or part.get_param("name") or ""
     except Exception:
         return ""
     if isinstance(name, tuple):   # undecodable RFC 2231 value: (charset, lang, text)

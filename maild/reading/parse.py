@@ -19,7 +19,7 @@ import email.policy
 import email.utils
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.feedparser import BytesFeedParser
 from email.message import Message
 
@@ -76,7 +76,7 @@ def _date(value: str | None) -> datetime | None:
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+
 from maild.reading.mime import html_to_text
 
 # Put in every mail we send, above the text we send (templates get it as ``reply_marker``).
@@ -124,8 +125,8 @@ def _drop_attribution(out: list[str]) -> None:
     if out and _ATTRIBUTION_RE.search(out[-1]):
         out.pop()
         # "On Mon, 27 Nov 2026 at 13:02, Name <x@y>" + "wrote:" wrapped over two lines.
-        if out and out[-1].strip() and re.search(r"^\s*(on|am|le)\b|\d{4}|@", out[-1], re.I) \
-                and not out[-1].rstrip().endswith((".", "!", "?")):
+        if (out and out[-1].strip() and re.search(r"^\s*(on|am|le)\b|\d{4}|@", out[-1], re.I)
+                and not out[-1].rstrip().endswith((".", "!", "?"))):
             out.pop()
 
 

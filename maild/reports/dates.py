@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from dateutil import parser as date_parser
 from dateutil.relativedelta import relativedelta
@@ -42,9 +42,9 @@ MONTH_NAMES = {name: n for n, names in enumerate((
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _SHORT_YEAR = re.compile(r"^\d{1,2}[-/.]\d{1,2}[-/.]\d{2}$")
 _NAMED = re.compile(r"^(?:(\d{1,2})\s+)?([^\W\d_]+)\.?\s+(\d{4})$")
-FORMS = "2026-11-01, 01.11.2026, 2026-11, 11.2026, 2026, 1 ноября 2026, ноябрь 2026, Nov 2026, today, " \
-        "yesterday, this week, last week, this month, last month, this year, last year (or the Russian: " \
-        "вчера, прошлый месяц...)"
+FORMS = ("2026-11-01, 01.11.2026, 2026-11, 11.2026, 2026, 1 ноября 2026, ноябрь 2026, Nov 2026, today, "
+         "yesterday, this week, last week, this month, last month, this year, last year (or the Russian: "
+         "вчера, прошлый месяц...)")
 
 
 def _month(year: int, month: int) -> tuple[date, date]:
@@ -77,9 +77,7 @@ def period(text: str, today: date) -> tuple[date, date]:
             return _month(int(year), int(month))
         if _SHORT_YEAR.match(key):
             raise ValueError("a two-digit year")        # 26.11.26: which century, which order?
-        if found := _COMPACT.match(key):
-            day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
-        elif found := _YEAR_FIRST.match(key):
+        if (found := _COMPACT.match(key)) or (found := _YEAR_FIRST.match(key)):
             day = date(int(found.group(1)), int(found.group(2)), int(found.group(3)))
         elif found := _DAY_FIRST.match(key):
             day = date(int(found.group(3)), int(found.group(2)), int(found.group(1)))
@@ -106,7 +104,7 @@ def _complete(text: str, today: date) -> date:
 
 
 def _moment(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def since(text: str, today: date) -> datetime:

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 
 from maild.acting import lists
 from maild.acting.actions import Actions
-from maild.values import Notice, OutboxKind, Recipient
 from maild.deciding.organisation import Organisation
+from maild.values import Notice, OutboxKind, Recipient
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ def send(actions: Actions, org: Organisation, now: datetime, department: str | N
         for member in dept.staff:
             mine = [line for line in found if line.row.assignee == member.login]
             sent += len(actions.queue(
-                None, dept, Notice(OutboxKind.DIGEST, "digest", "auto-generated"), [Recipient(member.email, member.name)],
+                None, dept, Notice(OutboxKind.DIGEST, "digest", "auto-generated"),
+                [Recipient(member.email, member.name)],
                 None, staff={"name": member.name, "login": member.login}, now=now, overdue_days=days,
                 overdue=[line for line in found if line.overdue], mine=mine,
                 unassigned=[line for line in found if not line.row.assignee], total=len(found)))

@@ -213,8 +213,8 @@ def summary_records(report: Summary) -> dict:
 
 
 def summary_table(report: Summary) -> str:
-    head = f"{'dept':<5} {'category':<28} {'opened':>6} {'closed':>6} {'unproc':>6} {'tr.out':>6} " \
-           f"{'tr.in':>6} {'1st resp h':>10} {'close h':>8}"
+    head = (f"{'dept':<5} {'category':<28} {'opened':>6} {'closed':>6} {'unproc':>6} {'tr.out':>6} "
+            f"{'tr.in':>6} {'1st resp h':>10} {'close h':>8}")
     lines = [head]
     for r in report.rows:
         lines.append(f"{r.department:<5} {r.category[:28]:<28} {r.opened:>6} {r.closed:>6} "

@@ -39,7 +39,8 @@ class Trained:
             lines.append(f"on the {self.judged_on} newest corrections (not trained on): "
                          f"model in force {self.old_accuracy:.1%}, new {self.new_accuracy:.1%}")
         lines += self.notes
-        lines.append(f"written: {self.model.trained.get('path', '')}" if self.written else f"not written: {self.refused}")
+        lines.append(f"written: {self.model.trained.get('path', '')}" if self.written
+                     else f"not written: {self.refused}")
         return "\n".join(lines)
 
 
@@ -62,7 +63,8 @@ def cross_validate(featurised: list[tuple[Example, Features]], k: int = 5) -> fl
     return right / total if total else 1.0
 
 
-def gather(rules_dir: Path, org: Organisation, reader: Reader, engine: Engine | None) -> tuple[list[Example], list[Example]]:
+def gather(rules_dir: Path, org: Organisation, reader: Reader,
+           engine: Engine | None) -> tuple[list[Example], list[Example]]:
     """(the examples under rules/, the staff corrections in the database, oldest first)."""
     shipped = examples_mod.from_rules(rules_dir, org, reader.settings)
     found: list[Example] = []
@@ -128,10 +130,10 @@ def diff(engine: Engine, data_dir: Path, since: datetime, org: Organisation, tab
     would decide differently from how it was decided then. A dry run: nothing is written."""
     from sqlalchemy import select
 
-    from maild.deciding import rules as rules_mod
     from maild.acting.models import Inbound, Ticket, TicketChange
-    from maild.reading.parse import ParseError, parse
+    from maild.deciding import rules as rules_mod
     from maild.intake.spool import read
+    from maild.reading.parse import ParseError, parse
 
     out: list[Difference] = []
     i, t, c = Inbound.__table__, Ticket.__table__, TicketChange.__table__
@@ -155,8 +157,8 @@ def diff(engine: Engine, data_dir: Path, since: datetime, org: Organisation, tab
         first_category = next((h for h in changes if h.field == "category"), None)
         category_then = first_category.old if first_category is not None else row.category
         # The full name, not the history's 30 characters: the category of that department it begins.
-        if category_then and opened and org.department(opened):
-            category_then = next((x.name for x in org.department(opened).categories
+        if category_then and opened and (opened_in := org.department(opened)):
+            category_then = next((x.name for x in opened_in.categories
                                   if x.name.startswith(category_then)), category_then)
         outcome_then = row.disposition if row.disposition.startswith("closed") else "new-ticket"
         then = describe(outcome_then, opened or "?", None if outcome_then != "new-ticket" else category_then)

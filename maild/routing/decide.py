@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 from maild.routing.model import Scores
 
@@ -133,7 +134,7 @@ def decide(scores: Scores, sent_to: str, classes: Classes, t: Thresholds,
         for label, p in ranked:
             if Classes.split(label)[0] == dept:
                 mass[classes.kinds[label]] += p
-        return max(mass, key=mass.get) if any(mass.values()) else None
+        return max(mass, key=mass.__getitem__) if any(mass.values()) else None
 
     def confident(dept: str) -> tuple[str, float] | None:
         """The best category of ``dept`` if it is the best class overall, clearly."""
@@ -145,7 +146,7 @@ def decide(scores: Scores, sent_to: str, classes: Classes, t: Thresholds,
     top5 = tuple((label, round(p, 3)) for label, p in ranked[:5])
     features = tuple(scores.contributions.get(ranked[0][0], ()))
     every = tuple(sorted((c for dept in by_dept for c in candidates(dept)), key=lambda c: -c.probability))
-    common = dict(scores=top5, features=tuple(f for f, _ in features), candidates=every)
+    common: dict[str, Any] = dict(scores=top5, features=tuple(f for f, _ in features), candidates=every)
     best_label, best_p = ranked[0]
     best_dept, best_name = Classes.split(best_label)
 

@@ -94,8 +94,8 @@ _NEEDLES: tuple[tuple[str, ...] | None, ...] = (
     None,                                                      # ROOM
     ("порт",),                                                 # PORT
 )
-_PHONE_NUMBER = re.compile(rf"(?P<ctx>(?:{_PHONE_WORDS})(?:[^.\n!?]{{0,40}}?))(?P<num>(?<![\d.-])\d{{3,5}}(?![\d.-]*\d))",
-                           re.I)
+_PHONE_NUMBER = re.compile(rf"(?P<ctx>(?:{_PHONE_WORDS})(?:[^.\n!?]{{0,40}}?))"
+                           rf"(?P<num>(?<![\d.-])\d{{3,5}}(?![\d.-]*\d))", re.I)
 _PHONE_AFTER = re.compile(rf"(?<![\d.-])(?P<num>\d{{3,5}})(?![\d.-]*\d)(?P<ctx>[^.\n!?]{{0,25}}?(?:{_PHONE_WORDS}))",
                           re.I)
 _DIGIT = re.compile(r"\d")
@@ -130,7 +130,7 @@ def _mask_line(text: str, own_contact: bool) -> tuple[str, tuple[Entity, ...]]:
             return f" {middle} {Entity(kind, '').token} "
         return replace
 
-    for (kind, pattern), needles in zip(_PATTERNS, _NEEDLES):
+    for (kind, pattern), needles in zip(_PATTERNS, _NEEDLES, strict=True):
         if needles is None or any(n in text for n in needles):     # most patterns cannot match: skip
             text = pattern.sub(sub(kind), text)
 

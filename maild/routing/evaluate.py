@@ -13,9 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from maild.deciding import rules as rules_mod
 from maild.deciding.organisation import Organisation
 from maild.reading.parse import ParseError, parse
-from maild.deciding import rules as rules_mod
 
 OUTCOMES = ("new-ticket", "closed-not-handled", "closed-uncategorised")
 TOPIC_OUTCOMES = {"telecom": "closed-not-handled", "not-it": "closed-uncategorised"}
@@ -121,6 +121,7 @@ def read_labelled(source: Path, org: Organisation, topics: set[str]) -> list[Lab
             for path in sorted(folder.glob("*.eml")):
                 if category is not None:
                     dept = org.department(category.department)
+                    assert dept is not None         # the category is one of a department of org's
                     out.append(Labelled(path, dept.address, dept.code, category.name, category.kind, "new-ticket"))
                 else:
                     osa = org.departments[0]

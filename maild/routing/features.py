@@ -8,11 +8,13 @@
     k:<DEPT|name>    the admin's words or patterns of a category matched: strong, not deciding
 
 Each group of word features is scaled to unit length (a long mail does not outvote a short
-one) and weighed (GROUP_WEIGHTS); an entity counts 1, the admin's words KEYWORD_WEIGHT. ``maild rules train`` and the daemon build the
-vector with this one function, so the weights always meet the features they were made for.
+one) and weighed (GROUP_WEIGHTS); an entity counts 1, the admin's words KEYWORD_WEIGHT.
+``maild rules train`` and the daemon build the vector with this one function, so the weights
+always meet the features they were made for.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass
@@ -104,7 +106,7 @@ def extract(subject: str, body: str, lemmatiser: Lemmatiser, keywords: KeywordIn
     groups: dict[str, set[str]] = {"w": set(), "s": set(), "b": set(), "c": set()}
     for lemmas in (subject_lemmas, body_lemmas):
         groups["w"].update("w:" + x for x in lemmas if not x.startswith("__"))
-        groups["b"].update(f"b:{a}_{b}" for a, b in zip(lemmas, lemmas[1:]))
+        groups["b"].update(f"b:{a}_{b}" for a, b in itertools.pairwise(lemmas))
     for x in set(subject_lemmas) | set(body_lemmas):        # each word's pieces once
         if len(x) >= 4 and not x.startswith("__"):
             groups["c"].update("c:" + g for g in _ngrams(x))

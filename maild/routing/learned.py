@@ -8,7 +8,7 @@ The changes written with the opening itself (the rules' own transfer) are not co
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -23,14 +23,14 @@ _CHANGES = select(TicketChange.ticket_id, TicketChange.at, TicketChange.field, T
 
 def corrections(conn: Connection, days: int, labels: set[str]) -> list[Example]:
     changed: dict[int, list] = {}
-    for row in conn.execute(_CHANGES):
-        if row.field == "status" and row.old != "closed":
+    for change in conn.execute(_CHANGES):
+        if change.field == "status" and change.old != "closed":
             continue
-        changed.setdefault(row.ticket_id, []).append(row.at)
+        changed.setdefault(change.ticket_id, []).append(change.at)
     if not changed:
         return []
     t = Ticket.__table__
-    out = []
+    out: list[tuple[datetime, Example]] = []    # with when the ticket was opened, to sort by
     ids = sorted(changed)
     for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
         rows = conn.execute(select(t.c.id, t.c.number, t.c.department, t.c.category, t.c.subject, t.c.created_at)
@@ -41,6 +41,6 @@ def corrections(conn: Connection, days: int, labels: set[str]) -> list[Example]:
                 continue
             label = f"{row.department}|{row.category}"
             if label in labels:
-                out.append(Example(label, row.subject, first_message(conn, row.id), f"ticket {row.number}",
-                                   row.created_at))
-    return sorted(out, key=lambda e: e.at)
+                out.append((row.created_at, Example(label, row.subject, first_message(conn, row.id),
+                                                    f"ticket {row.number}", row.created_at)))
+    return [example for _, example in sorted(out, key=lambda found: found[0])]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 CACHE_LIMIT = 200_000
-_IN_THIS_PROCESS: list["Lemmatiser"] = []   # see __reduce__
+_IN_THIS_PROCESS: list[Lemmatiser] = []   # see __reduce__
 
 
 class Lemmatiser:

@@ -49,7 +49,7 @@ class Scores:
 # The model last read in this process, by (path, sha256): a process forked after reading it
 # (the worker, the sender, the parser processes) uses the same pages instead of its own copy,
 # and a policy snapshot pickled to a parser process arrives as this key (see __reduce__).
-_LOADED: dict[tuple[str, str], "Model"] = {}
+_LOADED: dict[tuple[str, str], Model] = {}
 
 
 class Model:
@@ -85,7 +85,7 @@ class Model:
         totals = list(self.bias)
         for value, rows in by_value.items():
             # zip(*rows) transposes and sum() adds in C: one pass per class, not per feature.
-            totals = [t + value * s for t, s in zip(totals, map(sum, zip(*rows)))]
+            totals = [t + value * s for t, s in zip(totals, map(sum, zip(*rows, strict=True)), strict=True)]
         top = max(totals)
         exps = [math.exp(t - top) for t in totals]
         norm = sum(exps)
@@ -125,7 +125,7 @@ class Model:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> "Model":
+    def load(cls, path: Path) -> Model:
         try:
             raw = Path(path).read_bytes()
             source = (str(path), hashlib.sha256(raw).hexdigest())

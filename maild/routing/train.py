@@ -10,7 +10,7 @@ import hashlib
 import random
 from array import array
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from maild.routing.examples import Example
 from maild.routing.features import Features
@@ -40,16 +40,16 @@ def fit(featurised: list[tuple[Example, Features]], c: float = C, min_count: int
     if len(classes) == 2:            # scikit-learn keeps one row for two classes
         coef = [[-w for w in coef[0]], list(coef[0])]
         bias = [-bias[0], bias[0]]
-        columns = list(zip(*coef))
+        columns = list(zip(*coef, strict=True))
     else:
         columns = coef.T.tolist()
     weights = {}
-    for name, column in zip(vectoriser.get_feature_names_out(), columns):
+    for name, column in zip(vectoriser.get_feature_names_out(), columns, strict=True):
         if max(abs(w) for w in column) >= 0.005:
             weights[str(name)] = array("f", column)
     digest = hashlib.sha256("\n".join(f"{e.label}\t{e.subject}\t{e.body}" for e, _ in featurised)
                             .encode("utf-8")).hexdigest()[:16]
-    trained = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "examples": len(featurised),
+    trained = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "examples": len(featurised),
                "per_class": dict(sorted(Counter(labels).items())), "c": c, "min_count": min_count,
                "features": len(weights), "examples_digest": digest}
     return Model(classes, bias, weights, trained)

@@ -21,6 +21,7 @@ retry_max, lifetime.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import smtplib
@@ -31,9 +32,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.sending import verp
-from maild.config import RelayConfig
 from maild.acting.models import Outbox
+from maild.config import RelayConfig
+from maild.sending import verp
 from maild.values import Clock, SystemClock
 
 log = logging.getLogger("maild.relay")
@@ -99,8 +100,8 @@ class Relay:
                 rows = self.due(session, limit)
                 session.expunge_all()       # keep the loaded values; release the read
                 session.rollback()
-            for row in rows:
-                self.maildir.deliver(row, self.hostname, self.return_path(row))
+            for due in rows:
+                self.maildir.deliver(due, self.hostname, self.return_path(due))
             if rows:
                 with sessions.begin() as session:
                     session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
@@ -138,10 +139,8 @@ class Relay:
                     result.sent += 1
         finally:
             if client is not None:
-                try:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
                     client.quit()
-                except (OSError, smtplib.SMTPException):
-                    pass
         return result
 
     def _claim(self, sessions: sessionmaker[Session]) -> Outbox | None:
@@ -160,7 +159,7 @@ class Relay:
     def _record(self, sessions: sessionmaker[Session], row: Outbox, outcome, arg, result: RelayResult) -> None:
         """Write what became of a claimed row (``outcome``: sent, answer or defer)."""
         with sessions.begin() as session:
-            current = session.get(Outbox, row.id)
+            current = session.get_one(Outbox, row.id)     # claimed by us: it is there
             current.status = "pending"          # the outcome decides: sent, failed or again later
             if outcome == "answer":
                 self._answer(current, arg[0], arg[1], result)

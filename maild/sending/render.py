@@ -16,11 +16,11 @@ import base64
 import functools
 import secrets
 import time
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from email.utils import formataddr, formatdate
-from urllib.parse import quote
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 
@@ -161,7 +161,7 @@ class Renderer:
     def build(self, *, sender_name: str, sender: str, recipient_name: str, recipient: str,
               token: str, rendered: Rendered, message_id: str, in_reply_to: str | None = None,
               references: tuple[str, ...] = (), auto_submitted: str = "auto-generated",
-              reply_to: str | None = None, files: tuple["File", ...] = ()) -> Outgoing:
+              reply_to: str | None = None, files: tuple[File, ...] = ()) -> Outgoing:
         refs = " ".join(f"<{_clean(r)}>" for r in references[-20:])
         headers = [
             ("From", _address(sender_name, sender)),
@@ -196,8 +196,8 @@ class Renderer:
                      f"Content-Transfer-Encoding: base64\r\n\r\n{text}"]
             for file in files:
                 name = _clean(file.filename)
-                disposition = f'attachment; filename="{name}"' if name.isascii() \
-                    else f"attachment; filename*=utf-8''{quote(name, safe='')}"
+                disposition = (f'attachment; filename="{name}"' if name.isascii()
+                               else f"attachment; filename*=utf-8''{quote(name, safe='')}")
                 parts.append(f"--{boundary}\r\nContent-Type: {_clean(file.content_type)}\r\n"
                              f"Content-Disposition: {disposition}\r\n"
                              f"Content-Transfer-Encoding: base64\r\n\r\n{_base64_lines(file.data)}")

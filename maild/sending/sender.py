@@ -130,7 +130,8 @@ class Sender:
                 if department is not None and row.recipient.lower() not in staff:
                     actions = self.actions(conn)
                     ticket = store.ticket_by_id(conn, row.ticket_id) if row.ticket_id else None
-                    actions.queue(ticket, department, Notice(OutboxKind.FAILURE, "delivery_failed", "auto-generated", True),
+                    notice = Notice(OutboxKind.FAILURE, "delivery_failed", "auto-generated", True)
+                    actions.queue(ticket, department, notice,
                                   [Recipient(m.email, m.name) for m in department.staff], None,
                                   row={"recipient": row.recipient, "subject": row.subject, "kind": row.kind,
                                        "error": row.last_error or "", "created_at": row.created_at})

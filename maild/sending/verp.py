@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 SIGNATURE_LENGTH = 10
-_TOKEN = re.compile(r"\+bounce\.([0-9a-f]{1,40}\.[0-9a-f]{1,40})\.([0-9a-f]{%d})$" % SIGNATURE_LENGTH)
+_TOKEN = re.compile(rf"\+bounce\.([0-9a-f]{{1,40}}\.[0-9a-f]{{1,40}})\.([0-9a-f]{{{SIGNATURE_LENGTH}}})$")
 _STATUS = re.compile(r"^\s*status:\s*([245]\.\d{1,3}\.\d{1,3})", re.I | re.M)
 _ACTION = re.compile(r"^\s*action:\s*(\w+)", re.I | re.M)
 _DIAGNOSTIC = re.compile(r"^\s*diagnostic-code:\s*(?:\w+;\s*)?(.+)$", re.I | re.M)
@@ -55,7 +55,8 @@ class ReportStatus:
 
 def report_status(report: str, text: str, subject: str) -> ReportStatus:
     """What a delivery report says: from its delivery-status part, else its prose."""
-    action = (_ACTION.search(report).group(1).lower() if _ACTION.search(report) else "")
+    found_action = _ACTION.search(report)
+    action = found_action.group(1).lower() if found_action else ""
     status = _STATUS.search(report)
     code = status.group(1) if status else ""
     if not code:

@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
+
 import click
+from sqlalchemy.exc import DBAPIError
+
 from maild import config as config_mod
-from maild.deciding import policy
+from maild.acting.db import is_unavailable
+from maild.admin import views
 from maild.app import App
 from maild.config import ConfigError
-from sqlalchemy.exc import DBAPIError
-from maild.acting.db import is_unavailable
+from maild.deciding import policy
 from maild.deciding.organisation import RulesError
-from maild.admin import views
-
 
 # sysexits.h, for `maild inject` behind an MTA pipe transport.
 EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = 0, 65, 67, 75, 78
@@ -25,9 +26,11 @@ def echo(message=None, err: bool = False) -> None:
     click.echo(views.terminal_safe(message) if isinstance(message, str) else message, err=err)
 
 class Fail(click.ClickException):
+    """An error the admin can act on: one sentence, and the exit status that says what kind."""
+
     def __init__(self, message: str, code: int = 1):
         super().__init__(message)
-        self.exit_code = code
+        self.exit_code = code  # type: ignore[misc]  # click reads it per instance
 
 @contextlib.contextmanager
 def database_errors():

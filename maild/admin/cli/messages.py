@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
+
 import click
+
 from maild.acting import store
-from maild.app import App
 from maild.admin import views
 from maild.admin.cli.base import Fail, _app, command, database_errors, echo, main
 from maild.admin.cli.rules import _dry_run
+from maild.app import App
 
 
 @command(main, "log")
@@ -20,10 +23,11 @@ from maild.admin.cli.rules import _dry_run
 def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -> None:
     """Every inbound message and its outcome: the disposition, the reason (the rule or header
     that decided it) and the ticket; quarantined ones too, oldest first."""
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from maild.reports import dates
     app = _app(ctx)
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     try:
         start = dates.since(since, today) if since else None
         end = dates.until(until, today) if until else None
@@ -127,6 +131,7 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
 def quarantine_show(ctx: click.Context, spool_id: str) -> None:
     """The reason, the envelope and the message's headers."""
     from email.parser import BytesHeaderParser
+
     from maild.intake.spool import read
     app = _app(ctx)
     path = app.spool.quarantine / spool_id

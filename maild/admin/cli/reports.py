@@ -1,10 +1,13 @@
 """``maild report phone|summary``: the reports managers and HR ask for, printed or mailed."""
 from __future__ import annotations
 
+from datetime import UTC
+
 import click
+
 from maild import config as config_mod
-from maild.app import App
 from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, database_errors, echo, main
+from maild.app import App
 from maild.values import OutboxKind
 
 
@@ -13,9 +16,10 @@ def report() -> None:
     """Reports for managers and HR (dates: 2026-11-01, 01.11.2026, last month, this week...)."""
 
 def _period(since: str | None, until: str | None):
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     from maild.reports import dates
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     # Neither given: last month, whole. Only --since: up to today, inclusive.
     since_text = since or "last month"
     until_text = until or ("today" if since else "last month")

@@ -3,13 +3,26 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
+
 import click
+
 from maild import config as config_mod
-from maild.deciding import policy
+from maild.admin.cli.base import (
+    EX_CONFIG,
+    EX_DATAERR,
+    Fail,
+    _existing_engine,
+    _rules_only,
+    command,
+    database_errors,
+    echo,
+    main,
+)
 from maild.config import ConfigError
+from maild.deciding import policy
 from maild.values import Envelope
-from maild.admin.cli.base import EX_CONFIG, EX_DATAERR, Fail, _existing_engine, _rules_only, command, database_errors, echo, main
 
 
 @main.group("rules")
@@ -76,8 +89,8 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
     """Replay the archived new requests of a period under the rules and model in force (a
     dry run) and list every one that would now be decided differently: how a rule or model
     change is reviewed before it goes live."""
-    from maild.routing import admin
     from maild.reports import dates
+    from maild.routing import admin
     cfg, (org, table, reader) = _rules_only(ctx)
     start = _since(since, dates)
     engine = _existing_engine(cfg)
@@ -98,13 +111,13 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
 
 def _since(value: str, dates):
     import re as re_
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
     found = re_.fullmatch(r"(\d+)\s*([hdw])", value.strip())
     if found:
         amount, unit = int(found.group(1)), found.group(2)
-        return datetime.now(timezone.utc) - timedelta(hours=amount * {"h": 1, "d": 24, "w": 168}[unit])
+        return datetime.now(UTC) - timedelta(hours=amount * {"h": 1, "d": 24, "w": 168}[unit])
     try:
-        return dates.since(value, datetime.now(timezone.utc).date())
+        return dates.since(value, datetime.now(UTC).date())
     except ValueError as exc:
         raise Fail(f"--since {value!r}: not a period (30d, 12h, 2w) nor a date: {exc}", EX_DATAERR) from None
 

@@ -4,11 +4,24 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+
 import click
+
 from maild.acting.db import SchemaOutdated, is_unavailable
+from maild.admin.cli.base import (
+    EX_CONFIG,
+    EX_DATAERR,
+    EX_NOUSER,
+    EX_TEMPFAIL,
+    Fail,
+    _app,
+    command,
+    database_errors,
+    echo,
+    main,
+)
 from maild.app import App
 from maild.values import Envelope
-from maild.admin.cli.base import EX_CONFIG, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, Fail, _app, command, database_errors, echo, main
 
 
 @command(main)

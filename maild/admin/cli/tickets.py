@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+
 import click
-from maild.deciding import match
+
 from maild.acting import store
 from maild.admin import views
 from maild.admin.cli.base import Fail, _app, _department, command, database_errors, echo, main
+from maild.deciding import match
 
 
 @main.group()

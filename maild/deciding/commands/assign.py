@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 from maild.deciding.commands.take import assign
 from maild.deciding.organisation import Organisation, Staff
 
@@ -20,9 +20,9 @@ class Assign(Command):
         colleague = staff_named(k.org, c.args)
         if colleague is None:
             return Refusal("unknown-colleague", c.args)
-        if colleague.department != k.state.department.code:
+        if colleague.department != k.here.code:
             return Refusal("colleague-elsewhere",
-                           f"{colleague.name}, {k.org.department(colleague.department).short}")
+                           f"{colleague.name}, {k.org.department_of(colleague.department).short}")
         return Step(c, staff=colleague)
 
     def plan(self, step: Step, a: Applying) -> None:

@@ -19,8 +19,9 @@ from maild.sending.render import Renderer
 from maild.values import PersonRef, TicketRef
 
 if TYPE_CHECKING:
-    from maild.deciding.talk import Conversation
     from maild.deciding.plan import Planner
+    from maild.deciding.talk import Conversation
+    from maild.routing.reader import Reader
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,13 @@ class Checking:
 
     @property
     def home(self) -> Department:
-        return self.org.department(self.member.department)
+        return self.org.department_of(self.member.department)
+
+    @property
+    def here(self) -> Department:
+        """The department of the ticket the lines act on (Commander._check saw it exists)."""
+        assert self.state.department is not None
+        return self.state.department
 
 
 @dataclass
@@ -107,19 +114,25 @@ class Applying:
     block: CommandMail
     ticket: TicketRef | None
     table: tuple = ()
-    reader: object | None = None
+    reader: Reader | None = None
     outputs: Outputs = field(default_factory=Outputs)
     canned_bodies: list[str] = field(default_factory=list)
     status_step: Step | None = None     # a step whose mail to the requester carries the text
     filed: bool = False                 # a #new made the ticket
 
     @property
-    def department(self) -> Department | None:
-        return self.org.department(self.ticket.department) if self.ticket else None
+    def on(self) -> TicketRef:
+        """The ticket a step acts on: there is one (Commander._check refused the line otherwise)."""
+        assert self.ticket is not None
+        return self.ticket
+
+    @property
+    def department(self) -> Department:
+        return self.org.department_of(self.on.department)
 
     def first_words(self) -> str:
         """The request as the requester wrote it (for staff who take a ticket over)."""
-        return store.first_message(self.plan.conn, self.ticket.id) if self.ticket.id > 0 else ""
+        return store.first_message(self.plan.conn, self.on.id) if self.on.id > 0 else ""
 
 
 class Command:

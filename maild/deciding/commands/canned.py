@@ -1,7 +1,7 @@
 """``#шаблон`` / ``#canned``: send a canned answer; alone: list them."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 
 
 class Canned(Command):
@@ -21,7 +21,7 @@ class Canned(Command):
         if not c.args:
             return Step(c)
         name = c.args.lower()
-        if name not in k.renderer.canned(k.state.department.code):
+        if name not in k.renderer.canned(k.here.code):
             return Refusal("unknown-canned", c.args)
         return Step(c, value=name)
 
@@ -30,8 +30,8 @@ class Canned(Command):
             a.outputs.canned = a.renderer.canned(a.member.department)
             return
         department = a.department
-        requester = a.plan.person_by_id(a.ticket.requester_id)
+        requester = a.plan.person_by_id(a.on.requester_id)
         a.canned_bodies.append(a.renderer.render_canned(
-            step.value, department.code, ticket=a.ticket, department=department,
+            step.value, department.code, ticket=a.on, department=department,
             staff={"name": a.member.name, "email": a.member.email},
             requester={"email": requester.email if requester else "", "name": requester.name if requester else ""}))

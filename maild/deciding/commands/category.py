@@ -1,7 +1,7 @@
 """``#категория`` / ``#category``: change the ticket's category (and so its kind)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 
 
 class Category(Command):
@@ -11,10 +11,11 @@ class Category(Command):
     help = "сменить категорию"
 
     def check(self, c: CommandLine, k: Checking) -> Step | Refusal:
-        category = k.state.department.category(c.args) if c.args else None
+        category = k.here.category(c.args) if c.args else None
         return Step(c, value=category.name) if category is not None else Refusal("unknown-category", c.args)
 
     def plan(self, step: Step, a: Applying) -> None:
         category = a.department.category(step.value)
-        a.ticket = a.plan.set_category(a.ticket, category.name, category.kind)
-        a.plan.event(a.ticket, f"Категория: {category.name}", a.author)
+        assert category is not None     # check() found it
+        a.ticket = a.plan.set_category(a.on, category.name, category.kind)
+        a.plan.event(a.on, f"Категория: {category.name}", a.author)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 
 OPERATIONS = {"add": "add", "добавить": "add", "remove": "remove", "убрать": "remove", "удалить": "remove"}
 
@@ -36,7 +36,9 @@ class Cc(Command):
         operation, _, address = step.value.partition(":")
         if operation == "add":
             # Capped like any copy, and the requester is told (conversation.add_participants).
-            a.talk.add_participants(a.ticket, [a.plan.person(address)], a.author)
+            a.talk.add_participants(a.on, [a.plan.person(address)], a.author)
         else:       # looked up now: it may have been added by a line above
-            a.plan.remove_participant(a.ticket, a.plan.person_ref(address))
-            a.plan.event(a.ticket, f"Из копии убран(а) {address}", a.author)
+            person = a.plan.person_ref(address)
+            assert person is not None       # check() found them among the participants
+            a.plan.remove_participant(a.on, person)
+            a.plan.event(a.on, f"Из копии убран(а) {address}", a.author)

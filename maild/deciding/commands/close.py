@@ -2,7 +2,7 @@
 sends the status mail with the text)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 from maild.values import Status
 
 STAFF_RESOLUTION = "resolved"      # tickets.resolution of a ticket staff closed
@@ -21,8 +21,8 @@ class Close(Command):
         return Step(c, value=c.args)
 
     def plan(self, step: Step, a: Applying) -> None:
-        a.ticket = a.plan.set_status(a.ticket, Status.CLOSED, resolution=STAFF_RESOLUTION)
-        a.plan.event(a.ticket, "Закрыта" + (f": {step.value}" if step.value else ""), a.author)
+        a.ticket = a.plan.set_status(a.on, Status.CLOSED, resolution=STAFF_RESOLUTION)
+        a.plan.event(a.on, "Закрыта" + (f": {step.value}" if step.value else ""), a.author)
         a.status_step = step
 
 
@@ -39,6 +39,6 @@ class Reopen(Command):
         return Step(c, value=c.args)
 
     def plan(self, step: Step, a: Applying) -> None:
-        a.ticket = a.plan.set_status(a.ticket, Status.OPEN)
-        a.plan.event(a.ticket, "Открыта снова" + (f": {step.value}" if step.value else ""), a.author)
+        a.ticket = a.plan.set_status(a.on, Status.OPEN)
+        a.plan.event(a.on, "Открыта снова" + (f": {step.value}" if step.value else ""), a.author)
         a.status_step = step

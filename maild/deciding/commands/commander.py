@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from maild.deciding.auth import AuthResult
-from maild.deciding.commands.base import (Applying, Checking, CommandLine, CommandMail, Outputs, Refusal, Step,
-                                          Virtual)
+from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Outputs, Refusal, Step, Virtual
 from maild.deciding.commands.registry import BY_KEY, help_rows
-from maild.deciding.talk import Conversation
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
+from maild.deciding.talk import Conversation
 from maild.reading.mail import Mail
 from maild.sending.render import Renderer
 from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
@@ -50,7 +49,7 @@ class Commander:
 
     def run(self, block: CommandMail, member: Staff, author: PersonRef, mail: Mail,
             ticket: TicketRef | None, written_to: Department, proof: AuthResult) -> Result:
-        home = self.org.department(member.department)
+        home = self.org.department_of(member.department)
         own = ticket if ticket is not None and ticket.department == member.department else None
         if not proof.ok:
             self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines)
@@ -60,7 +59,7 @@ class Commander:
         refused = [line for line in lines if line.refusal is not None]
         if refused:
             self._receipt(member, home, own, mail, lines, applied=False)
-            why = "; ".join(f"{line.line!r}: {line.refusal.code}" for line in refused)
+            why = "; ".join(f"{line.line!r}: {line.refusal.code}" for line in refused if line.refusal)
             return Result(False, f"commands from {member.login} refused ({proof.how}): {why}", own)
         ticket, outputs = self.apply(steps, block, member, author, mail, ticket)
         still_own = ticket if ticket is not None and ticket.department == member.department else None
@@ -79,8 +78,8 @@ class Commander:
         foreign = ticket is not None and ticket.department != member.department
         for command in block.commands:
             if foreign:     # not even #help: the mail is about another department's ticket
-                lines.append(ReceiptLine(command.line, Refusal("other-department", state.department.short
-                                                               if state.department else ticket.department)))
+                where = state.department.short if state.department else ticket.department if ticket else ""
+                lines.append(ReceiptLine(command.line, Refusal("other-department", where)))
                 continue
             outcome = self._check(command, checking)
             lines.append(ReceiptLine(command.line, outcome if isinstance(outcome, Refusal) else None))
@@ -98,7 +97,7 @@ class Commander:
             if state.ticket is None and not state.new:
                 return Refusal("needs-ticket")
             if state.transferred:
-                return Refusal("after-transfer", state.department.short)
+                return Refusal("after-transfer", k.here.short)
             if state.department is None or state.department.code != k.member.department:
                 return Refusal("other-department", state.department.short if state.department else "")
         return command.check(c, k)
@@ -125,9 +124,9 @@ class Commander:
     def _text(self, a: Applying, text: str, note: bool) -> None:
         """What the text below the commands becomes: an internal note (``#note``), or the
         department's response, sent with any canned answer and status change in one mail."""
-        plan, ticket, mail, member, author = self.plan, a.ticket, a.mail, a.member, a.author
+        plan, ticket, mail, member, author = self.plan, a.on, a.mail, a.member, a.author
         keep_mail = not a.filed
-        department = self.org.department(ticket.department)
+        department = a.department
         public = "\n\n".join(part for part in ([] if note else [text]) + a.canned_bodies if part.strip())
         # The mail's attachments go with what the staff member wrote: the note, or the response.
         theirs = mail.attachments if keep_mail else ()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from maild.acting import lists
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 
 SCOPES = {"": "open", "open": "open", "открытые": "open", "mine": "mine", "мои": "mine", "all": "all", "все": "all"}
 LIMIT = 200

@@ -7,7 +7,7 @@ from dataclasses import replace
 from email.utils import parseaddr
 
 from maild.deciding import rules
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 from maild.values import PersonRef, Status
 
 
@@ -39,16 +39,16 @@ class New(Command):
 
     def plan(self, step: Step, a: Applying) -> None:
         plan, member, mail = a.plan, a.member, a.mail
-        department = a.org.department(member.department)
+        department = a.org.department_of(member.department)
         # The name a staff member typed names a new person, never renames a known one.
         employee = plan.person(step.value, step.person.name if step.person else "", rename=False)
         text = a.block.text.strip()
         as_request = replace(mail, text=f"{mail.subject}\n\n{text}", text_from_html=False, html="")
-        routing = rules.route(as_request, (department.address,), employee.email, department, a.org, a.table,
+        routing: rules.Routing | None = rules.route(as_request, (department.address,), employee.email, department, a.org, a.table,
                               a.reader)
-        if routing.department.code != department.code:
+        if routing is not None and routing.department.code != department.code:
             routing = None      # staff chose the department (the rules would transfer it)
-        else:                   # the policy's auto-answers and closing are for mail, not calls
+        elif routing is not None:   # the policy's auto-answers and closing are for mail, not calls
             routing = replace(routing, close=None, reply=None)
         ticket = plan.open_ticket(department, mail.subject, employee, routing, source="phone", filed_by=member.login)
         plan.add_entry(ticket, "message", mail, employee, touch=False, body=text)

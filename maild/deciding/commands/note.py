@@ -1,7 +1,7 @@
 """``#заметка`` / ``#note``: the text below is an internal note (commander.py writes it)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 
 
 class Note(Command):

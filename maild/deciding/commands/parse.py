@@ -38,7 +38,7 @@ def read(body: str) -> CommandMail | None:
     then refused whole with a receipt, never sent on as an answer (confidentiality fails
     closed)."""
     lines = visible(body).splitlines()
-    commands = []
+    commands: list[CommandLine] = []
     i = 0
     while i < len(lines):
         line = lines[i].strip()

@@ -1,7 +1,7 @@
 """``#приоритет`` / ``#priority``: low|normal|high|urgent (низкий|обычный|высокий|срочный)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 
 PRIORITIES = {"low": "low", "низкий": "low", "normal": "normal", "обычный": "normal",
               "high": "high", "высокий": "high", "urgent": "urgent", "срочный": "urgent"}
@@ -18,5 +18,5 @@ class Priority(Command):
         return Step(c, value=priority) if priority else Refusal("bad-priority", c.args)
 
     def plan(self, step: Step, a: Applying) -> None:
-        a.ticket = a.plan.set_fields(a.ticket, priority=step.value)
-        a.plan.event(a.ticket, f"Приоритет: {step.value}", a.author)
+        a.ticket = a.plan.set_fields(a.on, priority=step.value)
+        a.plan.event(a.on, f"Приоритет: {step.value}", a.author)

@@ -1,7 +1,7 @@
 """``#взять`` / ``#take``: assign the ticket to me."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 from maild.values import Notice, OutboxKind, Recipient
 
 
@@ -20,9 +20,11 @@ class Take(Command):
 
 def assign(step: Step, a: Applying) -> None:
     """The ticket to ``step.staff``, who hears of it unless they did it themselves."""
-    a.ticket = a.plan.set_fields(a.ticket, assignee=step.staff.login)
-    a.plan.event(a.ticket, f"Назначена: {step.staff.name} ({step.command.line})", a.author)
-    if step.staff.email.lower() != a.member.email.lower():
-        a.plan.send(a.ticket, a.department, Notice(OutboxKind.ALERT, "assigned", "auto-generated", True),
-                    [Recipient(step.staff.email, step.staff.name)], a.mail,
-                    by={"name": a.member.name}, staff={"name": step.staff.name}, body=a.first_words())
+    staff = step.staff
+    assert staff is not None        # check() set it
+    a.ticket = a.plan.set_fields(a.on, assignee=staff.login)
+    a.plan.event(a.on, f"Назначена: {staff.name} ({step.command.line})", a.author)
+    if staff.email.lower() != a.member.email.lower():
+        a.plan.send(a.on, a.department, Notice(OutboxKind.ALERT, "assigned", "auto-generated", True),
+                    [Recipient(staff.email, staff.name)], a.mail,
+                    by={"name": a.member.name}, staff={"name": staff.name}, body=a.first_words())

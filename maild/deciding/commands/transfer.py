@@ -1,7 +1,7 @@
 """``#передать`` / ``#transfer``: to the other department (code or short name), with a reason."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, CommandLine, Checking, Command, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
 from maild.values import Notice, OutboxKind
 
 
@@ -20,19 +20,20 @@ class Transfer(Command):
                       None)
         if target is None:
             return Refusal("unknown-department", word)
-        if target.code == k.state.department.code:
+        if target.code == k.here.code:
             return Refusal("same-department", target.short)
         k.state.transferred, k.state.department = True, target
         return Step(c, department=target, value=reason.strip())
 
     def plan(self, step: Step, a: Applying) -> None:
-        department = a.department
-        a.ticket = a.plan.set_fields(a.ticket, department=step.department.code, assignee=None,
+        department, target = a.department, step.department
+        assert target is not None       # check() set it
+        a.ticket = a.plan.set_fields(a.on, department=target.code, assignee=None,
                                      transferred_from=department.code)
-        a.plan.event(a.ticket, f"Передана из {department.short} в {step.department.short}"
+        a.plan.event(a.on, f"Передана из {department.short} в {target.short}"
                      + (f": {step.value}" if step.value else ""), a.author)
-        a.plan.send(a.ticket, step.department, Notice(OutboxKind.ALERT, "transfer_alert", "auto-generated", True),
-                    a.talk.staff_for(a.ticket, step.department), a.mail,
+        a.plan.send(a.on, target, Notice(OutboxKind.ALERT, "transfer_alert", "auto-generated", True),
+                    a.talk.staff_for(a.on, target), a.mail,
                     by={"name": a.member.name, "department": department.short}, reason=step.value,
                     body=a.first_words())
         a.status_step = step

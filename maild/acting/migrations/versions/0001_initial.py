@@ -4,8 +4,8 @@ Revision 0001, the base. As schema.sql was in the first commit that had one, wit
 forms db.py has written since 2414ab9 (TIMESTAMP for TIMESTAMP WITH TIME ZONE, and NOT NULL on
 the two text primary keys, which PostgreSQL enforces for any primary key anyway).
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0001"
 down_revision = None

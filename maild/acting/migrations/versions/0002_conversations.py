@@ -1,11 +1,12 @@
-"""conversations (80f0f82): tickets.closed_at, entries.full_body, attachments.stored, tables participants and ticket_links
+"""conversations (80f0f82): tickets.closed_at, entries.full_body, attachments.stored, participants,
+ticket_links
 
 Revision 0002. full_body (NOT NULL, no default) is added empty-allowed, filled from body (before
 quote stripping, body was the whole text) and then made NOT NULL: SQLite cannot change a column
 in place, so that last step is a batch table copy there.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"

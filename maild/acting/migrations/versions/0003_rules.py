@@ -2,8 +2,8 @@
 
 Revision 0003.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"

@@ -2,8 +2,8 @@
 
 Revision 0004.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0004"
 down_revision = "0003"

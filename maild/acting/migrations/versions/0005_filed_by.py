@@ -2,8 +2,8 @@
 
 Revision 0005; the first column schema.sql added with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0005"
 down_revision = "0004"

@@ -2,8 +2,8 @@
 
 Revision 0006.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0006"
 down_revision = "0005"

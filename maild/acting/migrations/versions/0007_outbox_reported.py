@@ -2,8 +2,8 @@
 
 Revision 0007.
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0007"
 down_revision = "0006"

@@ -5,8 +5,8 @@ exist get the history their row can tell: opened (in their present department) a
 closed, closed at closed_at with their resolution; earlier reopenings and transfers are not
 known. (schema.sql did this on every ``db init`` for tickets with no history; once is enough.)
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0009"
 down_revision = "0008"
