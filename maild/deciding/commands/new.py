@@ -44,8 +44,8 @@ class New(Command):
         employee = plan.person(step.value, step.person.name if step.person else "", rename=False)
         text = a.block.text.strip()
         as_request = replace(mail, text=f"{mail.subject}\n\n{text}", text_from_html=False, html="")
-        routing: rules.Routing | None = rules.route(as_request, (department.address,), employee.email, department, a.org, a.table,
-                              a.reader)
+        routing: rules.Routing | None = rules.route(as_request, (department.address,), employee.email, department,
+                                                    a.org, a.table, a.reader)
         if routing is not None and routing.department.code != department.code:
             routing = None      # staff chose the department (the rules would transfer it)
         elif routing is not None:   # the policy's auto-answers and closing are for mail, not calls
