@@ -1,5 +1,4 @@
-"""conversations (80f0f82): tickets.closed_at, entries.full_body, attachments.stored, participants,
-ticket_links
+"""conversations (80f0f82): closed_at, full_body, attachments.stored, participants, ticket_links
 
 Revision 0002. full_body (NOT NULL, no default) is added empty-allowed, filled from body (before
 quote stripping, body was the whole text) and then made NOT NULL: SQLite cannot change a column
