@@ -48,6 +48,7 @@ class _Ids:
     def __init__(self) -> None:
         self.tickets: dict[int, TicketRef] = {}
         self.people: dict[int, int] = {}
+        self.numbers: dict[str, str] = {}     # a planned ticket's placeholder number -> its real one
 
     def ticket(self, ticket: TicketRef | None) -> TicketRef | None:
         if ticket is None or ticket.id > 0:
@@ -77,7 +78,17 @@ class _Ids:
             return person
         return replace(person, id=self.people[person.id])
 
+    def text(self, value: str | None) -> str | None:
+        """Text rendered while planning (a canned answer below ``#новая``) names a planned
+        ticket by its placeholder number: the real one instead."""
+        for planned, real in self.numbers.items():
+            if value and planned in value:
+                value = value.replace(planned, real)
+        return value
+
     def value(self, value: object) -> object:
+        if isinstance(value, str):
+            return self.text(value)
         if isinstance(value, TicketRef):
             return self.ticket(value)
         if isinstance(value, PersonRef):
@@ -125,9 +136,10 @@ def _one(a: Actions, op: ops.Operation, ids: _Ids, inbound_id: int | None) -> No
         requester = ids.person(PersonRef(planned.requester_id, "", "")) if planned.requester_id else None
         ids.tickets[planned.id] = a.open_ticket(planned, requester.id if requester else None,
                                                 op.transferred_from, op.source, op.filed_by)
+        ids.numbers[planned.number] = ids.tickets[planned.id].number
     elif isinstance(op, ops.AddEntry):
         a.add_entry(ids.named(op.ticket), op.type, op.mail, ids.person(op.author),
-                    inbound_id if op.of_this_mail else None, touch=op.touch, body=op.body,
+                    inbound_id if op.of_this_mail else None, touch=op.touch, body=ids.text(op.body),
                     unauthenticated=op.unauthenticated)
     elif isinstance(op, ops.AddEvent):
         a.event(ids.named(op.ticket), op.text, ids.person(op.author))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from maild.acting import store
+from maild.deciding.operations import AddEntry
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.reading.mail import Mail
 from maild.sending.render import Renderer
@@ -132,7 +133,11 @@ class Applying:
 
     def first_words(self) -> str:
         """The request as the requester wrote it (for staff who take a ticket over)."""
-        return store.first_message(self.plan.conn, self.on.id) if self.on.id > 0 else ""
+        if self.on.id > 0:
+            return store.first_message(self.plan.conn, self.on.id)
+        # A ticket this mail opens (#новая a line above): its first message is in the plan.
+        return next((op.body or "" for op in self.plan.operations
+                     if isinstance(op, AddEntry) and op.ticket.id == self.on.id and op.type == "message"), "")
 
 
 class Command:
