@@ -18,8 +18,8 @@ from maild.deciding.rules import (
     Rule,
     RuleTable,
     Then,
-    normalise,
 )
+from maild.deciding.words import normalise
 
 
 def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) -> RuleTable:
