@@ -149,3 +149,45 @@ def test_a_session_has_a_lifetime(harness_factory):
     s.sendall(b"NOOP\r\n")
     assert s.recv(1000).startswith(b"421 4.4.2")
     s.close()
+
+
+def _replies(f, n: int) -> list[bytes]:
+    """``n`` replies, each the last line of a possibly multi-line answer."""
+    out = []
+    for _ in range(n):
+        line = f.readline()
+        while line[3:4] == b"-":
+            line = f.readline()
+        out.append(line.rstrip())
+    return out
+
+
+def test_ehlo_advertises_pipelining_and_enhanced_status_codes(maild):
+    with socket.create_connection(("127.0.0.1", maild.port), timeout=10) as sock:
+        f = sock.makefile("rb")
+        f.readline()
+        sock.sendall(b"EHLO client.torex.ru\r\n")
+        lines = [f.readline()]
+        while lines[-1][3:4] == b"-":
+            lines.append(f.readline())
+    words = {line[4:].split()[0].decode() for line in lines[1:]}
+    assert {"PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "SMTPUTF8", "SIZE"} <= words, words
+    assert lines[-1].startswith(b"250 ")           # the last line ends the answer
+
+
+def test_pipelined_commands_are_answered_in_order(maild):
+    """A sender that believed PIPELINING: the whole envelope and DATA in one write, then
+    the message; each command gets its own reply, in order, and the mail is kept."""
+    with socket.create_connection(("127.0.0.1", maild.port), timeout=10) as sock:
+        f = sock.makefile("rb")
+        f.readline()
+        sock.sendall(b"EHLO client.torex.ru\r\n")
+        _replies(f, 1)
+        sock.sendall(b"MAIL FROM:<ivan@torex.ru>\r\nRCPT TO:<nobody@torex.ru>\r\n"
+                     b"RCPT TO:<osticket@torex.ru>\r\nDATA\r\n")
+        got = _replies(f, 4)
+        sock.sendall(mail().replace(b"\n", b"\r\n") + b"\r\n.\r\nQUIT\r\n")
+        got += _replies(f, 2)
+    assert [r[:3] for r in got] == [b"250", b"550", b"250", b"354", b"250", b"221"], got
+    assert got[1].startswith(b"550 5.1.1")
+    assert maild.app.spool.pending() == 1

@@ -267,6 +267,15 @@ class IntakeHandler:
         self.organisation = organisation
         self.on_accept = on_accept or (lambda: None)
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: SmtpEnvelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        """aiosmtpd's EHLO lines, plus what maild does without saying: it answers pipelined
+        commands in order (RFC 2920, tests/test_smtp_limits.py) and every reply carries an
+        enhanced status code (RFC 2034). Senders that see PIPELINING stop waiting for each
+        reply in turn."""
+        session.host_name = hostname        # this hook's job, once it exists (aiosmtpd)
+        return responses[:-1] + ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"] + responses[-1:]
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: SmtpEnvelope,
                           address: str, mail_options: list[str]) -> str:
         # An address maild could never store, print or answer (raw non-UTF-8 bytes arrive as
