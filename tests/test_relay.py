@@ -26,5 +26,7 @@ def test_maildir_delivery_survives_a_crash_before_commit(tmp_path, db_url):
     files = list((app.config.outbox_maildir / "new").iterdir())
     assert len(files) == 3                      # and nothing was written twice
     assert any(b"Auto-Submitted: auto-replied" in f.read_bytes() for f in files)
+    # Maildir files have the local line ending (mutt shows no ^M); the mail parses the same.
+    assert all(b"\r" not in f.read_bytes() and b"\nSubject: " in f.read_bytes() for f in files)
     assert worker.drain().sent == 0
     app.close()

@@ -54,15 +54,17 @@ class Maildir:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     def deliver(self, row: Outbox, hostname: str, return_path: str = "") -> None:
-        """Write one outbox row as a Maildir file, unless an earlier run already did."""
+        """Write one outbox row as a Maildir file, unless an earlier run already did. Maildir
+        files use the local line ending (mutt, ``maild``'s own readers): the wire's CRLF is
+        for SMTP only."""
         name = f"{int(row.created_at.timestamp())}.M{row.id}.{hostname}"
         if (self.root / "new" / name).exists() or any((self.root / "cur").glob(name + "*")):
             return   # delivered before a crash: do not write it twice
         tmp = self.root / "tmp" / name
         with open(tmp, "wb") as fh:
             if return_path:     # what the final MTA would add: where bounces go
-                fh.write(f"Return-Path: <{return_path}>\r\n".encode("ascii"))
-            fh.write(row.raw.encode("utf-8"))
+                fh.write(f"Return-Path: <{return_path}>\n".encode("ascii"))
+            fh.write(row.raw.replace("\r\n", "\n").encode("utf-8"))
             fh.flush()
             os.fsync(fh.fileno())
         os.rename(tmp, self.root / "new" / name)
