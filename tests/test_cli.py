@@ -83,6 +83,16 @@ def test_unknown_ticket_and_config_errors_are_clear(run, tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_unknown_status_or_department_is_an_error_naming_the_valid_ones(run):
+    """Issue 14: `--status bogus` and `--dept XYZ` used to print nothing and exit 0."""
+    result = run("tickets", "list", "--status", "bogus")
+    assert result.exit_code == 2
+    assert all(word in result.output for word in ("bogus", "open", "answered", "closed"))
+    result = run("tickets", "list", "--dept", "XYZ")
+    assert result.exit_code == 1 and "XYZ" in result.output and "OSA" in result.output and "DAB" in result.output
+    assert run("tickets", "list", "--status", "OPEN", "--dept", "osa").exit_code == 0
+
+
 def test_broken_rules_named_with_file(tmp_path):
     rules = tmp_path / "rules"
     (rules / "departments").mkdir(parents=True)

@@ -9,6 +9,7 @@ from maild.acting import store
 from maild.admin import views
 from maild.admin.cli.base import Fail, _app, _department, command, database_errors, echo, main
 from maild.deciding import match
+from maild.values import Status
 
 
 @main.group()
@@ -17,13 +18,16 @@ def tickets() -> None:
 
 @command(tickets, "list")
 @click.option("--dept", help="Only this department (OSA, DAB, ...).")
-@click.option("--status", help="Only this status (open, answered, closed, ...).")
-@click.option("--json", "as_json", is_flag=True, help="JSON, one array (see README for the shape).")
+@click.option("--status", type=click.Choice([s.value for s in Status], case_sensitive=False),
+              help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="JSON, one array (see docs/cli.md for the shape).")
 @click.pass_context
 def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
     """List tickets, oldest first."""
-    with database_errors(), _app(ctx).sessions() as session:
-        rows = store.tickets(session, dept, status)
+    app = _app(ctx)
+    department = _department(app, dept)       # an unknown one is an error naming the real ones
+    with database_errors(), app.sessions() as session:
+        rows = store.tickets(session, department.code if department else None, status.lower() if status else None)
         if as_json:
             echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
         else:
