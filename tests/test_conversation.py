@@ -153,15 +153,19 @@ def test_oversize_refused_552(harness_factory):
     assert h.send(mail(body="коротко")) == {}        # the session and server go on
 
 
-def test_spool_failure_answers_451_and_client_keeps_the_mail(maild):
+def test_spool_failure_answers_451_and_client_keeps_the_mail(maild, caplog):
     tmp = maild.app.spool.tmp
     tmp.rmdir()
     tmp.write_text("not a directory")             # root ignores permissions; this it cannot
     raw = mail(message_id="keep@torex.ru")
-    with pytest.raises(smtplib.SMTPDataError) as err:
+    with caplog.at_level("INFO", logger="maild"), pytest.raises(smtplib.SMTPDataError) as err:
         maild.send(raw)
     assert err.value.smtp_code == 451 and err.value.smtp_error.startswith(b"4.3.0")
     assert b"Traceback" not in err.value.smtp_error
+    # The log says it in one line, with the cause; the traceback only at debug level.
+    [line] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "spool cannot be written" in line.getMessage() and "Not a directory" in line.getMessage()
+    assert line.exc_info is None
     tmp.unlink()
     tmp.mkdir()
     assert maild.send(raw) == {}                  # the retry is accepted and becomes the ticket

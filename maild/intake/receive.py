@@ -319,7 +319,13 @@ class IntakeHandler:
         return f"250 2.0.0 Ok: queued as {item_id}"
 
     async def handle_exception(self, error: Exception) -> str:
-        log.error("intake failed: %r", error, exc_info=error)
+        # One line with the cause, for every message a full disk refuses; the traceback
+        # only with -v (a burst would otherwise bury the log in identical stacks).
+        if isinstance(error, OSError):
+            log.error("intake answered 451, the spool cannot be written: %s", error)
+            log.debug("spool write failed", exc_info=error)
+        else:
+            log.error("intake failed: %r", error, exc_info=error)
         return TEMPFAIL
 
 
