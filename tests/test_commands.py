@@ -657,3 +657,15 @@ def test_staff_command_their_own_departments_ticket_they_filed_themselves(maild)
     maild.drain()
     outcome = command(maild, "#закрыть сам починил")
     assert outcome.disposition == "command-applied" and ticket(maild).status == "closed"
+
+
+def test_a_new_ticket_alert_names_the_commands_that_fit_it(maild):
+    """Issue 14: the alert is complete on its own: its last lines name what else the reader
+    may answer with, from the same classes as #помощь."""
+    maild.send(mail(message_id="orig@torex.ru", body=REQUEST))
+    maild.drain()
+    [alert] = maild.sent_to("p.petrov@torex.ru")
+    tail = alert.body.rsplit("\n--", 1)[-1]
+    for line in ("#взять", "#заметка", "#передать ДАБ", "#закрыть", "#помощь"):
+        assert line in tail, (line, tail)
+    assert commands.BY_KEY["take"].help in tail and commands.BY_KEY["help"].help in tail

@@ -225,10 +225,14 @@ def on_ticket(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     disposition = decision.disposition
     if decision.effect is Effect.AUTOMATIC and m.verdict.kind is Kind.BOUNCE:
         disposition = Disposition.BOUNCE_RECORDED
-    talk.Conversation(plan, c.org, c.settings.max_participants).apply(
+    talk.Conversation(plan, c.org, c.settings.max_participants, _hints(c)).apply(
         decision, ticket, department, m.mail, author,
         copies_proven=decision.effect is Effect.RESPONSE or _copies_proven(m, f, c, ticket.number))
     return plan.finish(disposition, decision.reason, ticket)
+
+
+def _hints(c: Context) -> talk.Hints:
+    return lambda department: commands.alert_hints(c.org, department)
 
 
 def _copies_proven(m: Message, f: Facts, c: Context, number: str) -> bool:
@@ -265,7 +269,7 @@ def new_request(m: Message, f: Facts, c: Context, plan: Planner) -> Plan:
     disposition: str = Disposition.TICKET_CREATED
     if routing.close:
         disposition = Disposition.closed(routing.close)
-    talk.Conversation(plan, org, c.settings.max_participants).apply(
+    talk.Conversation(plan, org, c.settings.max_participants, _hints(c)).apply(
         decision, ticket, department, m.mail, author, routing,
         copies_proven=_copies_proven(m, f, c, ticket.number))
     return plan.finish(disposition, reason, ticket, routing=routing)

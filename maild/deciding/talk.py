@@ -5,6 +5,7 @@ Nothing is written here; the worker has the plan written.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,12 +20,18 @@ from maild.reading import quotes
 from maild.reading.mail import Address, Mail
 from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
 
+Hints = Callable[[Department], list[tuple[str, str]]]
+
 
 class Conversation:
-    def __init__(self, plan: Planner, org: Organisation, max_participants: int = 10):
+    def __init__(self, plan: Planner, org: Organisation, max_participants: int = 10,
+                 hints: Hints | None = None):
+        """``hints``: the commands a new-ticket alert lists for its department (from the
+        command classes, as #помощь; commands/registry.alert_hints)."""
         self.plan = plan
         self.org = org
         self.max_participants = max_participants
+        self.hints = hints or (lambda department: [])
         self.copies_proven = False      # set per message by ``apply``
 
     def apply(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,
@@ -221,7 +228,7 @@ class Conversation:
                            previous=previous,
                            transfer=transfer, why=routing.explain() if routing is not None else "",
                            triage=routing.suggestions() if routing is not None else [],
-                           warning=sender_warning(mail))
+                           warning=sender_warning(mail), commands=self.hints(department))
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:

@@ -22,7 +22,7 @@ them all or none, with a receipt.
 from maild.deciding.commands.base import CommandLine, CommandMail, Refusal, Step
 from maild.deciding.commands.commander import Commander, ReceiptLine, Result
 from maild.deciding.commands.parse import is_command_mail, may_start, read
-from maild.deciding.commands.registry import BY_KEY, COMMANDS, help_rows
+from maild.deciding.commands.registry import BY_KEY, COMMANDS, alert_hints, help_rows
 
 __all__ = ["BY_KEY", "COMMANDS", "CommandLine", "CommandMail", "Commander", "ReceiptLine", "Refusal", "Result",
-           "Step", "help_rows", "is_command_mail", "may_start", "read"]
+           "Step", "alert_hints", "help_rows", "is_command_mail", "may_start", "read"]

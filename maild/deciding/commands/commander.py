@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from maild.deciding.auth import AuthResult
 from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Outputs, Refusal, Step, Virtual
-from maild.deciding.commands.registry import BY_KEY, help_rows
+from maild.deciding.commands.registry import BY_KEY, alert_hints, help_rows
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.deciding.talk import Conversation
@@ -45,7 +45,7 @@ class Commander:
         self.renderer = renderer
         self.table = table
         self.reader = reader
-        self.talk = Conversation(plan, org, max_participants)
+        self.talk = Conversation(plan, org, max_participants, lambda department: alert_hints(org, department))
 
     def run(self, block: CommandMail, member: Staff, author: PersonRef, mail: Mail,
             ticket: TicketRef | None, written_to: Department, proof: AuthResult) -> Result:

@@ -16,6 +16,7 @@ from maild.deciding.commands.priority import Priority
 from maild.deciding.commands.selfservice import History, Profile
 from maild.deciding.commands.take import Take
 from maild.deciding.commands.transfer import Transfer
+from maild.deciding.organisation import Department, Organisation
 
 COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Close(),
                                  Reopen(), Cc(), New(), List(), Help(), History(), Profile())
@@ -24,6 +25,24 @@ BY_WORD = {word: c.key for c in COMMANDS for word in c.words}
 SECTIONS = (("ticket", "В ответе на письмо по заявке (номер [#...] в теме):"),
             ("new", "В новом письме на адрес своего отдела (без номера в теме):"),
             ("anyone", "Любой сотрудник компании, в любом письме:"))
+
+
+# What a new ticket's alert says its reader may answer with, in this order.
+ALERT_COMMANDS = ("take", "note", "transfer", "close", "help")
+
+
+def alert_hints(org: Organisation, department: Department) -> list[tuple[str, str]]:
+    """(line to write, what it does) for a new ticket's alert: the words and help of the
+    same classes #помощь lists; ``#передать`` names each other department."""
+    rows = []
+    for key in ALERT_COMMANDS:
+        command = BY_KEY[key]
+        if key == "transfer":
+            rows += [(f"#{command.words[0]} {other.short}", f"передать в {other.short}")
+                     for other in org.departments if other.code != department.code]
+        else:
+            rows.append((command.usage, command.help))
+    return rows
 
 
 def help_rows() -> list[tuple[str, list[Command]]]:
