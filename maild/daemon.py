@@ -34,6 +34,18 @@ log = logging.getLogger("maild.daemon")
 
 
 
+def where_mail_goes(cfg: Config, addresses: list[str]) -> list[str]:
+    """What a newcomer needs after ``make run``: where the mail maild sends goes, how to
+    read it, how to stop (issue 14)."""
+    if cfg.relay.host:
+        lines = [f"mail maild sends goes to the relay {cfg.relay.host}:{cfg.relay.port}"]
+    else:
+        lines = [f"mail maild sends goes to the Maildir {cfg.outbox_maildir} (no relay configured); "
+                 f"read it with: mutt -f {cfg.outbox_maildir}"]
+    return lines + [f"write to {', '.join(addresses)} (for instance: swaks --server {cfg.smtp.host}:"
+                    f"{cfg.smtp.port} --to {addresses[0] if addresses else '...'}); Ctrl-C stops"]
+
+
 class Wakeup:
     """The worker's side of the kick pipe: wait up to a timeout for any byte."""
 
@@ -130,6 +142,8 @@ class Daemon:
         for name in self.roles:
             self._start(name)
         log.info("listening for SMTP on %s:%s", cfg.smtp.host, cfg.smtp.port)
+        for line in where_mail_goes(cfg, [d.address for d in self.app.organisation().departments]):
+            log.info("%s", line)
         stopping = asyncio.Event()
         loop.add_signal_handler(signal.SIGHUP, self._reload)
         for sig in (signal.SIGTERM, signal.SIGINT):

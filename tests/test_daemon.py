@@ -47,6 +47,10 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         assert _wait(lambda: _listening(port)), "maild serve did not start listening"
+        # What a newcomer needs to see (issue 14): where mail goes, how to read it, how to stop.
+        assert _wait(lambda: "Ctrl-C stops" in Path(log.name).read_text())
+        started = Path(log.name).read_text()
+        assert f"mutt -f {tmp_path / 'data' / 'outbox'}" in started and "osticket@torex.ru" in started
         with smtplib.SMTP("127.0.0.1", port) as client:
             assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
         outbox = tmp_path / "data" / "outbox" / "new"
