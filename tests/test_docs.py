@@ -74,3 +74,4 @@ def test_readme_lists_every_page():
     missing = [str(p.relative_to(ROOT)) for p in [*PAGES, *WRITTEN_ELSEWHERE, ROOT / "CHANGELOG.md"]
                if p.resolve() not in linked]
     assert missing == [], f"the README's 'where to read on' does not link {missing}"
+
