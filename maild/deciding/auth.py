@@ -54,7 +54,8 @@ PUBLIC_SUFFIXES = frozenset({"com.ru", "net.ru", "org.ru", "pp.ru", "msk.ru", "s
 @dataclass(frozen=True)
 class AuthResult:
     ok: bool
-    how: str          # what proved it, or why nothing did
+    how: str          # what proved it, or why nothing did (the log, the inbound record)
+    said: str = ""    # the same in Russian, for the staff member's mail
 
 
 def load_secret(config: AuthConfig, data_dir: Path) -> bytes:
@@ -126,18 +127,23 @@ def _aligned(domain: str, from_domain: str) -> bool:
 def _by_header(mail: Mail, envelope: Envelope, config: AuthConfig, sender: str) -> AuthResult:
     if not _by_network(envelope, config).ok:
         return AuthResult(False, f"Authentication-Results are believed only from the company relay "
-                                 f"(auth.trusted_networks), not from {envelope.peer or 'an unknown client'}")
+                                 f"(auth.trusted_networks), not from {envelope.peer or 'an unknown client'}",
+                          f"письмо пришло не через почтовый сервер компании, а от "
+                          f"{envelope.peer or 'неизвестного клиента'}")
     from_domain = sender.rpartition("@")[2]
     values = [v for n, v in mail.headers if n == "authentication-results"]
     if not values:
-        return AuthResult(False, "no Authentication-Results header")
+        return AuthResult(False, "no Authentication-Results header",
+                          "почтовый сервер компании не отметил письмо как проверенное")
     try:
         header = authres.AuthenticationResultsHeader.parse(f"Authentication-Results: {values[0]}")
     except Exception:   # authres raises its own SyntaxError and friends on garbage
-        return AuthResult(False, "the topmost Authentication-Results header is unreadable")
+        return AuthResult(False, "the topmost Authentication-Results header is unreadable",
+                          "отметка почтового сервера о проверке не читается")
     host = str(header.authserv_id).lower()
     if host not in config.trusted_hosts:
-        return AuthResult(False, f"the topmost Authentication-Results header is from {host}, not a trusted host")
+        return AuthResult(False, f"the topmost Authentication-Results header is from {host}, not a trusted host",
+                          f"отметку о проверке поставил {host}, а не почтовый сервер компании")
     for result in header.results:
         if str(result.result).lower() != "pass":
             continue
@@ -145,15 +151,17 @@ def _by_header(mail: Mail, envelope: Envelope, config: AuthConfig, sender: str) 
         if result.method == "dkim":
             domain = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
             if domain and _aligned(domain, from_domain):
-                return AuthResult(True, f"dkim=pass for {domain} ({host})")
+                return AuthResult(True, f"dkim=pass for {domain} ({host})", f"подпись DKIM {domain} верна")
         if result.method == "spf":
             # SPF vouches for the envelope sender's domain: it names the person only when the
             # checked address, the envelope and From are all that person.
             checked = props.get("smtp.mailfrom", "")
             if "@" in checked and _base(checked) == _base(envelope.mail_from) == _base(sender):
-                return AuthResult(True, f"spf=pass for {checked}, the envelope sender and From ({host})")
+                return AuthResult(True, f"spf=pass for {checked}, the envelope sender and From ({host})",
+                                  f"SPF подтверждает отправителя {checked}")
     return AuthResult(False, f"{host} reports no dkim pass aligned with {from_domain}, nor an spf pass "
-                             f"for {sender} as envelope sender and From")
+                             f"for {sender} as envelope sender and From",
+                      f"почтовый сервер не подтвердил, что письмо отправлено с адреса {sender}")
 
 
 def _by_network(envelope: Envelope, config: AuthConfig) -> AuthResult:
@@ -161,11 +169,12 @@ def _by_network(envelope: Envelope, config: AuthConfig) -> AuthResult:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return AuthResult(False, "no client address")
+        return AuthResult(False, "no client address", "неизвестно, откуда пришло письмо")
     for network in config.trusted_networks:
         if ip in ipaddress.ip_network(network, strict=False):
-            return AuthResult(True, f"connected from {ip}, in trusted network {network}")
-    return AuthResult(False, f"{ip} is in no trusted network")
+            return AuthResult(True, f"connected from {ip}, in trusted network {network}",
+                              f"письмо пришло из доверенной сети {network}")
+    return AuthResult(False, f"{ip} is in no trusted network", f"адрес {ip} не входит в доверенные сети")
 
 
 def _base(address: str) -> str:
@@ -185,25 +194,32 @@ def _by_address(envelope: Envelope, config: AuthConfig, secret: bytes, ticket: s
     # mail must come through the company relay.
     if _base(envelope.mail_from) != _base(sender):
         return AuthResult(False, f"sent to a reply address, but the envelope sender "
-                                 f"{envelope.mail_from or '<>'} is not {sender}")
+                                 f"{envelope.mail_from or '<>'} is not {sender}",
+                          f"отправитель в конверте ({envelope.mail_from or '<>'}) — не {sender}")
     for rcpt in envelope.rcpt_to:
         signed = signed_ticket(rcpt)
         if signed is None:
             continue
         number, day, sig = signed
         if ticket is not None and number != ticket:
-            return AuthResult(False, f"the reply address is signed for {number}, not {ticket}")
+            return AuthResult(False, f"the reply address is signed for {number}, not {ticket}",
+                              f"адрес для ответа выдан для заявки {number}, а не {ticket}")
         if not hmac.compare_digest(sig, signature(secret, number, sender, day)):
-            return AuthResult(False, f"the reply address is not signed for {sender}")
+            return AuthResult(False, f"the reply address is not signed for {sender}",
+                              f"адрес для ответа выдан не для {sender}")
         if not 0 <= today() - day <= config.signed_address_days:
             return AuthResult(False, f"the reply address for {number} was issued {today() - day} days ago "
-                                     f"(a reply address lives {config.signed_address_days} days)")
+                                     f"(a reply address lives {config.signed_address_days} days)",
+                              f"адрес для ответа по заявке {number} устарел (выдан {today() - day} дн. назад, "
+                              f"действует {config.signed_address_days})")
         if not mailbox_only and not _by_network(envelope, config).ok:
             return AuthResult(False, f"sent to the reply address signed for {sender} and {number}, but not "
                                      "through the company relay (auth.trusted_networks): the address alone "
-                                     "is no authority")
-        return AuthResult(True, f"sent to the reply address signed for {sender} and {number}")
-    return AuthResult(False, "not sent to a signed reply address")
+                                     "is no authority",
+                              "письмо на адрес для ответа пришло не через почтовый сервер компании")
+        return AuthResult(True, f"sent to the reply address signed for {sender} and {number}",
+                          f"письмо на адрес для ответа, выданный {sender}")
+    return AuthResult(False, "not sent to a signed reply address", "письмо не на выданный вам адрес для ответа")
 
 
 def check(mail: Mail, envelope: Envelope, sender: str, ticket: str | None, config: AuthConfig,
@@ -211,7 +227,7 @@ def check(mail: Mail, envelope: Envelope, sender: str, ticket: str | None, confi
     """Whether the mail is really from ``sender``, for ``ticket``. ``mailbox_only``: the
     question is only whether the person reads that mailbox (a reply to a confirmation mail
     we sent there), not whether the mail carries a staff member's authority."""
-    reasons = []
+    reasons, said = [], []
     for method in config.methods:
         if method == "authentication-results":
             result = _by_header(mail, envelope, config, sender)
@@ -222,4 +238,6 @@ def check(mail: Mail, envelope: Envelope, sender: str, ticket: str | None, confi
         if result.ok:
             return result
         reasons.append(result.how)
-    return AuthResult(False, "; ".join(reasons) or "no authentication method enabled")
+        said.append(result.said)
+    return AuthResult(False, "; ".join(reasons) or "no authentication method enabled",
+                      "; ".join(x for x in said if x) or "проверка отправителя не включена")

@@ -52,6 +52,7 @@ class Decision:
     effect: Effect
     reason: str
     ticket: TicketRef | None = None      # the ticket the message names, if any
+    proof: AuthResult | None = None      # for staff mail: what auth.py found
 
     @property
     def disposition(self) -> Disposition:
@@ -90,7 +91,7 @@ def decide(ticket: TicketRef | None, how: str, role: Role | None, verdict: Verdi
     if role is Role.STAFF:
         if proof is None or not proof.ok:
             return Decision(Effect.UNAUTHENTICATED, f"{found}; claims staff of {ticket.department} but "
-                            f"is not authenticated ({proof.how if proof else 'not checked'})", ticket)
+                            f"is not authenticated ({proof.how if proof else 'not checked'})", ticket, proof)
         return Decision(Effect.RESPONSE, f"{found}; staff of {ticket.department} answers ({proof.how})", ticket)
     if (ticket.status == Status.CLOSED and ticket.closed_at is not None
             and now - ticket.closed_at > timedelta(days=reopen_days)):

@@ -94,10 +94,17 @@ class Rule:
 
 @dataclass(frozen=True)
 class Hit:
-    """One decision and why: the rule (or category) and the words that matched."""
+    """One decision and why: the rule (or category) and the words that matched. ``rule`` is
+    for the log and the dry run; ``said`` is the same in Russian, for staff mail (a rule's
+    own name is the admin's words, said as it is)."""
     rule: str
     words: tuple[str, ...]
     description: str = ""
+    said: str = ""
+
+    @property
+    def for_people(self) -> str:
+        return self.said or self.rule
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,10 @@ class Routing:
     def explain(self) -> str:
         return "; ".join(f"{h.rule}: {', '.join(h.words)}" if h.words else h.rule for h in self.hits)
 
+    def explain_ru(self) -> str:
+        """``explain`` for people: what staff alerts say under «Почему»."""
+        return "; ".join(f"{h.for_people}: {', '.join(h.words)}" if h.words else h.for_people for h in self.hits)
+
 
 # -- applying -------------------------------------------------------------------------------
 def explicit_category(mail: Mail, rcpt: tuple[str, ...], org: Organisation,
@@ -141,13 +152,13 @@ def explicit_category(mail: Mail, rcpt: tuple[str, ...], org: Organisation,
     for address in rcpt:
         tag = org.plus_tag(address)
         if tag:
-            candidates.append((tag, f"sub-address +{tag}"))
+            candidates.append((tag, f"адрес с +{tag}"))
     for name in _BRACKETS.findall(mail.subject):
-        candidates.append((name, f"[{name}] in the subject"))
+        candidates.append((name, f"[{name}] в теме"))
     first = next((line for line in mail.text.splitlines() if line.strip()), "")
     found = _CATEGORY_LINE.match(first)
     if found:
-        candidates.append((found.group(1), f"first line {first.strip()!r}"))
+        candidates.append((found.group(1), f"первая строка «{first.strip()}»"))
     for value, how in candidates:
         for dept in (department,) + tuple(d for d in org.departments if d is not department):
             category = dept.category(value)
@@ -247,7 +258,8 @@ def route(mail: Mail, rcpt: tuple[str, ...], sender: str, department: Department
         target = then.transfer or then.route
         if target and target != state.department.code and moved:
             state = replace(state, hits=state.hits + (Hit(f"{rule.name} (skipped: already moved once)",
-                                                          tuple(words)),))
+                                                          tuple(words), said=f"{rule.name} (не применено: "
+                                                          "заявка уже передана)"),))
             continue
         state = replace(state, hits=state.hits + (Hit(rule.name, tuple(words), rule.description),))
         if target and target != state.department.code:
@@ -281,7 +293,8 @@ def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organis
         category, how = explicit
         department = org.department(category.department) or state.department
         return replace(state, department=department, category=category, kind=category.kind, explicit=True,
-                       hits=state.hits + (Hit(f"category {category.name!r} named by the sender", (how,)),))
+                       hits=state.hits + (Hit(f"category {category.name!r} named by the sender", (how,),
+                                                 said=f"категорию «{category.name}» указал отправитель"),))
     reading = state.reading
     if reading is None or reading.department != state.department.code:
         return state
@@ -290,4 +303,5 @@ def _categorised(state: Routing, mail: Mail, rcpt: tuple[str, ...], org: Organis
         return replace(state, kind=reading.kind)
     return replace(state, category=read, kind=read.kind,
                    hits=state.hits + (Hit(f"category {read.name!r} read from the text ({reading.reason})",
-                                          reading.features),))
+                                          reading.features,
+                                          said=f"категория «{read.name}» по тексту заявки ({reading.reason})"),))

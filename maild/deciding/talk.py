@@ -48,8 +48,9 @@ class Conversation:
             a.add_entry(ticket, "event", mail, author, touch=False)
             return
         if decision.effect is Effect.UNAUTHENTICATED:
-            self.refuse_unauthenticated(decision.reason.split("(", 1)[-1].rstrip(")"), ticket,
-                                        department, mail, author)
+            proof = decision.proof
+            self.refuse_unauthenticated(proof.how if proof else "not checked", ticket,
+                                        department, mail, author, said=proof.said if proof else "")
             return
         if decision.effect in (Effect.NEW, Effect.NEW_LINKED):
             self._new(decision, ticket, department, mail, author, routing)
@@ -108,9 +109,10 @@ class Conversation:
 
     def refuse_unauthenticated(self, why: str, ticket: TicketRef | None, department: Department,
                                mail: Mail, author: PersonRef | None,
-                               commands: tuple[str, ...] = ()) -> None:
+                               commands: tuple[str, ...] = (), said: str = "") -> None:
         """A staff From without proof: stored (on ``ticket``, flagged), sent to nobody, no
-        command applied; the real staff member hears that a mail in their name was refused."""
+        command applied; the real staff member hears that a mail in their name was refused.
+        ``why`` is for the log; ``said``, the same in Russian, for the staff member's mail."""
         if ticket is not None:
             body = quotes.reply_text(mail.text, mail.html if mail.text_from_html else "")
             self.plan.add_entry(ticket, "message", mail, author, body=body, unauthenticated=True, touch=False)
@@ -120,7 +122,7 @@ class Conversation:
         if member is not None and not self._warned_lately(member.email):
             self.plan.send(ticket, department, Notice(OutboxKind.SECURITY, "forged_staff", "auto-generated"),
                                [Recipient(member.email, member.name)], mail, staff={"name": member.name},
-                               reason=why, subject=mail.subject, commands=commands,
+                               reason=said or why, subject=mail.subject, commands=commands,
                                sender=mail.sender.email if mail.sender else "")
 
     def _warned_lately(self, email: str) -> bool:
@@ -226,7 +228,7 @@ class Conversation:
                            mail, requester=requester, filed_by=filed_by,
                            body=mail.text if body is None else body, attachments=mail.attachments,
                            previous=previous,
-                           transfer=transfer, why=routing.explain() if routing is not None else "",
+                           transfer=transfer, why=routing.explain_ru() if routing is not None else "",
                            triage=routing.suggestions() if routing is not None else [],
                            warning=sender_warning(mail), commands=self.hints(department))
 

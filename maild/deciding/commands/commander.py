@@ -52,7 +52,7 @@ class Commander:
         home = self.org.department_of(member.department)
         own = ticket if ticket is not None and ticket.department == member.department else None
         if not proof.ok:
-            self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines)
+            self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines, said=proof.said)
             return Result(False, f"command mail in the name of {member.email} not authenticated: {proof.how}", own)
         self.talk.copies_proven = True          # authenticated staff: its copies may join
         lines, steps = self.resolve(block, member, ticket, written_to)
