@@ -151,6 +151,26 @@ def test_rules_check_names_file_line_and_problem(rules_copy, file, old, new, mes
     assert f"{path}: line {line}: " in result.output and message in result.output, result.output
 
 
+def test_rules_check_lists_every_mistake_at_once(rules_copy):
+    """Issue 14: three broken rules in rules.toml are three lines, each with its own line
+    number (the check used to stop at the first)."""
+    path = rules_copy / "rules.toml"
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    broken = {'transfer = "DAB"': 'transfer = "XYZ"', 'close = "not_handled"': 'close = "no_such_template"',
+              'close = "uncategorised"': 'close = "no_such_either"'}
+    where = {new: next(i for i, row in enumerate(lines, 1) if old in row) for old, new in broken.items()}
+    for old, new in broken.items():
+        text = text.replace(old, new, 1)
+    path.write_text(text, encoding="utf-8")
+    result = check(rules_copy)
+    assert result.exit_code == 1 and "3 error(s)" in result.output, result.output
+    transfer_line, last_line = where['transfer = "XYZ"'], where['close = "no_such_either"']
+    assert f"{path}: line {transfer_line}: " in result.output
+    assert "no_such_template" in result.output and "no_such_either" in result.output
+    assert f"line {last_line}: " in result.output
+
+
 def test_rules_test_is_a_dry_run(tmp_path):
     eml = tmp_path / "m.eml"
     eml.write_bytes(mail(subject="Не печатает принтер", message_id="dry@torex.ru"))

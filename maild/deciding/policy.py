@@ -85,8 +85,9 @@ class OrganisationHolder:
 
 def check(rules_dir: Path, templates_dir: Path) -> list[str]:
     """Every problem in the rules and templates, worded 'file: line N: what' (empty: fine).
-    The rule files stop at their first error (each file is read as a whole); every
-    template is compiled, so all broken templates are listed at once."""
+    Every rule of rules.toml is checked and all its mistakes listed (the other rule files
+    stop at their first error); every template is compiled, so all broken templates are
+    listed at once."""
     import jinja2
 
     errors: list[str] = []
@@ -95,7 +96,7 @@ def check(rules_dir: Path, templates_dir: Path) -> list[str]:
         from maild.routing import examples
         examples.from_rules(rules_dir, policy.org, policy.reader.settings)   # every example file readable
     except RulesError as exc:
-        errors.append(str(exc))
+        errors.extend(str(exc).splitlines())       # every mistake of a file, one line each
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)))
     for path in sorted(Path(templates_dir).rglob("*.txt.j2")):
         name = str(path.relative_to(templates_dir))

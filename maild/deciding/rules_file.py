@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from maild.deciding.organisation import Organisation, Source
+from maild.deciding.organisation import Organisation, RulesError, Source
 from maild.deciding.rules import (
     ACTIONS,
     FIELDS,
@@ -23,36 +23,53 @@ from maild.deciding.words import normalise
 
 
 def load(rules_dir: Path, org: Organisation, templates: set[str] | None = None) -> RuleTable:
-    """Read and check ``rules.toml`` against the organisation (and the template names)."""
+    """Read and check ``rules.toml`` against the organisation (and the template names).
+    Every rule is checked, and every mistake named at once (``RulesError``, one line each):
+    an admin fixes them in one go, not one per run."""
     path = Path(rules_dir) / RULES_FILE
     if not path.is_file():
         return RuleTable()
     src = Source(path)
     rules: list[Rule] = []
+    errors: list[str] = []
     counters = {"rule.if": 0, "rule.unless": 0}
     for i, table in enumerate(src.data.get("rule", [])):
-        line = src.table_line("rule", i)
-        name = table.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise src.error(line, "every [[rule]] needs a name")
-        if any(r.name == name for r in rules):
-            raise src.error(line, f"duplicate rule name {name!r}")
-        department = table.get("department")
-        if department is not None and org.department(str(department)) is None:
-            raise src.error(src.key_line("rule", i, "department"), f"rule {name!r}: unknown department {department!r}")
-        conditions = _conditions(src, table.get("if", []), "rule.if", counters, name)
-        unless = _conditions(src, table.get("unless", []), "rule.unless", counters, name)
-        if not conditions:
-            raise src.error(line, f"rule {name!r}: needs at least one [[rule.if]] condition")
-        match = table.get("match", "any")
-        if match not in ("any", "all"):
-            raise src.error(src.key_line("rule", i, "match"), f"rule {name!r}: match must be 'any' or 'all'")
-        then = table.get("then", {})
-        _check_actions(src, i, line, name, then, department, org, templates)
-        rules.append(Rule(name=name, description=str(table.get("description", "")), department=department,
-                          match_all=match == "all", conditions=conditions, unless=unless, then=Then.of(then),
-                          line=line))
+        start = dict(counters)
+        try:
+            rules.append(_rule(src, i, table, rules, counters, org, templates))
+        except RulesError as exc:
+            errors.append(str(exc))
+        # The next rule's conditions are found by their index whatever became of these.
+        for header, key in (("rule.if", "if"), ("rule.unless", "unless")):
+            given = table.get(key, []) if isinstance(table, dict) else []
+            counters[header] = start[header] + (len(given) if isinstance(given, list) else 0)
+    if errors:
+        raise RulesError("\n".join(errors))
     return RuleTable(rules)
+
+
+def _rule(src: Source, i: int, table: dict, rules: list[Rule], counters: dict, org: Organisation,
+          templates: set[str] | None) -> Rule:
+    line = src.table_line("rule", i)
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise src.error(line, "every [[rule]] needs a name")
+    if any(r.name == name for r in rules):
+        raise src.error(line, f"duplicate rule name {name!r}")
+    department = table.get("department")
+    if department is not None and org.department(str(department)) is None:
+        raise src.error(src.key_line("rule", i, "department"), f"rule {name!r}: unknown department {department!r}")
+    conditions = _conditions(src, table.get("if", []), "rule.if", counters, name)
+    unless = _conditions(src, table.get("unless", []), "rule.unless", counters, name)
+    if not conditions:
+        raise src.error(line, f"rule {name!r}: needs at least one [[rule.if]] condition")
+    match = table.get("match", "any")
+    if match not in ("any", "all"):
+        raise src.error(src.key_line("rule", i, "match"), f"rule {name!r}: match must be 'any' or 'all'")
+    then = table.get("then", {})
+    _check_actions(src, i, line, name, then, department, org, templates)
+    return Rule(name=name, description=str(table.get("description", "")), department=department,
+                match_all=match == "all", conditions=conditions, unless=unless, then=Then.of(then), line=line)
 
 
 def _conditions(src: Source, tables, header: str, counters: dict, rule: str) -> tuple[Condition, ...]:
