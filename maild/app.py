@@ -36,6 +36,7 @@ class App:
 
     @classmethod
     def create(cls, config: Config) -> App:
+        db.check_url(config.db_url)             # one sentence now, not a traceback later
         config.data_dir.mkdir(parents=True, exist_ok=True)
         organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
         codes = {d.code for d in organisation().departments}

@@ -124,3 +124,14 @@ def test_global_options_also_after_the_command(tmp_path, db_url):
     assert result.exit_code == 0
     result = runner.invoke(main, ["drain", "--data-dir", data, "--db", db_url])
     assert result.exit_code == 0 and "1 new tickets" in result.output
+
+
+@pytest.mark.parametrize("url,says", [
+    ("nonsense", "is not a URL SQLAlchemy reads"),
+    ("mysql://maild@localhost/maild", "needs a driver for 'mysql'"),
+])
+def test_a_bad_database_url_is_one_sentence_and_exit_78(tmp_path, url, says):
+    """Issue 14: a bad --db printed a 45-line traceback."""
+    result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "data"), "--db", url, "tickets", "list"])
+    assert result.exit_code == 78 and says in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1

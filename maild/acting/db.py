@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.config import PROJECT_DIR
+from maild.config import PROJECT_DIR, ConfigError
 
 SCHEMA_FILE = PROJECT_DIR / "schema.sql"
 
@@ -56,6 +56,22 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, OperationalError):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def check_url(url: str) -> None:
+    """A database URL maild can use, or one sentence saying what is wrong with it (issue 14:
+    ``--db nonsense`` printed a 45-line traceback)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"the database URL {url!r} is not a URL SQLAlchemy reads; for instance "
+                          "sqlite:///var/maild.db or postgresql+psycopg://user:password@host/maild") from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        raise ConfigError(f"the database URL {parsed.render_as_string(hide_password=True)} needs a driver for "
+                          f"{parsed.drivername!r} that is not installed; maild works with sqlite:/// and "
+                          "postgresql+psycopg://") from None
 
 
 def make_engine(url: str) -> Engine:
