@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -49,7 +49,7 @@ from maild.reading.mail import Mail
 from maild.reading.prepare import Parsed, read_and_parse_all
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.sending.sender import DrainSummary, Sender
+from maild.sending.sender import Outgoing, Sender
 from maild.values import Clock, Disposition, Envelope, SystemClock
 
 log = logging.getLogger("maild.worker")
@@ -64,6 +64,33 @@ class Outcome:
     disposition: str          # ticket-created, reply-added, response-added, duplicate, ...
     reason: str
     ticket: str | None = None
+
+
+@dataclass
+class DrainSummary:
+    processed: int = 0
+    created: int = 0
+    replies: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    retried: int = 0
+    deferred_db: int = 0
+    sent: int = 0
+    send_deferred: int = 0
+    send_failed: int = 0
+    send_waits_for_db: bool = False
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def take(self, out: Outgoing) -> None:
+        """The outgoing round's figures (``maild drain`` sends after the inbound)."""
+        self.sent, self.send_deferred, self.send_failed = out.sent, out.deferred, out.failed
+        self.send_waits_for_db = out.waits_for_db
+
+    def line(self) -> str:
+        return (f"processed {self.processed}: {self.created} new tickets, {self.replies} replies, "
+                f"{self.duplicates} duplicates, {self.quarantined} quarantined, {self.retried} to retry"
+                + (f", {self.deferred_db} waiting for the database" if self.deferred_db else "")
+                + f"; outgoing: {self.sent} sent, {self.send_deferred} deferred, {self.send_failed} failed")
 
 
 @dataclass(frozen=True)
@@ -135,7 +162,7 @@ class Worker:
                 log.info("batch: %s", summary.line())
             items = following
         if relay:
-            self.sender.send(summary)
+            summary.take(self.sender.send())
         return summary
 
     def _parse_async(self, items: list[SpoolItem]) -> list[Future] | None:

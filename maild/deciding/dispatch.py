@@ -29,9 +29,7 @@ from maild.deciding.conversation import Effect
 from maild.deciding.facts import Context, Facts, Message, facts
 from maild.deciding.organisation import Department
 from maild.deciding.plan import Plan, Planner
-from maild.reading import quotes
 from maild.reading.classify import Kind
-from maild.reading.mail import Mail
 from maild.sending import verp
 from maild.values import Disposition, Notice, OutboxKind, Recipient
 
@@ -139,10 +137,6 @@ def _may_command(m: Message, f: Facts) -> bool:
         or commands.may_start(m.mail.text) or selfservice.asks_by_subject(m.mail.subject))
 
 
-def _written(mail: Mail) -> str:
-    return quotes.reply_text(mail.text, mail.html if mail.text_from_html else "", fallback=False)
-
-
 def self_service(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     """An employee's history or profile: answered, no ticket touched."""
     if not _may_command(m, f):
@@ -151,7 +145,7 @@ def self_service(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None
     if selfservice.confirms(m.envelope.rcpt_to):
         request = selfservice.Request("confirm")
     else:
-        request = selfservice.read(m.mail.subject, _written(m.mail), {d.code for d in c.org.departments},
+        request = selfservice.read(m.mail.subject, m.written, {d.code for d in c.org.departments},
                                    f.found is not None)
     if request is None:
         return None
@@ -168,7 +162,7 @@ def command(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     """A staff member's command mail: applied whole or not at all, with a receipt."""
     if f.member is None or not _may_command(m, f):
         return None
-    block = commands.read(_written(m.mail))
+    block = commands.read(m.written)
     if block is None:
         return None
     member, ticket, known = f.member, (f.found.ticket if f.found else None), f.known

@@ -5,6 +5,7 @@ message under the same key).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from maild.config import AuthConfig
 from maild.deciding import match, rules
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
+from maild.reading import quotes
 from maild.reading.classify import Verdict
 from maild.reading.mail import Mail
 from maild.routing.reader import Reader
@@ -29,6 +31,13 @@ class Message:
     verdict: Verdict
     key: str                                # the Message-ID, or the hash of the bytes
     routing: rules.Routing | None = None    # worked out beside the parsing, for new mail
+
+    @functools.cached_property
+    def written(self) -> str:
+        """What the sender wrote (quotes, signatures, invisible marks gone): read once for
+        self-service and staff commands alike."""
+        return quotes.reply_text(self.mail.text, self.mail.html if self.mail.text_from_html else "",
+                                 fallback=False)
 
 
 @dataclass(frozen=True)

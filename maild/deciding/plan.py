@@ -156,10 +156,10 @@ class Planner:
     def person_by_id(self, person_id: int | None) -> PersonRef | None:
         if person_id is None:
             return None
-        if person_id < 0:
-            return next((p for p in self._people.values() if p.id == person_id), None)
-        return (next((p for p in self._people.values() if p.id == person_id), None)
-                or store.person_by_id(self.conn, person_id))
+        planned = next((p for p in self._people.values() if p.id == person_id), None)
+        if planned is not None or person_id < 0:      # a negative id is only ever the plan's
+            return planned
+        return store.person_by_id(self.conn, person_id)
 
     def participants(self, ticket: TicketRef) -> list[PersonRef]:
         people = store.participants(self.conn, ticket.id) if ticket.id > 0 else []

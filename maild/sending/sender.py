@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +26,7 @@ from maild.acting.actions import Actions
 from maild.acting.db import OutageLog, is_unavailable
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.spool import Spool
-from maild.sending.relay import Relay
+from maild.sending.relay import Relay, RelayResult
 from maild.values import Notice, OutboxKind, Recipient
 
 log = logging.getLogger("maild.worker")
@@ -36,25 +36,20 @@ FAILURE_LOOK_SECONDS = 30.0
 
 
 @dataclass
-class DrainSummary:
-    processed: int = 0
-    created: int = 0
-    replies: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
-    retried: int = 0
-    deferred_db: int = 0
+class Outgoing:
+    """What a round of sending did."""
     sent: int = 0
-    send_deferred: int = 0
-    send_failed: int = 0
-    send_waits_for_db: bool = False
-    outcomes: list = field(default_factory=list)        # worker.Outcome, one per message
+    deferred: int = 0
+    failed: int = 0
+    waits_for_db: bool = False
+
+    def add(self, more: RelayResult) -> None:
+        self.sent += more.sent
+        self.deferred += more.deferred
+        self.failed += more.failed
 
     def line(self) -> str:
-        return (f"processed {self.processed}: {self.created} new tickets, {self.replies} replies, "
-                f"{self.duplicates} duplicates, {self.quarantined} quarantined, {self.retried} to retry"
-                + (f", {self.deferred_db} waiting for the database" if self.deferred_db else "")
-                + f"; outgoing: {self.sent} sent, {self.send_deferred} deferred, {self.send_failed} failed")
+        return f"outgoing: {self.sent} sent, {self.deferred} deferred, {self.failed} failed"
 
 
 class Sender:
@@ -84,37 +79,36 @@ class Sender:
             while self.spool.pending() and waited < SENDER_YIELD_SECONDS and not stop.is_set():
                 stop.wait(self.poll_interval)
                 waited += self.poll_interval
-            summary = DrainSummary()
+            out = Outgoing()
             try:
-                self.send(summary)
-                if summary.sent or summary.send_deferred or summary.send_failed:
-                    log.info(summary.line().split("; ", 1)[1])
+                out = self.send()
+                if out.sent or out.deferred or out.failed:
+                    log.info(out.line())
             except Exception:
                 log.exception("relay round failed; next round in a moment")
-            if not summary.sent:
+            if not out.sent:
                 stop.wait(self.poll_interval)
 
-    def send(self, summary: DrainSummary) -> None:
+    def send(self) -> Outgoing:
         """Relay due outgoing mail; a database outage only postpones it."""
+        out = Outgoing()
         try:
             sent = self.relay.run(self.sessions)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             self.outage.state(False, f"outgoing mail waits: database unavailable: {exc}")
-            summary.send_waits_for_db = True
-        else:
-            self.outage.state(True)
-            summary.sent, summary.send_deferred, summary.send_failed = sent.sent, sent.deferred, sent.failed
-            # Failures come from this round, or from bounces the worker recorded: look now
-            # and then, not on every round (each look is a write transaction on SQLite).
-            if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
-                self._failures_looked_at = time.monotonic()
-                if self.report_failures():
-                    more = self.relay.run(self.sessions)        # the reports go out now too
-                    summary.sent += more.sent
-                    summary.send_deferred += more.deferred
-                    summary.send_failed += more.failed
+            out.waits_for_db = True
+            return out
+        self.outage.state(True)
+        out.add(sent)
+        # Failures come from this round, or from bounces the worker recorded: look now and
+        # then, not on every round (each look is a write transaction on SQLite).
+        if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
+            self._failures_looked_at = time.monotonic()
+            if self.report_failures():
+                out.add(self.relay.run(self.sessions))        # the reports go out now too
+        return out
 
     def report_failures(self) -> int:
         """Tell each department of its mail that could not be delivered (refused, expired or

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 from maild.deciding.commands.take import assign
 from maild.deciding.organisation import Organisation, Staff
 
 
-class Assign(Command):
+class Assign(StaffCommand):
     key = "assign"
     words = ("назначить", "assign")
     usage, usage_en = "#назначить логин|адрес", "#assign login|address"

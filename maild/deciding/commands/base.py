@@ -9,6 +9,7 @@ checked first, then planned only if none was refused.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
@@ -141,7 +142,9 @@ class Applying:
 
 
 class Command:
-    """One staff command. Subclasses set the class attributes and override the methods."""
+    """What every command has: its words in both languages (Russian first: that is how
+    ``#помощь`` lists them), a usage line, a Russian help line, where ``#помощь`` lists it,
+    and the check of its line."""
     key: ClassVar[str]                  # canonical, English: ``take``
     words: ClassVar[tuple[str, ...]]    # every word that says it, Russian first
     usage: ClassVar[str]                # the Russian form with its argument, for #помощь
@@ -149,7 +152,6 @@ class Command:
     help: ClassVar[str]                 # what it does, in Russian, for #помощь
     section: ClassVar[str] = "ticket"   # where #помощь lists it: ticket | new | anyone
     on_ticket: ClassVar[bool] = True    # acts on the ticket the mail is about
-    staff_only: ClassVar[bool] = True   # #история and #профиль are anyone's (selfservice.py)
 
     def needs_ticket(self, args: str) -> bool:
         return self.on_ticket
@@ -157,8 +159,13 @@ class Command:
     def check(self, c: CommandLine, k: Checking) -> Step | Refusal:
         return Step(c) if not c.args else Refusal("unexpected-argument", c.args)
 
+
+class StaffCommand(Command, ABC):
+    """A staff command: the commander checks every line, then plans each step."""
+
+    @abstractmethod
     def plan(self, step: Step, a: Applying) -> None:
-        raise NotImplementedError(self.key)
+        """What the step does, said to the planner (nothing is written here)."""
 
     def speaks(self, step: Step) -> bool:
         """Whether the mail's text goes on to the ticket with it (#help and #list answer

@@ -1,10 +1,10 @@
 """``#шаблон`` / ``#canned``: send a canned answer; alone: list them."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 
 
-class Canned(Command):
+class Canned(StaffCommand):
     key = "canned"
     words = ("шаблон", "canned")
     usage, usage_en = "#шаблон [имя]", "#canned [name]"

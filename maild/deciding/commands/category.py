@@ -1,10 +1,10 @@
 """``#категория`` / ``#category``: change the ticket's category (and so its kind)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 
 
-class Category(Command):
+class Category(StaffCommand):
     key = "category"
     words = ("категория", "category")
     usage, usage_en = "#категория имя", "#category name"

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from email.utils import parseaddr
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 
 OPERATIONS = {"add": "add", "добавить": "add", "remove": "remove", "убрать": "remove", "удалить": "remove"}
 
 
-class Cc(Command):
+class Cc(StaffCommand):
     key = "cc"
     words = ("копия", "cc")
     usage, usage_en = "#копия добавить|убрать адрес", "#cc add|remove address"

@@ -2,13 +2,13 @@
 sends the status mail with the text)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 from maild.values import Status
 
 STAFF_RESOLUTION = "resolved"      # tickets.resolution of a ticket staff closed
 
 
-class Close(Command):
+class Close(StaffCommand):
     key = "close"
     words = ("закрыть", "close")
     usage, usage_en = "#закрыть [причина]", "#close [reason]"
@@ -26,7 +26,7 @@ class Close(Command):
         a.status_step = step
 
 
-class Reopen(Command):
+class Reopen(StaffCommand):
     key = "reopen"
     words = ("открыть", "reopen")
     usage, usage_en = "#открыть", "#reopen"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from maild.deciding.auth import AuthResult
 from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Outputs, Refusal, Step, Virtual
-from maild.deciding.commands.registry import BY_KEY, alert_hints, help_rows
+from maild.deciding.commands.registry import STAFF, alert_hints, help_rows
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.deciding.talk import Conversation
@@ -88,8 +88,8 @@ class Commander:
         return lines, steps
 
     def _check(self, c: CommandLine, k: Checking) -> Step | Refusal:
-        command = BY_KEY.get(c.keyword)
-        if command is None or not command.staff_only:
+        command = STAFF.get(c.keyword)
+        if command is None:         # unknown, or self-service (#история is no staff command line)
             return Refusal("unknown-keyword", c.word)
         if command.needs_ticket(c.args):
             # The rest act on the ticket the mail is about.
@@ -108,11 +108,11 @@ class Commander:
         a = Applying(self.plan, self.talk, self.org, self.renderer, member, author, mail, block, ticket,
                      self.table, self.reader)
         for step in steps:
-            BY_KEY[step.command.keyword].plan(step, a)
+            STAFF[step.command.keyword].plan(step, a)
         note = any(s.command.keyword == "note" for s in steps)
         note_text = "\n".join(part for part in [s.value for s in steps if s.command.keyword == "note"]
                               + [block.text.strip()] if part)
-        if not any(BY_KEY[s.command.keyword].speaks(s) for s in steps):
+        if not any(STAFF[s.command.keyword].speaks(s) for s in steps):
             # #help, #list, #canned alone answer the sender only: their text goes to nobody.
             a.outputs.unsent = bool(block.text.strip() or mail.attachments)
         elif a.ticket is not None:

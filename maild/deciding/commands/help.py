@@ -1,10 +1,10 @@
 """``#помощь`` / ``#help``: the list of commands, made from the command classes themselves."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Command, Step
+from maild.deciding.commands.base import Applying, StaffCommand, Step
 
 
-class Help(Command):
+class Help(StaffCommand):
     key = "help"
     words = ("помощь", "help")
     usage, usage_en = "#помощь", "#help"

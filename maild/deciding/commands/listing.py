@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from maild.acting import lists
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 from maild.values import Status
 
 SCOPES = {"": "open", "open": "open", "открытые": "open", "mine": "mine", "мои": "mine", "all": "all", "все": "all"}
 LIMIT = 200
 
 
-class List(Command):
+class List(StaffCommand):
     key = "list"
     words = ("список", "list")
     usage, usage_en = "#список [мои|открытые|все]", "#list [mine|open|all]"

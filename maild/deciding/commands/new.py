@@ -7,11 +7,11 @@ from dataclasses import replace
 from email.utils import parseaddr
 
 from maild.deciding import rules
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 from maild.values import PersonRef, Status
 
 
-class New(Command):
+class New(StaffCommand):
     key = "new"
     words = ("новая", "new")
     usage, usage_en = "#новая адрес", "#new address"

@@ -1,10 +1,10 @@
 """``#заметка`` / ``#note``: the text below is an internal note (commander.py writes it)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 
 
-class Note(Command):
+class Note(StaffCommand):
     key = "note"
     words = ("заметка", "note")
     usage, usage_en = "#заметка", "#note"

@@ -1,13 +1,13 @@
 """``#приоритет`` / ``#priority``: low|normal|high|urgent (низкий|обычный|высокий|срочный)."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 
 PRIORITIES = {"low": "low", "низкий": "low", "normal": "normal", "обычный": "normal",
               "high": "high", "высокий": "high", "urgent": "urgent", "срочный": "urgent"}
 
 
-class Priority(Command):
+class Priority(StaffCommand):
     key = "priority"
     words = ("приоритет", "priority")
     usage, usage_en = "#приоритет низкий|обычный|высокий|срочный", "#priority low|normal|high|urgent"

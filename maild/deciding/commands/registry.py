@@ -3,7 +3,7 @@ and one line here."""
 from __future__ import annotations
 
 from maild.deciding.commands.assign import Assign
-from maild.deciding.commands.base import Command
+from maild.deciding.commands.base import Command, StaffCommand
 from maild.deciding.commands.canned import Canned
 from maild.deciding.commands.category import Category
 from maild.deciding.commands.cc import Cc
@@ -21,6 +21,7 @@ from maild.deciding.organisation import Department, Organisation
 COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Close(),
                                  Reopen(), Cc(), New(), List(), Help(), History(), Profile())
 BY_KEY = {c.key: c for c in COMMANDS}
+STAFF: dict[str, StaffCommand] = {c.key: c for c in COMMANDS if isinstance(c, StaffCommand)}
 BY_WORD = {word: c.key for c in COMMANDS for word in c.words}
 SECTIONS = (("ticket", "В ответе на письмо по заявке (номер [#...] в теме):"),
             ("new", "В новом письме на адрес своего отдела (без номера в теме):"),

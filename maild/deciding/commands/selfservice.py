@@ -6,6 +6,7 @@ request and keeps the hourly limit); what each answers is here. The dispatch tab
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from maild.acting import lists, store
@@ -45,13 +46,14 @@ class Asking:
         return [Recipient(self.person.email, self.person.name)]
 
 
-class SelfServiceCommand(Command):
+class SelfServiceCommand(Command, ABC):
+    """Anyone's: answered by mail, no ticket touched; never a staff command line."""
     section = "anyone"
     on_ticket = False
-    staff_only = False
 
+    @abstractmethod
     def answer(self, ask: Asking) -> tuple[Disposition, str]:
-        raise NotImplementedError(self.key)
+        """Plan the answer to ``ask.person``; returns (disposition, reason)."""
 
 
 class History(SelfServiceCommand):

@@ -1,11 +1,11 @@
 """``#взять`` / ``#take``: assign the ticket to me."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 from maild.values import Notice, OutboxKind, Recipient
 
 
-class Take(Command):
+class Take(StaffCommand):
     key = "take"
     words = ("взять", "take")
     usage, usage_en = "#взять", "#take"

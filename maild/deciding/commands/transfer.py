@@ -1,11 +1,11 @@
 """``#передать`` / ``#transfer``: to the other department (code or short name), with a reason."""
 from __future__ import annotations
 
-from maild.deciding.commands.base import Applying, Checking, Command, CommandLine, Refusal, Step
+from maild.deciding.commands.base import Applying, Checking, CommandLine, Refusal, StaffCommand, Step
 from maild.values import Notice, OutboxKind
 
 
-class Transfer(Command):
+class Transfer(StaffCommand):
     key = "transfer"
     words = ("передать", "transfer")
     usage, usage_en = "#передать ОСА|ДАБ [причина]", "#transfer OSA|DAB [reason]"
