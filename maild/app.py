@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.acting import db
+from maild.acting import db, diagnose
 from maild.acting.actions import Actions
 from maild.acting.blobs import BlobStore
 from maild.config import Config, ConfigError
@@ -37,13 +37,17 @@ class App:
     @classmethod
     def create(cls, config: Config) -> App:
         db.check_url(config.db_url)             # one sentence now, not a traceback later
-        config.data_dir.mkdir(parents=True, exist_ok=True)
         organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
         codes = {d.code for d in organisation().departments}
         for code in sorted({code for code, _, _ in config.notifications.settings} - codes - {"*"}):
             raise ConfigError(f"[notifications.{code}]: the rules have no department {code} "
                               f"(they have {', '.join(sorted(codes))})")
-        return cls(config=config, organisation=organisation, spool=Spool(config.spool_dir))
+        try:    # the configuration first: a mistake in it makes no directories
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            spool = Spool(config.spool_dir)
+        except OSError as exc:
+            raise diagnose.of_directory(exc, config.data_dir) from None
+        return cls(config=config, organisation=organisation, spool=spool)
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -53,12 +57,19 @@ class App:
             self._sessions = db.sessions(self.engine)
         return self._sessions
 
-    def init_db(self) -> None:
-        """``maild serve``'s start: create an empty database, accept one at the code's revision
-        (db.SchemaOutdated otherwise). No Alembic here."""
+    def init_db(self, create: bool | None = None) -> bool:
+        """Every command's first use of the database (no Alembic here): one at the code's
+        revision is used as it is; an empty one is made only when it is the embedded SQLite
+        file (``create`` None; True: made whatever it is), saying so in one line; otherwise
+        db.SchemaMissing or db.SchemaOutdated. True when it was made now."""
         self.sessions  # noqa: B018 - creates the engine
         assert self.engine is not None      # made with the sessions
-        db.init_schema(self.engine)
+        embedded = self.engine.dialect.name == "sqlite"
+        made = db.init_schema(self.engine, create=embedded if create is None else create)
+        if made:
+            log.info("made a new database: %s (its first use; 'maild status' shows what is in use)",
+                     diagnose.shown(self.config.db_url))
+        return made
 
     def migrate_db(self, create: bool = False) -> list[str]:
         """``maild db upgrade`` (``create``: ``db init``) through the revisions; what was done."""

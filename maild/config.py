@@ -153,6 +153,13 @@ class Config:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     loop_guard: LoopGuardConfig = field(default_factory=LoopGuardConfig)
+    # Where data_dir and db came from ("given": the command line or its environment; "file";
+    # "default"): ``maild status`` tells the admin why maild uses the directory it uses.
+    config_file: Path | None = None
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def origin(self, key: str) -> str:
+        return dict(self.origins).get(key, "default")
 
     @property
     def spool_dir(self) -> Path:
@@ -262,9 +269,13 @@ def load(
     templates_dir = Path(templates or str(top["templates"]) or base / "templates")
     db_url = db or str(top["db"]) or f"sqlite:///{data / 'maild.db'}"
     host, port = _listen(source if listen is None else "--smtp", listen or str(v["smtp"]["listen"]))
+    origins = tuple((key, "given" if given else "file" if key in raw else "default")
+                    for key, given in (("data_dir", data_dir), ("db", db)))
     return Config(
         data_dir=data,
         db_url=db_url,
+        config_file=Path(path) if path is not None else None,
+        origins=origins,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
         hostname=str(top["hostname"]),

@@ -25,6 +25,7 @@ import signal
 import threading
 from collections.abc import Callable
 
+from maild.acting import diagnose
 from maild.app import App
 from maild.children import child_setup
 from maild.config import Config
@@ -37,11 +38,12 @@ log = logging.getLogger("maild.daemon")
 def where_mail_goes(cfg: Config, addresses: list[str]) -> list[str]:
     """What a newcomer needs after ``make run``: where the mail maild sends goes, how to
     read it, how to stop (issue 14)."""
+    lines = [f"data dir {cfg.data_dir}, database {diagnose.shown(cfg.db_url)} ('maild status' says why these)"]
     if cfg.relay.host:
-        lines = [f"mail maild sends goes to the relay {cfg.relay.host}:{cfg.relay.port}"]
+        lines.append(f"mail maild sends goes to the relay {cfg.relay.host}:{cfg.relay.port}")
     else:
-        lines = [f"mail maild sends goes to the Maildir {cfg.outbox_maildir} (no relay configured); "
-                 f"read it with: mutt -f {cfg.outbox_maildir}"]
+        lines.append(f"mail maild sends goes to the Maildir {cfg.outbox_maildir} (no relay configured); "
+                     f"read it with: mutt -f {cfg.outbox_maildir}")
     return lines + [f"write to {', '.join(addresses)} (for instance: swaks --server {cfg.smtp.host}:"
                     f"{cfg.smtp.port} --to {addresses[0] if addresses else '...'}); Ctrl-C stops"]
 

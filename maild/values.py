@@ -1,5 +1,6 @@
 """The vocabulary every stage shares: the envelope, references to tickets and people, the
-words a message's outcome and a ticket's state are spelled in, and the clock.
+words a message's outcome and a ticket's state are spelled in, the exit statuses, and the
+clock.
 
 The enums are ``StrEnum``s: their values are what the database, the logs and the ``--json``
 output have always held, so a member compares equal to the stored string and nothing
@@ -13,6 +14,17 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
+
+
+class Exit(enum.IntEnum):
+    """sysexits.h: what a command's exit status tells the MTA or supervisor that ran it."""
+    OK = 0
+    DATAERR = 65        # the input is bad: retrying the same input will not help
+    NOUSER = 67         # no such recipient
+    CANTCREAT = 73      # a file or directory cannot be created
+    TEMPFAIL = 75       # try again later: only for what waiting can fix
+    NOPERM = 77         # permission refused: a person must grant it
+    CONFIG = 78         # the configuration is wrong: a person must change it
 
 
 class Disposition(enum.StrEnum):

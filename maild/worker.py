@@ -233,7 +233,7 @@ class Worker:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            self.outage.state(False, f"database unavailable, messages wait in the spool: {exc}")
+            self.outage.state(False, "database unavailable, messages wait in the spool", exc)
             for p in prepared:
                 self.spool.release(p.item)
             summary.deferred_db += len(prepared)

@@ -221,7 +221,7 @@ def harness_factory(tmp_path, db_url, sink):
         if configure is not None:
             cfg = configure(cfg)
         app = App.create(cfg)
-        app.init_db()
+        app.init_db(create=True)          # a test database is made as `maild db init` makes it
         port = free_port()
         controller = IntakeController(
             smtp_factory(app.intake(), cfg.smtp, cfg.hostname),

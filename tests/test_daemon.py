@@ -42,6 +42,7 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
     shutil.copytree(PROJECT / "rules", rules)
     port = free_port()
     env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url, MAILD_RULES=str(rules))
+    subprocess.run([str(MAILD), "db", "init"], env=env, check=True, capture_output=True, timeout=60)
     with open(tmp_path / "serve.log", "w+") as log:     # the daemon writes to its own copy of the file
         proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)

@@ -16,8 +16,12 @@ from conftest import PG_URL, free_port, mail
 from test_daemon import MAILD, _listening, _wait
 
 
-def start(tmp_path: Path, db_url: str, port: int, log_name: str) -> subprocess.Popen:
+def start(tmp_path: Path, db_url: str, port: int, log_name: str, init: bool = True) -> subprocess.Popen:
+    """``maild serve`` as an admin starts it: after ``maild db init`` (``init``; PostgreSQL is
+    not made by ``serve``), or on a database that is not there."""
     env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url)
+    if init:
+        subprocess.run([str(MAILD), "db", "init"], env=env, check=True, capture_output=True, timeout=60)
     with open(tmp_path / log_name, "w+") as log:    # the daemon writes to its own copy of the file
         proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -129,7 +133,7 @@ def test_an_unreachable_postgresql_delays_processing_and_never_intake(tmp_path):
     with pg_schema() as good:
         port = free_port()
         bad = "postgresql+psycopg://maild:maild@127.0.0.1:1/none?connect_timeout=2"
-        proc = start(tmp_path, bad, port, "down.log")
+        proc = start(tmp_path, bad, port, "down.log", init=False)
         try:
             for i in range(10):
                 with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:

@@ -10,7 +10,7 @@ from conftest import mail, make_config
 
 def test_maildir_delivery_survives_a_crash_before_commit(tmp_path, db_url):
     app = App.create(make_config(tmp_path, db_url, sink_port=None))
-    app.init_db()
+    app.init_db(create=True)
     app.spool.put(Envelope(mail_from="ivan@torex.ru", rcpt_to=("osticket@torex.ru",)), mail())
     worker = app.worker()
     worker.drain(relay=False)

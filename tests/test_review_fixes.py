@@ -3,6 +3,7 @@ from staff or failed mail that should have waited."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -65,10 +66,18 @@ def test_inject_without_sender_takes_the_from_address(tmp_path, db_url):
     assert "1 new tickets" in result.output and "3 sent" in result.output   # ack and alerts: not a bounce
 
 
-def test_cli_on_a_database_without_schema_says_what_to_do(tmp_path):
+def test_cli_on_a_database_without_schema_makes_sqlite_and_names_db_init_otherwise(tmp_path, db_url):
+    """Issue 14: one behaviour for every command. The embedded SQLite file is made on its first
+    use; another database without maild's schema is one sentence naming 'maild db init', 78."""
     runner = CliRunner()
-    args = ["--data-dir", str(tmp_path / "d")]
-    for command in (["tickets", "list"], ["tickets", "show", "OSA-1"], ["outbox", "list"]):
+    args = ["--data-dir", str(tmp_path / "d"), "--db", db_url]
+    for command in (["tickets", "list"], ["tickets", "show", "OSA-1"], ["outbox", "list"], ["drain"]):
         result = runner.invoke(main, args + command)
-        assert result.exit_code == 78 and "maild db init" in result.output, command
-        assert "Traceback" not in result.output
+        assert "Traceback" not in result.output and "SELECT" not in result.output, command
+        if db_url.startswith("sqlite"):
+            assert result.exit_code == (1 if command[1:2] == ["show"] else 0), (command, result.output)
+        else:
+            assert result.exit_code == 78 and "run 'maild db init'" in result.output, command
+            assert len(result.output.strip().splitlines()) == 1, result.output
+    if db_url.startswith("sqlite"):
+        assert Path(db_url.split("///", 1)[1]).is_file()

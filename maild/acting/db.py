@@ -39,14 +39,25 @@ class OutageLog:
         self.log = log
         self.down = False
 
-    def state(self, up: bool, why: str = "") -> None:
+    def state(self, up: bool, why: str = "", exc: BaseException | None = None) -> None:
+        """``why`` is what waits; the line gives the driver's words, not SQL (issue 14)."""
+        said = f"{why}: {cause(exc)}" if exc is not None else why
         if up and self.down:
             self.log.warning("the database is reachable again")
         elif not up and not self.down:
-            self.log.warning("%s (said once; the next line is when it is back)", why)
-        elif not up:
-            self.log.debug("%s", why)
+            self.log.warning("%s (said once; the next line is when it is back)", said)
+        if not up and exc is not None:
+            self.log.debug("%s", exc)
         self.down = not up
+
+
+def cause(exc: BaseException) -> str:
+    """The driver's first line, without SQLAlchemy's SQL, parameters and links."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = [line.strip() for line in str(inner).strip().splitlines() if line.strip()]
+    first = lines[0] if lines else type(inner).__name__
+    # libpq: "connection failed: connection to server at ... failed: FATAL:  <the reason>"
+    return " ".join(first.rpartition("FATAL:")[2].split()) if "FATAL:" in first else first
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -153,6 +164,10 @@ class SchemaOutdated(Exception):
     """The database is not at SCHEMA_REVISION: the admin runs ``maild db upgrade``."""
 
 
+class SchemaMissing(Exception):
+    """An empty database maild was not to create by itself (not the SQLite file): ``maild db init``."""
+
+
 def schema_tables(schema: str | None = None) -> list[str]:
     """The tables schema.sql creates."""
     return [m.group(1) for statement in schema_statements("postgresql", schema)
@@ -178,20 +193,23 @@ def lock_for_schema_change(conn) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
 
 
-def init_schema(engine: Engine) -> None:
-    """What ``maild serve`` runs at every start, without Alembic (only the db commands import
-    it): a database at SCHEMA_REVISION is left alone, an empty one gets schema.sql stamped with
-    it, and any other raises SchemaOutdated naming the command that upgrades it."""
+def init_schema(engine: Engine, create: bool = True) -> bool:
+    """What every command that uses the database runs first, without Alembic (only the db
+    commands import it): a database at SCHEMA_REVISION is left alone; an empty one gets
+    schema.sql stamped with it when ``create`` (True: it was made), SchemaMissing otherwise;
+    any other raises SchemaOutdated naming the command that upgrades it."""
     with engine.begin() as conn:
         if database_revision(conn) == SCHEMA_REVISION:
-            return
+            return False
         lock_for_schema_change(conn)
         found = database_revision(conn)       # again: another process may have just made it
         if found == SCHEMA_REVISION:
-            return
+            return False
         if found is None and not maild_tables(conn):
+            if not create:
+                raise SchemaMissing("the database has no maild schema yet: run 'maild db init'")
             create_schema(conn)
-            return
+            return True
     if found is None:
         raise SchemaOutdated("the database was made before maild kept schema revisions: run "
                              "'maild db upgrade' once (it recognises the schema and upgrades it)")

@@ -98,6 +98,13 @@ class Spool:
         for d in (self.tmp, self.incoming, self.active, self.quarantine):
             d.mkdir(parents=True, exist_ok=True)
 
+    def check_writable(self) -> None:
+        """Raise the OSError a message's write would meet (``serve`` says it once at start
+        rather than answer 451 to every message of a read-only spool)."""
+        probe = self.tmp / f".probe-{new_id()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+
     # -- intake ------------------------------------------------------------------
     def put(self, envelope: Envelope, raw: bytes) -> str:
         """Store durably and return the id. Only after this returns may we say 250."""

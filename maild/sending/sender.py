@@ -97,7 +97,7 @@ class Sender:
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
-            self.outage.state(False, f"outgoing mail waits: database unavailable: {exc}")
+            self.outage.state(False, "outgoing mail waits: database unavailable", exc)
             out.waits_for_db = True
             return out
         self.outage.state(True)

@@ -7,18 +7,19 @@ import logging
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import DBAPIError
+from click.core import ParameterSource
 
 from maild import config as config_mod
-from maild.acting.db import is_unavailable
+from maild.acting import diagnose
 from maild.admin import views
 from maild.app import App
 from maild.config import ConfigError
 from maild.deciding import policy
 from maild.deciding.organisation import RulesError
+from maild.values import Exit
 
-# sysexits.h, for `maild inject` behind an MTA pipe transport.
-EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = 0, 65, 67, 75, 78
+# sysexits.h (values.Exit), for `maild inject` behind an MTA pipe transport and for supervisors.
+EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_CONFIG = Exit.OK, Exit.DATAERR, Exit.NOUSER, Exit.TEMPFAIL, Exit.CONFIG
 
 def echo(message=None, err: bool = False) -> None:
     """Every line the command line prints: mail-borne text made harmless to a terminal first
@@ -32,18 +33,29 @@ class Fail(click.ClickException):
         super().__init__(message)
         self.exit_code = code  # type: ignore[misc]  # click reads it per instance
 
+    @classmethod
+    def of(cls, problem: diagnose.Problem) -> Fail:
+        return cls(problem.sentence, problem.code)
+
 @contextlib.contextmanager
-def database_errors():
-    """Database trouble as a sentence and an exit status, never a traceback."""
+def database_errors(url: str):
+    """Database trouble as one sentence and the sysexits status of its kind, never a traceback
+    nor SQL (acting/diagnose.py)."""
     try:
         yield
-    except DBAPIError as exc:
-        text = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
-        if any(sign in text for sign in ("no such table", "does not exist", "no such column", "has no column")):
-            raise Fail(f"the database has no maild schema yet: run 'maild db init' ({text})", EX_CONFIG) from None
-        if is_unavailable(exc):
-            raise Fail(f"database unavailable: {text}", EX_TEMPFAIL) from None
-        raise
+    except Exception as exc:
+        problem = diagnose.of_database(exc, url)
+        if problem is None:
+            raise
+        raise Fail.of(problem) from None
+
+@contextlib.contextmanager
+def using_database(app: App):
+    """The database ready for a command: the embedded SQLite file is made on its first use,
+    any other database must have had ``maild db init``."""
+    with database_errors(app.config.db_url):
+        app.init_db()
+        yield
 
 def _app(ctx: click.Context) -> App:
     if "app" not in ctx.obj:
@@ -54,8 +66,8 @@ def _app(ctx: click.Context) -> App:
             ctx.obj["app"] = App.create(cfg)
         except (ConfigError, RulesError) as exc:
             raise Fail(str(exc), EX_CONFIG) from None
-        except OSError as exc:
-            raise Fail(f"cannot use the data directory, try again later: {exc}", EX_TEMPFAIL) from None
+        except diagnose.Problem as exc:
+            raise Fail.of(exc) from None
         ctx.call_on_close(ctx.obj["app"].close)
     return ctx.obj["app"]
 
@@ -84,7 +96,9 @@ def _global_options(command, on_command: bool = False):
 
 def _remember(ctx: click.Context, param: click.Parameter, value) -> None:
     if value is not None:
-        ctx.find_root().obj["opts"][param.name] = value
+        root = ctx.find_root().obj
+        root["opts"][param.name] = value
+        root["given_by"][param.name] = param.opts[0]
 
 def command(group, *args, **kwargs):
     """``group.command`` with the global options added."""
@@ -92,7 +106,18 @@ def command(group, *args, **kwargs):
         return group.command(*args, **kwargs)(_global_options(f, on_command=True))
     return decorate
 
-@click.group()
+class MaildGroup(click.Group):
+    """The ``maild`` group: a file maild could not read or write, wherever it happened, is one
+    sentence naming it and the status of its kind (diagnose.of_file), not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            raise Fail.of(diagnose.of_file(exc)) from None
+
+
+@click.group(cls=MaildGroup)
 @_global_options
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 @click.pass_context
@@ -104,6 +129,9 @@ def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.ensure_object(dict)
     ctx.obj["opts"] = {"config": config, "data_dir": data_dir, "db": db, "rules": rules}
+    # How each given option was given (``maild status`` says why it uses what it uses).
+    ctx.obj["given_by"] = {name: env if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT else flag
+                           for flag, name, env, _ in GLOBAL_OPTIONS if ctx.params.get(name) is not None}
 
 def _rules_only(ctx: click.Context):
     """The configuration and the policy of the rules directory, no data directory touched."""

@@ -8,7 +8,7 @@ import click
 
 from maild.acting import store
 from maild.admin import views
-from maild.admin.cli.base import Fail, _app, command, database_errors, echo, main
+from maild.admin.cli.base import Fail, _app, command, echo, main, using_database
 from maild.admin.cli.rules import _dry_run
 from maild.app import App
 
@@ -33,7 +33,7 @@ def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -
         end = dates.until(until, today) if until else None
     except dates.DateError as exc:
         raise click.BadParameter(str(exc)) from None
-    with database_errors(), app.sessions() as session:
+    with using_database(app), app.sessions() as session:
         rows = [views.inbound(r) for r in store.inbound_rows(session, start, end, disposition, limit)]
     if disposition in (None, "quarantined"):
         for item_id, reason in app.spool.quarantined():
@@ -74,7 +74,7 @@ def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
     app = _app(ctx)
     path, recorded = None, None
     if ident.isdigit():
-        with database_errors(), app.sessions() as session:
+        with using_database(app), app.sessions() as session:
             row = store.inbound_row(session, int(ident))
             if row is None:
                 raise Fail(f"no message {ident} in the log")

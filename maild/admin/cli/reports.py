@@ -6,7 +6,7 @@ from datetime import UTC
 import click
 
 from maild import config as config_mod
-from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, database_errors, echo, main
+from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, echo, main, using_database
 from maild.app import App
 from maild.values import OutboxKind
 
@@ -80,7 +80,7 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
     app = _app(ctx)
     department = _department(app, dept)
     to = _report_address(app, mail_to, mail_configured, "phone_to")
-    with database_errors(), app.engine_begin() as conn:
+    with using_database(app), app.engine_begin() as conn:
         rows = reports.phone(conn, start, end, department.code if department else None)
         if to:
             data = reports.phone_csv(rows).encode("utf-8-sig")     # the BOM: Excel reads it as UTF-8
@@ -104,7 +104,7 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
     app = _app(ctx)
     department = _department(app, dept)
     to = _report_address(app, mail_to, mail_configured, "summary_to")
-    with database_errors(), app.engine_begin() as conn:
+    with using_database(app), app.engine_begin() as conn:
         result = reports.summary(conn, start, end, department.code if department else None)
         if to:
             stem = f"summary-{start:%Y-%m-%d}-{end:%Y-%m-%d}"

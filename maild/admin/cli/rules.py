@@ -75,7 +75,7 @@ def rules_train(ctx: click.Context, force: bool, dry_run: bool, no_db: bool) -> 
     from maild.routing import admin
     cfg, (org, _, reader) = _rules_only(ctx)
     engine = None if no_db else _existing_engine(cfg)
-    with database_errors():
+    with database_errors(cfg.db_url):
         result = admin.train(cfg.rules_dir, org, reader, engine, force=force, write=not dry_run)
     echo(result.text())
     if result.refused and not dry_run:
@@ -96,7 +96,7 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
     engine = _existing_engine(cfg)
     if engine is None:
         raise Fail(f"no database at {cfg.db_url}: nothing archived to compare (run 'maild db init' first)", EX_CONFIG)
-    with database_errors():
+    with database_errors(cfg.db_url):
         found = admin.diff(engine, cfg.data_dir, start, org, table, reader)
     engine.dispose()
     if as_json:
@@ -182,7 +182,7 @@ def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope
     secret_file = cfg.data_dir / "reply-secret"
     secret = (cfg.auth.secret.encode() if cfg.auth.secret
               else secret_file.read_text().strip().encode() if secret_file.exists() else b"")
-    with database_errors():
+    with database_errors(cfg.db_url):
         return dryrun.explain(raw, envelope, current.org, current.rules, current.reader,
                               Renderer(cfg.templates_dir, cfg.hostname), engine, cfg.auth,
                               secret, cfg.tickets.reopen_days, cfg.hostname, cfg.notifications,

@@ -1,13 +1,14 @@
 """``maild serve``, ``drain``, ``inject``, ``db`` and ``config``: running the daemon and setting it up."""
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
 
 import click
 
-from maild.acting.db import SchemaOutdated, is_unavailable
+from maild.acting import diagnose
 from maild.admin.cli.base import (
     EX_CONFIG,
     EX_DATAERR,
@@ -15,10 +16,11 @@ from maild.admin.cli.base import (
     EX_TEMPFAIL,
     Fail,
     _app,
+    _rules_only,
     command,
-    database_errors,
     echo,
     main,
+    using_database,
 )
 from maild.app import App
 from maild.values import Envelope
@@ -33,14 +35,18 @@ def serve(ctx: click.Context, listen) -> None:
     ctx.obj["listen"] = listen
     app = _app(ctx)
     try:
+        app.spool.check_writable()
+    except OSError as exc:
+        raise Fail.of(diagnose.of_directory(exc, app.config.data_dir)) from None
+    try:
         app.init_db()
-    except SchemaOutdated as exc:
-        raise Fail(str(exc), EX_CONFIG) from None
     except Exception as exc:
-        if not is_unavailable(exc):
+        problem = diagnose.of_database(exc, app.config.db_url)
+        if problem is None:
             raise
-        logging.getLogger("maild").warning("database unavailable at start; intake runs, "
-                                           "processing waits: %s", exc)
+        if not problem.temporary:       # waiting will not mend it: say so and stop
+            raise Fail.of(problem) from None
+        logging.getLogger("maild").warning("%s; intake runs, processing waits", problem.sentence)
     try:
         run(app)
     except ListenError as exc:
@@ -51,9 +57,9 @@ def serve(ctx: click.Context, listen) -> None:
 def drain(ctx: click.Context) -> None:
     """Process everything waiting (inbound, then due outgoing mail) and exit."""
     app = _app(ctx)
-    worker = app.worker()
-    app.spool.recover(min_age=600)   # leave a running daemon's work in progress alone
-    with database_errors():
+    with using_database(app):
+        worker = app.worker()
+        app.spool.recover(min_age=600)   # leave a running daemon's work in progress alone
         summary = worker.drain()
     echo(summary.line())
     if summary.deferred_db or summary.send_waits_for_db:
@@ -68,8 +74,8 @@ def drain(ctx: click.Context) -> None:
 def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -> None:
     """Put a message into intake, as SMTP would (for MTA pipes and saved .eml files).
 
-    Exit status (sysexits): 0 accepted, 65 unreadable input, 67 unknown recipient,
-    75 temporary failure."""
+    Exit status (sysexits): 0 accepted, 65 unreadable input, 67 unknown recipient, 73 the spool
+    cannot be made, 75 temporary failure (a full disk), 77 no permission to write, 78 configuration."""
     app = _app(ctx)
     org = app.organisation()
     unknown = [r for r in rcpts if not org.is_department_address(r)]
@@ -91,8 +97,25 @@ def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -
     try:
         item_id = app.spool.put(Envelope(mail_from=sender, rcpt_to=tuple(rcpts), peer="inject"), raw)
     except OSError as exc:
-        raise Fail(f"cannot spool the message, try again later: {exc}", EX_TEMPFAIL) from None
+        problem = diagnose.of_directory(exc, app.config.spool_dir)
+        raise Fail(f"cannot spool the message: {problem.sentence}", problem.code) from None
     echo(f"queued as {item_id}")
+
+@command(main)
+@click.option("--json", "as_json", is_flag=True, help="The same as JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Which config, data directory and database maild uses from here, why, and whether they are
+    ready; makes nothing. Exit status 0 when the daemon could start, else what stops it (sysexits)."""
+    from maild.admin import status as status_mod
+    cfg, (org, _, _) = _rules_only(ctx)
+    found = status_mod.gather(cfg, org, ctx.find_root().obj["given_by"])
+    if as_json:
+        echo(json.dumps(found.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in found.lines():
+            echo(line)
+    ctx.exit(found.exit_code)
 
 @main.group("db")
 def db_group() -> None:
@@ -109,9 +132,10 @@ def _migrate(ctx: click.Context, create: bool) -> App:
     except MigrationError as exc:
         raise Fail(str(exc), EX_CONFIG) from None
     except Exception as exc:
-        if is_unavailable(exc):
-            raise Fail(f"database unavailable: {exc}", EX_TEMPFAIL) from None
-        raise
+        problem = diagnose.of_database(exc, app.config.db_url)
+        if problem is None:
+            raise
+        raise Fail.of(problem) from None
     for line in lines:
         echo(line)
     return app
@@ -122,7 +146,7 @@ def _migrate(ctx: click.Context, create: bool) -> App:
 def db_init(ctx: click.Context) -> None:
     """Create the schema from schema.sql, or upgrade it (safe to run again)."""
     app = _migrate(ctx, create=True)
-    echo(f"schema ready in {app.config.db_url.split('@')[-1]}")
+    echo(f"schema ready in {diagnose.shown(app.config.db_url)}")
 
 
 @command(db_group, "upgrade")

@@ -7,7 +7,7 @@ import click
 
 from maild.acting import store
 from maild.admin import views
-from maild.admin.cli.base import Fail, _app, _department, command, database_errors, echo, main
+from maild.admin.cli.base import Fail, _app, _department, command, echo, main, using_database
 from maild.deciding import match
 from maild.values import Status
 
@@ -26,7 +26,7 @@ def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
     """List tickets, oldest first."""
     app = _app(ctx)
     department = _department(app, dept)       # an unknown one is an error naming the real ones
-    with database_errors(), app.sessions() as session:
+    with using_database(app), app.sessions() as session:
         rows = store.tickets(session, department.code if department else None, status.lower() if status else None)
         if as_json:
             echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
@@ -43,7 +43,7 @@ def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> 
     """Show one ticket with its conversation."""
     app = _app(ctx)
     normalised = match.parse_number(number, {d.code for d in app.organisation().departments})
-    with database_errors(), app.sessions() as session:
+    with using_database(app), app.sessions() as session:
         ticket = store.ticket_with_entries(session, normalised) if normalised else None
         if ticket is None:
             raise Fail(f"no ticket {number}")
@@ -62,7 +62,7 @@ def outbox() -> None:
 @click.pass_context
 def outbox_list(ctx: click.Context, status, as_json) -> None:
     """List outgoing mail, oldest first."""
-    with database_errors(), _app(ctx).sessions() as session:
+    with using_database(app := _app(ctx)), app.sessions() as session:
         rows = store.outbox_rows(session, status)
         if as_json:
             echo(json.dumps([views.outbox(r) for r in rows], ensure_ascii=False, indent=2))
@@ -84,7 +84,7 @@ def digest_command(ctx: click.Context, dept) -> None:
     from maild.reports import digest
     app = _app(ctx)
     department = _department(app, dept)
-    with database_errors(), app.engine_begin() as conn:
+    with using_database(app), app.engine_begin() as conn:
         count = digest.send(app.actions(conn), app.organisation(), app.clock.now(),
                             department.code if department else None)
     echo(f"queued {count} digest mail(s)")
@@ -98,6 +98,6 @@ def outbox_release(ctx: click.Context, ids: tuple[int, ...], everything: bool) -
     if not ids and not everything:
         raise Fail("name the outbox ids to release (see `maild outbox list --status held`), or give --all")
     app = _app(ctx)
-    with database_errors(), app.engine_begin() as conn:
+    with using_database(app), app.engine_begin() as conn:
         count = store.release_held(conn, None if everything else list(ids), app.clock.now())
     echo(f"released {count} held mail(s)")

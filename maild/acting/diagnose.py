@@ -1,0 +1,144 @@
+"""What went wrong with the storage, as one sentence a person can act on and the sysexits
+status that says what kind of trouble it is (issue 14).
+
+An MTA behind ``maild inject`` and a supervisor behind ``maild serve`` read the status: 75
+(``TEMPFAIL``) makes them try again, so it is only for what waiting can fix — a database
+that is down or busy, a full disk. What a person must change is 78 (``CONFIG``: a database
+that does not exist, a schema not made yet), 77 (``NOPERM``: a refused login, a read-only
+file or directory) or 73 (``CANTCREAT``: a data directory that cannot be made, say because
+a file is in its place). The driver's own words follow the sentence in brackets; the full
+error goes to the debug log, never a SQL dump to the person.
+"""
+from __future__ import annotations
+
+import errno
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from maild.acting.db import SchemaMissing, SchemaOutdated, cause, is_unavailable
+from maild.values import Exit
+
+
+@dataclass(frozen=True)
+class Problem(Exception):
+    """One sentence and its exit status."""
+    sentence: str
+    code: Exit
+
+    def __str__(self) -> str:
+        return self.sentence
+
+    @property
+    def temporary(self) -> bool:
+        return self.code == Exit.TEMPFAIL
+
+
+def shown(url: str) -> str:
+    """A database URL fit to print: no password; a SQLite file as its path."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    if parsed.drivername.startswith("sqlite"):
+        return parsed.database or "an in-memory SQLite database"
+    return parsed.render_as_string(hide_password=True)
+
+
+_SCHEMA_SIGNS = ("no such table", "no such column", "has no column")
+_RELATION = re.compile(r'(?:relation|column) "?[\w.]+"? (?:of relation "?\w+"? )?does not exist')
+_REFUSED = ("password authentication failed", "no pg_hba.conf entry", "permission denied",
+            "must be owner", "not permitted to log in")
+
+
+def of_database(exc: BaseException, url: str) -> Problem | None:
+    """The problem ``exc`` says the database at ``url`` has; None when it is not one (a bug
+    or a bad message: the caller lets it through)."""
+    where = shown(url)
+    if isinstance(exc, SchemaMissing):
+        return Problem(f"the database {where} has no maild schema yet: run 'maild db init'", Exit.CONFIG)
+    if isinstance(exc, SchemaOutdated):
+        return Problem(str(exc), Exit.CONFIG)
+    if not isinstance(exc, DBAPIError) and not is_unavailable(exc):
+        return None
+    said = cause(exc)
+    low = said.lower()
+    parsed = _url(url)
+    if any(sign in low for sign in _SCHEMA_SIGNS) or _RELATION.search(low):
+        return Problem(f"the database {where} has no maild schema yet, or an older one: run 'maild db init' "
+                       f"({said})", Exit.CONFIG)
+    if (found := re.search(r'database "([^"]+)" does not exist', said)) is not None:
+        user = parsed.username if parsed is not None and parsed.username else "maild"
+        return Problem(f"the database {found.group(1)} does not exist on {_host(parsed)}: create it "
+                       f"(createdb -O {user} {found.group(1)}) or correct the database URL", Exit.CONFIG)
+    if any(sign in low for sign in _REFUSED) or re.search(r'role "[^"]+" does not exist', low):
+        return Problem(f"the database server {_host(parsed)} refused maild ({said}): check the user and "
+                       "password in the database URL and the server's access rules", Exit.NOPERM)
+    if "readonly database" in low or "read-only" in low:
+        return Problem(f"cannot write the database {where}: the file or its directory is read-only; let the "
+                       "user running maild write both", Exit.NOPERM)
+    if "unable to open database file" in low:
+        return Problem(f"cannot open or create the database file {where}: check that its directory exists "
+                       "and that the user running maild may write in it", Exit.CANTCREAT)
+    if is_unavailable(exc):
+        return Problem(f"the database {where} is unavailable, try again later ({said})", Exit.TEMPFAIL)
+    return None
+
+
+def of_directory(exc: OSError, path: Path) -> Problem:
+    """A data directory (or a file in it) that could not be made or written."""
+    what = exc.strerror or str(exc)
+    kind = _kind(exc)
+    if kind == Exit.NOPERM:
+        return Problem(f"cannot write in the data directory {path} ({what}): let the user running maild "
+                       "write there, or choose another with --data-dir", kind)
+    if kind == Exit.TEMPFAIL:
+        return Problem(f"cannot write in the data directory {path} now, try again later ({what})", kind)
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = _file_in_the_way(Path(exc.filename) if exc.filename else path)
+        return Problem(f"cannot create the data directory {path}: {blocker} is a file, not a "
+                       "directory; move it or choose another with --data-dir", kind)
+    return Problem(f"cannot create the data directory {path} ({what})", kind)
+
+
+def of_file(exc: OSError) -> Problem:
+    """A file maild could not read or write, named, with its directory as the thing to mend."""
+    name = Path(exc.filename) if exc.filename else None
+    what = exc.strerror or str(exc)
+    if name is None:
+        return Problem(f"a file could not be read or written ({what})", _kind(exc))
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return Problem(f"cannot use {name} ({what}): let the user running maild read and write in "
+                       f"{name.parent}", Exit.NOPERM)
+    return Problem(f"cannot use {name} ({what})", _kind(exc))
+
+
+def _kind(exc: OSError) -> Exit:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return Exit.NOPERM
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EMFILE, errno.ENFILE):
+        return Exit.TEMPFAIL
+    return Exit.CANTCREAT
+
+
+def _file_in_the_way(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return path
+
+
+def _url(url: str):
+    try:
+        return make_url(url)
+    except ArgumentError:
+        return None
+
+
+def _host(parsed) -> str:
+    if parsed is None or not parsed.host:
+        return "the local socket"
+    return f"{parsed.host}:{parsed.port or 5432}"

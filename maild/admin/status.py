@@ -1,0 +1,151 @@
+"""``maild status``: which configuration, data directory and database maild would use from
+here, why those, and whether they are ready — touching nothing (no directory, no database
+file is made by looking).
+
+A newcomer who runs maild from another directory gets a second ``var/`` there; this is
+where they see it, and the sentence that says what to do about anything not ready.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import text
+
+from maild.acting import db, diagnose
+from maild.config import Config
+from maild.deciding.organisation import Organisation
+from maild.values import Exit
+
+
+@dataclass(frozen=True)
+class DatabaseState:
+    shown: str                       # the URL without its password, a SQLite file as its path
+    state: str                       # ready | absent | no-schema | outdated | unreachable
+    revision: str | None = None
+    problem: diagnose.Problem | None = None
+    tickets: dict[str, int] = field(default_factory=dict)     # by status
+    outbox: dict[str, int] = field(default_factory=dict)      # by status
+
+
+@dataclass(frozen=True)
+class Status:
+    config: Config
+    data_dir_from: str
+    db_from: str
+    database: DatabaseState
+    departments: list[tuple[str, str]]
+    spool: dict[str, int]
+
+    @property
+    def exit_code(self) -> Exit:
+        """0 when the daemon could start from here; else the status of what stops it."""
+        problem = self.database.problem
+        return problem.code if problem is not None else Exit.OK
+
+    def lines(self) -> list[str]:
+        cfg, base = self.config, self.database
+        relay = (f"the relay {cfg.relay.host}:{cfg.relay.port}" if cfg.relay.host
+                 else f"the Maildir {cfg.outbox_maildir} (no relay configured; read it with mutt -f)")
+        out = [f"config file:   {cfg.config_file or 'none (built-in defaults; --config or MAILD_CONFIG names one)'}",
+               f"data dir:      {cfg.data_dir}  ({self.data_dir_from})"
+               + ("" if cfg.data_dir.is_dir() else ", not made yet"),
+               f"database:      {base.shown}  ({self.db_from})",
+               f"               {_state_line(base)}"]
+        if base.tickets:
+            out.append("tickets:       " + ", ".join(f"{n} {s}" for s, n in sorted(base.tickets.items())))
+        if base.outbox:
+            out.append("outgoing:      " + ", ".join(f"{n} {s}" for s, n in sorted(base.outbox.items())))
+        out += [f"spool:         {self.spool['waiting']} waiting, {self.spool['quarantined']} quarantined",
+                f"rules:         {cfg.rules_dir}",
+                "departments:   " + ", ".join(f"{code} <{address}>" for code, address in self.departments),
+                f"listens on:    {cfg.smtp.host}:{cfg.smtp.port}",
+                f"mail it sends: goes to {relay}"]
+        return out
+
+    def as_dict(self) -> dict:
+        cfg, base = self.config, self.database
+        return {
+            "config_file": str(cfg.config_file) if cfg.config_file else None,
+            "data_dir": {"path": str(cfg.data_dir), "from": self.data_dir_from, "exists": cfg.data_dir.is_dir()},
+            "database": {"url": base.shown, "from": self.db_from, "state": base.state, "revision": base.revision,
+                         "problem": base.problem.sentence if base.problem else None,
+                         "tickets": base.tickets, "outbox": base.outbox},
+            "spool": self.spool,
+            "rules": str(cfg.rules_dir),
+            "departments": [{"code": code, "address": address} for code, address in self.departments],
+            "smtp": f"{cfg.smtp.host}:{cfg.smtp.port}",
+            "outgoing": ({"relay": f"{cfg.relay.host}:{cfg.relay.port}"} if cfg.relay.host
+                         else {"maildir": str(cfg.outbox_maildir)}),
+            "exit": int(self.exit_code),
+        }
+
+
+def _state_line(base: DatabaseState) -> str:
+    if base.state == "ready":
+        return f"ready, schema revision {base.revision}"
+    if base.state == "absent":
+        return "not made yet: the first command that needs it makes it (or 'maild db init')"
+    assert base.problem is not None
+    return base.problem.sentence
+
+
+def gather(cfg: Config, org: Organisation, given_by: dict[str, str]) -> Status:
+    """``given_by``: for an option the command line set, how (``--data-dir``, ``MAILD_DB``)."""
+    return Status(cfg, _origin(cfg, "data_dir", given_by), _origin(cfg, "db", given_by), database(cfg),
+                  [(d.code, d.address) for d in org.departments], _spool(cfg.spool_dir))
+
+
+def _origin(cfg: Config, key: str, given_by: dict[str, str]) -> str:
+    origin = cfg.origin(key)
+    if origin == "given":
+        return f"from {given_by.get(key, 'the command line')}"
+    if origin == "file":
+        return f"from '{key}' in {cfg.config_file}"
+    if key == "db":
+        return "the default: maild.db in the data dir"
+    return f"the default: var/ under the current directory, {Path.cwd()}"
+
+
+def database(cfg: Config) -> DatabaseState:
+    shown = diagnose.shown(cfg.db_url)
+    if cfg.db_url.startswith("sqlite"):
+        path = cfg.db_url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).is_file():
+            return DatabaseState(shown, "absent")       # looking must not make it
+    engine = db.make_engine(cfg.db_url)
+    try:
+        with db.read_only(engine) as conn:
+            revision = db.database_revision(conn)
+            if revision == db.SCHEMA_REVISION:
+                return DatabaseState(shown, "ready", revision, None, _counts(conn, "tickets"),
+                                     _counts(conn, "outbox"))
+            tables = db.maild_tables(conn)
+    except Exception as exc:
+        problem = diagnose.of_database(exc, cfg.db_url)
+        if problem is None:
+            raise
+        return DatabaseState(shown, "unreachable", None, problem)
+    finally:
+        engine.dispose()
+    if revision is None and not tables:
+        if engine.dialect.name == "sqlite":         # made on first use, like a missing file
+            return DatabaseState(shown, "absent")
+        return DatabaseState(shown, "no-schema", None, diagnose.of_database(db.SchemaMissing(), cfg.db_url))
+    problem = diagnose.Problem(f"the database schema is at revision {revision or 'none (before revisions)'}, "
+                               f"this maild works with {db.SCHEMA_REVISION}: run 'maild db upgrade'", Exit.CONFIG)
+    return DatabaseState(shown, "outdated", revision, problem)
+
+
+def _counts(conn, table: str) -> dict[str, int]:
+    return {status: n for status, n in conn.execute(text(f"SELECT status, COUNT(*) FROM {table} GROUP BY status"))}
+
+
+def _spool(root: Path) -> dict[str, int]:
+    def count(folder: str) -> int:
+        with contextlib.suppress(FileNotFoundError):
+            return sum(1 for e in os.scandir(root / folder) if not e.name.endswith(".reason"))
+        return 0
+    return {"waiting": count("incoming") + count("active"), "quarantined": count("quarantine")}
