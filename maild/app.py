@@ -19,7 +19,7 @@ from maild.intake.receive import IntakeHandler
 from maild.intake.spool import Spool
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.values import Clock, SystemClock
+from maild.values import Clock, LocalTime, SystemClock
 from maild.worker import Worker
 
 log = logging.getLogger("maild")
@@ -53,6 +53,11 @@ class App:
             self._sessions = db.sessions(self.engine)
         return self._sessions
 
+    @property
+    def local(self) -> LocalTime:
+        """How times read to people: the configured zone (storage stays UTC)."""
+        return LocalTime(self.config.timezone)
+
     def init_db(self) -> None:
         """``maild serve``'s start: create an empty database, accept one at the code's revision
         (db.SchemaOutdated otherwise). No Alembic here."""
@@ -79,7 +84,7 @@ class App:
             factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,
-                      Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
+                      Renderer(cfg.templates_dir, cfg.hostname, self.local), BlobStore(cfg.attachments_dir),
                       Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname, auth.load_secret(cfg.auth, cfg.data_dir),
                             self.clock),
                       factory, self.clock)
@@ -92,7 +97,7 @@ class App:
     def actions(self, conn) -> Actions:
         """The writer for the command line's own mail (digests, reports), on ``conn``."""
         cfg = self.config
-        return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
+        return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname, self.local), BlobStore(cfg.attachments_dir),
                        cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications,
                        cfg.loop_guard, self.clock)
 

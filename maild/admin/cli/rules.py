@@ -22,7 +22,7 @@ from maild.admin.cli.base import (
 )
 from maild.config import ConfigError
 from maild.deciding import policy
-from maild.values import Envelope
+from maild.values import Envelope, LocalTime
 
 
 @main.group("rules")
@@ -184,6 +184,6 @@ def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope
               else secret_file.read_text().strip().encode() if secret_file.exists() else b"")
     with database_errors():
         return dryrun.explain(raw, envelope, current.org, current.rules, current.reader,
-                              Renderer(cfg.templates_dir, cfg.hostname), engine, cfg.auth,
+                              Renderer(cfg.templates_dir, cfg.hostname, LocalTime(cfg.timezone)), engine, cfg.auth,
                               secret, cfg.tickets.reopen_days, cfg.hostname, cfg.notifications,
                               cfg.tickets.max_participants, cfg.loop_guard.new_tickets_per_sender_hour, fresh)
