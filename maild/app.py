@@ -19,7 +19,7 @@ from maild.intake.receive import IntakeHandler
 from maild.intake.spool import Spool
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
-from maild.values import Clock, SystemClock
+from maild.values import Clock, LocalTime, SystemClock
 from maild.worker import Worker
 
 log = logging.getLogger("maild")
@@ -57,6 +57,11 @@ class App:
             self._sessions = db.sessions(self.engine)
         return self._sessions
 
+    @property
+    def local(self) -> LocalTime:
+        """How times read to people: the configured zone (storage stays UTC)."""
+        return LocalTime(self.config.timezone)
+
     def init_db(self, create: bool | None = None) -> bool:
         """Every command's first use of the database (no Alembic here): one at the code's
         revision is used as it is; an empty one is made only when it is the embedded SQLite
@@ -90,7 +95,7 @@ class App:
             factory = lambda: ProcessPoolExecutor(cfg.worker.parse_processes,  # noqa: E731
                                                   mp_context=mp.get_context("fork"), initializer=child_setup)
         return Worker(cfg, self.organisation, self.sessions, self.spool,
-                      Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
+                      Renderer(cfg.templates_dir, cfg.hostname, self.local), BlobStore(cfg.attachments_dir),
                       Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname, auth.load_secret(cfg.auth, cfg.data_dir),
                             self.clock),
                       factory, self.clock)
@@ -103,7 +108,7 @@ class App:
     def actions(self, conn) -> Actions:
         """The writer for the command line's own mail (digests, reports), on ``conn``."""
         cfg = self.config
-        return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname), BlobStore(cfg.attachments_dir),
+        return Actions(conn, Renderer(cfg.templates_dir, cfg.hostname, self.local), BlobStore(cfg.attachments_dir),
                        cfg.attachments, None, auth.load_secret(cfg.auth, cfg.data_dir), cfg.notifications,
                        cfg.loop_guard, self.clock)
 

@@ -12,8 +12,11 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
+
+from dateutil import tz
 
 from maild.config_schema import ALL_DEPARTMENTS_ONLY, SCHEMA
 
@@ -144,6 +147,8 @@ class Config:
     rules_dir: Path
     templates_dir: Path
     hostname: str = "maild.localdomain"
+    # The zone people read times in; load() resolves the key (empty: the machine's zone).
+    timezone: tzinfo = UTC
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
     relay: RelayConfig = field(default_factory=RelayConfig)
     worker: WorkerConfig = field(default_factory=WorkerConfig)
@@ -279,6 +284,7 @@ def load(
         rules_dir=rules_dir,
         templates_dir=templates_dir,
         hostname=str(top["hostname"]),
+        timezone=_zone(source, str(top["timezone"])),
         smtp=SmtpConfig(host=host, port=port,
                         **{k: int(value) for k, value in v["smtp"].items() if k != "listen"}),
         relay=RelayConfig(**v["relay"]),
@@ -290,6 +296,21 @@ def load(
         reports=_reports(source, v["reports"]),
         loop_guard=LoopGuardConfig(**v["loop_guard"]),
     )
+
+
+def _zone(source: str, name: str) -> tzinfo:
+    """dateutil's zone for the name (its own zone data when the system has none); an empty
+    name is the machine's zone, as gettz reads it: ``TZ``, else ``/etc/localtime``."""
+    zone: tzinfo | None
+    try:
+        zone = tz.gettz(name) if name else tz.gettz() or tz.tzlocal()
+    except (ValueError, OSError, Warning):      # a path to a file that is not a zone
+        zone = None
+    # A POSIX rule ("UTC+3") is refused: dateutil and POSIX read its sign the opposite ways.
+    if zone is None or (name and isinstance(zone, tz.tzrangebase)):
+        raise ConfigError(f"{source}: key 'timezone' must be an IANA time zone name such as "
+                          f"\"Europe/Saratov\", not {name!r}")
+    return zone
 
 
 def is_mail_address(text: str) -> bool:

@@ -21,6 +21,11 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
         "hostname": (str, "maild.localdomain",
                      "Our name in SMTP (the intake's greeting, EHLO at the relay) and the domain of the "
                      "Message-IDs maild makes."),
+        "timezone": (str, "",
+                     "The company's time zone, an IANA name such as `Europe/Saratov`: every time people read "
+                     "(mails, reports, digests, the command line) is in it, and report days begin at its "
+                     "midnight; empty: the machine's zone (`TZ`, else `/etc/localtime`). Storage and `--json` "
+                     "stay UTC."),
     },
     "smtp": {
         "listen": (str, "127.0.0.1:2525",

@@ -1,6 +1,6 @@
 """The vocabulary every stage shares: the envelope, references to tickets and people, the
-words a message's outcome and a ticket's state are spelled in, the exit statuses, and the
-clock.
+words a message's outcome and a ticket's state are spelled in, the exit statuses, the clock,
+and how a moment reads to people (``LocalTime``: the company's zone; storage stays UTC).
 
 The enums are ``StrEnum``s: their values are what the database, the logs and the ``--json``
 output have always held, so a member compares equal to the stored string and nothing
@@ -12,8 +12,10 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
+
+from dateutil import tz
 
 
 class Exit(enum.IntEnum):
@@ -192,3 +194,53 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+@dataclass(frozen=True)
+class LocalTime:
+    """Moments as people read them: in the company's zone (the ``timezone`` key), each time
+    with its zone's label, so nobody has to know that storage is UTC. The one place mails,
+    reports, digests and the command line format times; a naive datetime is UTC (storage)."""
+    zone: tzinfo
+
+    def local(self, moment: datetime) -> datetime:
+        return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(self.zone)
+
+    def date_of(self, moment: datetime | date) -> date:
+        """The company's date of a moment (a date is already one)."""
+        return self.local(moment).date() if isinstance(moment, datetime) else moment
+
+    def label(self, moment: datetime) -> str:
+        """The zone's abbreviation when it has one in letters (MSK, CET, UTC), else the offset
+        (UTC+4, UTC-3, UTC+5:30): the tz database spells many zones as bare numbers (+04)."""
+        local = self.local(moment)
+        name = local.tzname() or ""
+        if name.isascii() and name.isalpha():
+            return name
+        minutes = round((local.utcoffset() or timedelta(0)).total_seconds() / 60)
+        if minutes == 0:
+            return "UTC"
+        hours, rest = divmod(abs(minutes), 60)
+        return f"UTC{'+' if minutes > 0 else '-'}{hours}" + (f":{rest:02d}" if rest else "")
+
+    def when(self, moment: datetime) -> str:
+        """``02.12.2026 01:36 UTC+4``: day, time and the zone it is in."""
+        return f"{self.local(moment):%d.%m.%Y %H:%M} {self.label(moment)}"
+
+    def day(self, moment: datetime | date) -> str:
+        """``02.12.2026``, the company's day of the moment."""
+        return f"{self.date_of(moment):%d.%m.%Y}"
+
+    def day_before(self, moment: datetime | date) -> str:
+        """The last day of a period that ends (exclusive) at ``moment``, a midnight: the day is
+        taken before stepping back, so a DST change on the last day cannot shift it."""
+        return f"{self.date_of(moment) - timedelta(days=1):%d.%m.%Y}"
+
+    def today(self, clock: Clock) -> date:
+        return self.date_of(clock.now())
+
+    def midnight(self, day: date) -> datetime:
+        """The first moment of the company's ``day``, in UTC (what queries compare). Where a
+        DST change skips midnight, the day begins at the first moment that exists."""
+        start: datetime = tz.resolve_imaginary(datetime.combine(day, time.min, tzinfo=self.zone))
+        return start.astimezone(UTC)

@@ -15,6 +15,7 @@ import shutil
 import smtplib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,6 +31,11 @@ PROJECT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT.parent / "shared" / "corpus"
 PG_URL = os.environ.get("MAILD_TEST_PG", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# The `timezone` key defaults to the machine's zone (TZ first): the suite pins it to UTC so
+# no result depends on where it runs; a test about zones names its own.
+os.environ["TZ"] = "UTC"
+time.tzset()
 
 
 def require_corpus() -> Path:

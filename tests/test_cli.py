@@ -107,7 +107,10 @@ def test_broken_rules_named_with_file(tmp_path):
 
 
 def test_example_config_documents_the_defaults():
+    """... but the zone: the example shows the company's (the default is the machine's)."""
     from dataclasses import replace
+
+    from dateutil import tz
 
     from maild import config
 
@@ -115,8 +118,9 @@ def test_example_config_documents_the_defaults():
     example = config.load(PROJECT / "maild.toml.example")
     default = config.load(None)
     assert example.config_file == PROJECT / "maild.toml.example" and default.config_file is None
+    assert example.timezone == tz.gettz("Europe/Saratov")
     assert replace(example, rules_dir=default.rules_dir, templates_dir=default.templates_dir,
-                   config_file=None, origins=default.origins) == default
+                   config_file=None, origins=default.origins, timezone=default.timezone) == default
 
 
 def test_global_options_also_after_the_command(tmp_path, db_url):

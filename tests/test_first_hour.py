@@ -71,7 +71,7 @@ def test_status_says_what_is_in_use_and_why_and_makes_nothing(fresh, tmp_path):
     answered(result, 0)
     out = result.stdout.decode()
     assert f"{fresh / 'var'}  (the default: var/ under the current directory, {fresh})" in out
-    assert "not made yet" in out and "Maildir" in out and "127.0.0.1:2525" in out
+    assert "not made yet" in out and "Maildir" in out and "127.0.0.1:2525" in out and " UTC (the 'timezone'" in out
     assert not (fresh / "var").exists()                       # looking made nothing
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from maild.acting import db, diagnose
 from maild.config import Config
 from maild.deciding.organisation import Organisation
-from maild.values import Exit
+from maild.values import Clock, Exit, LocalTime
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Status:
     database: DatabaseState
     departments: list[tuple[str, str]]
     spool: dict[str, int]
+    now_reads: str                   # this moment as mails and reports print it
 
     @property
     def exit_code(self) -> Exit:
@@ -62,6 +63,7 @@ class Status:
                 f"rules:         {cfg.rules_dir}",
                 "departments:   " + ", ".join(f"{code} <{address}>" for code, address in self.departments),
                 f"listens on:    {cfg.smtp.host}:{cfg.smtp.port}",
+                f"time zone:     people read times like {self.now_reads} (the 'timezone' key)",
                 f"mail it sends: goes to {relay}"]
         return out
 
@@ -77,6 +79,7 @@ class Status:
             "rules": str(cfg.rules_dir),
             "departments": [{"code": code, "address": address} for code, address in self.departments],
             "smtp": f"{cfg.smtp.host}:{cfg.smtp.port}",
+            "now_reads": self.now_reads,
             "outgoing": ({"relay": f"{cfg.relay.host}:{cfg.relay.port}"} if cfg.relay.host
                          else {"maildir": str(cfg.outbox_maildir)}),
             "exit": int(self.exit_code),
@@ -92,10 +95,11 @@ def _state_line(base: DatabaseState) -> str:
     return base.problem.sentence
 
 
-def gather(cfg: Config, org: Organisation, given_by: dict[str, str]) -> Status:
+def gather(cfg: Config, org: Organisation, given_by: dict[str, str], clock: Clock) -> Status:
     """``given_by``: for an option the command line set, how (``--data-dir``, ``MAILD_DB``)."""
     return Status(cfg, _origin(cfg, "data_dir", given_by), _origin(cfg, "db", given_by), database(cfg),
-                  [(d.code, d.address) for d in org.departments], _spool(cfg.spool_dir))
+                  [(d.code, d.address) for d in org.departments], _spool(cfg.spool_dir),
+                  LocalTime(cfg.timezone).when(clock.now()))
 
 
 def _origin(cfg: Config, key: str, given_by: dict[str, str]) -> str:

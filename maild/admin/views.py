@@ -8,10 +8,17 @@ import re
 from datetime import datetime
 
 from maild.acting.models import Entry, Outbox, Ticket
+from maild.values import LocalTime
 
 
 def _time(value: datetime | None) -> str | None:
+    """JSON keeps ISO UTC whatever the zone: scripts read it (a stable shape)."""
     return value.isoformat(timespec="seconds") if value else None
+
+
+def shown(local: LocalTime, iso: str | None) -> str:
+    """An ISO time of a JSON row as a person reads it in the terminal (``-`` for none)."""
+    return local.when(datetime.fromisoformat(iso)) if iso else "-"
 
 
 def entry(e: Entry) -> dict:
@@ -92,20 +99,20 @@ def triage(t: Ticket) -> bool:
     return t.status != "closed" and not t.category
 
 
-def ticket_lines(tickets: list[Ticket]) -> list[str]:
+def ticket_lines(tickets: list[Ticket], local: LocalTime) -> list[str]:
     lines = []
     for t in tickets:
         who = t.requester.email if t.requester else "-"
-        lines.append(f"{t.number:<11} {t.status:<9} {t.created_at:%Y-%m-%d %H:%M}  {who:<28} {t.subject}")
+        lines.append(f"{t.number:<11} {t.status:<9} {local.when(t.created_at):<22}  {who:<28} {t.subject}")
     return lines
 
 
 _LABELS = {"message": "", "response": "ANSWER", "note": "INTERNAL NOTE", "event": "EVENT"}
 
 
-def ticket_text(t: Ticket, full: bool = False) -> str:
-    """The conversation for a terminal: who, when, what; answers, notes and events marked.
-    ``full`` shows each message as received, quoted history and all."""
+def ticket_text(t: Ticket, local: LocalTime, full: bool = False) -> str:
+    """The conversation for a terminal: who, when (in the company's zone), what; answers,
+    notes and events marked. ``full`` shows each message as received, quoted history and all."""
     who = f"{t.requester.name} <{t.requester.email}>" if t.requester else "-"
     profile = ", ".join(x for x in (t.requester.phone and f"phone {t.requester.phone}",
                                     t.requester.office and f"office {t.requester.office}",
@@ -118,8 +125,7 @@ def ticket_text(t: Ticket, full: bool = False) -> str:
         + (f" (filed by {t.filed_by})" if t.filed_by else "") + f", priority {t.priority}",
         f"  requester {who}; assignee {t.assignee or '-'}; category "
         + (t.category or ("- (triage: staff choose one with #категория)" if triage(t) else "-")),
-        f"  opened {t.created_at:%Y-%m-%d %H:%M} UTC"
-        + (f", closed {t.closed_at:%Y-%m-%d %H:%M} UTC" if t.closed_at else ""),
+        f"  opened {local.when(t.created_at)}" + (f", closed {local.when(t.closed_at)}" if t.closed_at else ""),
     ]
     if t.participants:
         lines.append("  copied " + ", ".join(p.person.email for p in t.participants))
@@ -131,7 +137,7 @@ def ticket_text(t: Ticket, full: bool = False) -> str:
         label = _LABELS.get(e.type, e.type.upper())
         if e.unauthenticated:
             label = "UNAUTHENTICATED: claims to be from this address, proved nothing, sent to nobody"
-        lines.append(f"--- {e.created_at:%Y-%m-%d %H:%M} {author}" + (f"  [{label}]" if label else ""))
+        lines.append(f"--- {local.when(e.created_at)} {author}" + (f"  [{label}]" if label else ""))
         text = e.full_body if full and e.full_body else e.body
         lines.extend("  " + line for line in text.splitlines() or [""])
         for a in e.attachments:

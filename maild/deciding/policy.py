@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC
 from pathlib import Path
 from typing import NamedTuple
 
@@ -13,7 +14,8 @@ from maild.deciding.organisation import Organisation, RulesError
 from maild.deciding.rules import RuleTable
 from maild.routing import reader as reader_mod
 from maild.routing.reader import Reader
-from maild.sending.render import BODY_ONLY_DIRS
+from maild.sending.render import BODY_ONLY_DIRS, time_filters
+from maild.values import LocalTime
 
 log = logging.getLogger("maild")
 
@@ -98,6 +100,7 @@ def check(rules_dir: Path, templates_dir: Path) -> list[str]:
     except RulesError as exc:
         errors.extend(str(exc).splitlines())       # every mistake of a file, one line each
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir)))
+    env.filters.update(time_filters(LocalTime(UTC)))       # compiled only: any zone will do
     for path in sorted(Path(templates_dir).rglob("*.txt.j2")):
         name = str(path.relative_to(templates_dir))
         try:

@@ -2,15 +2,18 @@
 ``this week``, ``вчера``... Every form names a period (a day, a week, a month, a year):
 ``--since`` takes its first moment, ``--until`` its end, so ``--since "last month"
 --until "last month"`` is the whole of last month and ``--until 30.11.2026`` includes the
-30th. Weeks start on Monday; times are UTC.
+30th. Weeks start on Monday. The days are the company's: a period begins and ends at
+midnight in the configured zone (``LocalTime``), given back as UTC moments for the queries.
 """
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from dateutil import parser as date_parser
 from dateutil.relativedelta import relativedelta
+
+from maild.values import LocalTime
 
 
 class DateError(ValueError):
@@ -103,14 +106,11 @@ def _complete(text: str, today: date) -> date:
     return parsed[0]
 
 
-def _moment(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
+def since(text: str, today: date, local: LocalTime) -> datetime:
+    """The first moment of the period (``today``: the company's date, ``local.today``)."""
+    return local.midnight(period(text, today)[0])
 
 
-def since(text: str, today: date) -> datetime:
-    return _moment(period(text, today)[0])
-
-
-def until(text: str, today: date) -> datetime:
+def until(text: str, today: date, local: LocalTime) -> datetime:
     """The end of the period, exclusive."""
-    return _moment(period(text, today)[1])
+    return local.midnight(period(text, today)[1])

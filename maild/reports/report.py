@@ -1,7 +1,9 @@
 """The reports managers and HR ask for: ``maild report phone`` and ``maild report summary``.
 
 Both read the database only; formatting (table, CSV, JSON, the SVG chart) is here too, so
-the command line and the mailed report show the same figures.
+the command line and the mailed report show the same figures. The period is UTC moments
+(the company's midnights, reports/dates.py); the table, the CSV and the chart show the
+company's dates (``LocalTime``), the JSON keeps ISO UTC.
 
 Definitions (the README repeats them):
 - phone: tickets with source ``phone`` (filed by staff with ``#new``) opened in the
@@ -31,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from maild.acting.models import Entry, Person, Ticket, TicketChange
+from maild.values import LocalTime
 
 POLICY_CLOSINGS = ("uncategorised", "not_handled")
 AGE_BUCKETS = ((1, "< 1 дня"), (3, "1–3 дня"), (7, "3–7 дней"), (30, "7–30 дней"), (None, "> 30 дней"))
@@ -72,14 +75,14 @@ def phone_records(rows: list[PhoneRow]) -> list[dict]:
             for r in rows]
 
 
-def phone_table(rows: list[PhoneRow]) -> str:
+def phone_table(rows: list[PhoneRow], local: LocalTime) -> str:
     if not rows:
         return "(no phone tickets in the period)"
     lines = [f"{'count':>5}  {'employee':<40} {'company / office':<30} tickets"]
     for r in rows:
         who = f"{r.name} <{r.email}>" if r.name else r.email
         where = " / ".join(x for x in (r.company, r.office) if x) or "-"
-        tickets = ", ".join(f"{n} ({d:%d.%m.%Y})" for n, d in r.tickets)
+        tickets = ", ".join(f"{n} ({local.day(d)})" for n, d in r.tickets)
         lines.append(f"{r.count:>5}  {who:<40} {where:<30} {tickets}")
     return "\n".join(lines)
 
@@ -99,13 +102,13 @@ class _SafeWriter:
         self.writer.writerow([_cell(v) for v in row])
 
 
-def phone_csv(rows: list[PhoneRow]) -> str:
+def phone_csv(rows: list[PhoneRow], local: LocalTime) -> str:
     out = io.StringIO()
     writer = _SafeWriter(out)
     writer.writerow(PHONE_COLUMNS)
     for r in rows:
         writer.writerow([r.name, r.email, r.company, r.office, r.count,
-                         " ".join(f"{n}@{d:%Y-%m-%d}" for n, d in r.tickets)])
+                         " ".join(f"{n}@{local.date_of(d):%Y-%m-%d}" for n, d in r.tickets)])
     return out.getvalue()
 
 
@@ -244,7 +247,7 @@ def summary_csv(report: Summary) -> str:
     return out.getvalue()
 
 
-def summary_svg(report: Summary) -> str:
+def summary_svg(report: Summary, local: LocalTime) -> str:
     """A bar chart: opened and closed per department and category (no dependency: SVG is text)."""
     from xml.sax.saxutils import escape
     rows = report.rows or [SummaryRow("", "(нет данных)")]
@@ -253,8 +256,8 @@ def summary_svg(report: Summary) -> str:
     height = 40 + len(rows) * (2 * bar + gap) + 30
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 60}" height="{height}" '
              f'font-family="sans-serif" font-size="12">',
-             f'<text x="10" y="20" font-size="14">Открыто и закрыто, {report.since:%d.%m.%Y}–'
-             f'{report.until:%d.%m.%Y}</text>']
+             f'<text x="10" y="20" font-size="14">Открыто и закрыто, {local.day(report.since)}–'
+             f'{local.day_before(report.until)}</text>']
     y = 40
     for r in rows:
         label = escape(f"{r.department} {r.category}".strip())

@@ -9,6 +9,10 @@ template. Undefined variables are errors (StrictUndefined), found by the tests.
 Headers are built with the stdlib's RFC 2047 encoder rather than ``EmailMessage`` (100x
 slower); every header value is stripped of CR/LF first, so a subject or a name can never
 inject a header. Every mail carries ``Auto-Submitted`` and our loop header.
+
+Times in templates go through the filters ``when`` (``02.12.2026 01:36 UTC+4``), ``day``
+(``02.12.2026``) and ``day_before`` (the last day of a period that ends at a midnight): the
+company's zone (``values.LocalTime``), never a bare UTC ``strftime``.
 """
 from __future__ import annotations
 
@@ -16,19 +20,26 @@ import base64
 import functools
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from email.utils import formataddr, formatdate
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, formataddr
 from pathlib import Path
 from urllib.parse import quote
 
 import jinja2
 
 from maild.reading.quotes import REPLY_MARKER
+from maild.values import LocalTime
 
 LOOP_HEADER = "X-Maild-Loop"
 CANNED_DIR = "canned"
 BODY_ONLY_DIRS = (CANNED_DIR, "parts")     # templates without a Subject line: canned answers, includes
+
+
+def time_filters(local: LocalTime) -> dict[str, Callable[..., str]]:
+    """The template filters for times (``rules check`` compiles the templates with them too)."""
+    return {"when": local.when, "day": local.day, "day_before": local.day_before}
 
 
 class TemplateMissing(Exception):
@@ -104,9 +115,10 @@ def _address(name: str, email: str) -> str:
 
 
 class Renderer:
-    def __init__(self, templates_dir: Path, hostname: str):
+    def __init__(self, templates_dir: Path, hostname: str, local: LocalTime):
         self.templates_dir = Path(templates_dir)
         self.hostname = hostname
+        self.local = local
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.templates_dir)),
             undefined=jinja2.StrictUndefined,
@@ -116,7 +128,8 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.globals["reply_marker"] = REPLY_MARKER
-        self.env.globals["timedelta"] = timedelta      # report periods end at midnight: show the day before
+        self.env.globals["timedelta"] = timedelta      # kept for departments' own templates
+        self.env.filters.update(time_filters(local))
 
     def new_message_id(self) -> str:
         return f"{time.time_ns():x}.{secrets.token_hex(6)}@{self.hostname}"
@@ -167,7 +180,8 @@ class Renderer:
             ("From", _address(sender_name, sender)),
             ("To", _address(recipient_name, recipient)),
             ("Subject", _subject(token, rendered.subject)),
-            ("Date", formatdate(localtime=False, usegmt=True)),
+            # The company's offset: a reader's client converts it anyway, a raw header reads right.
+            ("Date", format_datetime(self.local.local(datetime.now(UTC)))),
             ("Message-ID", f"<{message_id}>"),
         ]
         if reply_to:

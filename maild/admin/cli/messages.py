@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
 
 import click
 
@@ -23,14 +22,12 @@ from maild.app import App
 def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -> None:
     """Every inbound message and its outcome: the disposition, the reason (the rule or header
     that decided it) and the ticket; quarantined ones too, oldest first."""
-    from datetime import datetime
-
     from maild.reports import dates
     app = _app(ctx)
-    today = datetime.now(UTC).date()
+    today = app.local.today(app.clock)
     try:
-        start = dates.since(since, today) if since else None
-        end = dates.until(until, today) if until else None
+        start = dates.since(since, today, app.local) if since else None
+        end = dates.until(until, today, app.local) if until else None
     except dates.DateError as exc:
         raise click.BadParameter(str(exc)) from None
     with using_database(app), app.sessions() as session:
@@ -52,7 +49,7 @@ def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -
         return
     for r in rows:
         ident = r["id"] if r["id"] is not None else r["spool_id"]
-        echo(f"{ident!s:>8}  {(r['received_at'] or '-')[:19]}  {r['disposition']:<20} "
+        echo(f"{ident!s:>8}  {views.shown(app.local, r['received_at']):<22}  {r['disposition']:<20} "
                    f"{r['ticket'] or '-':<11} {r['from'] or '<>'}  {r['subject'] or ''}")
         echo(f"{'':>10}{r['reason']}")
 
@@ -121,7 +118,7 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
         echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for r in rows:
-        echo(f"{r['spool_id']}  {(r['received_at'] or '-')[:19]}  {r['from'] or '<>'}  {r['reason']}")
+        echo(f"{r['spool_id']}  {views.shown(app.local, r['received_at']):<22}  {r['from'] or '<>'}  {r['reason']}")
     if not rows:
         echo("the quarantine is empty")
 
@@ -143,7 +140,7 @@ def quarantine_show(ctx: click.Context, spool_id: str) -> None:
         raise Fail(f"the quarantined file is not readable: {path}: {exc}") from None
     reason_file = app.spool.quarantine / f"{spool_id}.reason"
     echo(f"reason: {reason_file.read_text(encoding='utf-8').strip() if reason_file.exists() else '-'}")
-    echo(f"received: {envelope.received_at} from {envelope.peer or '-'}")
+    echo(f"received: {views.shown(app.local, envelope.received_at)} from {envelope.peer or '-'}")
     echo(f"envelope: MAIL FROM:<{envelope.mail_from}> RCPT TO:{', '.join(envelope.rcpt_to)}")
     echo(f"size: {len(raw)} bytes; file: {path}")
     echo("")

@@ -1,8 +1,6 @@
 """``maild report phone|summary``: the reports managers and HR ask for, printed or mailed."""
 from __future__ import annotations
 
-from datetime import UTC
-
 import click
 
 from maild import config as config_mod
@@ -15,21 +13,23 @@ from maild.values import OutboxKind
 def report() -> None:
     """Reports for managers and HR (dates: 2026-11-01, 01.11.2026, last month, this week...)."""
 
-def _period(since: str | None, until: str | None):
-    from datetime import datetime
-
+def _period(app: App, since: str | None, until: str | None):
     from maild.reports import dates
-    today = datetime.now(UTC).date()
+    today = app.local.today(app.clock)        # the company's day, not UTC's
     # Neither given: last month, whole. Only --since: up to today, inclusive.
     since_text = since or "last month"
     until_text = until or ("today" if since else "last month")
     try:
-        start, end = dates.since(since_text, today), dates.until(until_text, today)
+        start, end = dates.since(since_text, today, app.local), dates.until(until_text, today, app.local)
     except dates.DateError as exc:
         raise click.BadParameter(str(exc)) from None
     if end <= start:
         raise click.BadParameter(f"--until ({until_text}) ends before --since ({since_text}) begins")
     return start, end
+
+def _stamp(app: App, start, end) -> str:
+    """The period in a file name: the company's dates of its first moment and of its end."""
+    return f"{app.local.date_of(start):%Y-%m-%d}-{app.local.date_of(end):%Y-%m-%d}"
 
 def _report_options(f):
     f = click.option("--mail", "mail_configured", is_flag=True,
@@ -76,20 +76,20 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
     report for HR. With --mail-to or --mail it goes as mail with a CSV attachment."""
     from maild.reports import report as reports
     from maild.sending.render import File
-    start, end = _period(since, until)
     app = _app(ctx)
+    start, end = _period(app, since, until)
     department = _department(app, dept)
     to = _report_address(app, mail_to, mail_configured, "phone_to")
     with using_database(app), app.engine_begin() as conn:
         rows = reports.phone(conn, start, end, department.code if department else None)
         if to:
-            data = reports.phone_csv(rows).encode("utf-8-sig")     # the BOM: Excel reads it as UTF-8
+            data = reports.phone_csv(rows, app.local).encode("utf-8-sig")     # the BOM: Excel reads it as UTF-8
             _mail_report(app, conn, to, department, "report_phone",
-                         (File(f"phone-{start:%Y-%m-%d}-{end:%Y-%m-%d}.csv", "text/csv; charset=utf-8", data),),
+                         (File(f"phone-{_stamp(app, start, end)}.csv", "text/csv; charset=utf-8", data),),
                          rows=rows, since=start, until=end, scope=department)
             return
-    echo({"table": reports.phone_table, "csv": reports.phone_csv,
-                "json": lambda r: reports.as_json(reports.phone_records(r))}[fmt](rows).rstrip("\n"))
+    echo({"table": lambda r: reports.phone_table(r, app.local), "csv": lambda r: reports.phone_csv(r, app.local),
+          "json": lambda r: reports.as_json(reports.phone_records(r))}[fmt](rows).rstrip("\n"))
 
 @command(report, "summary")
 @_report_options
@@ -100,16 +100,16 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
     carries the CSV and an SVG chart."""
     from maild.reports import report as reports
     from maild.sending.render import File
-    start, end = _period(since, until)
     app = _app(ctx)
+    start, end = _period(app, since, until)
     department = _department(app, dept)
     to = _report_address(app, mail_to, mail_configured, "summary_to")
     with using_database(app), app.engine_begin() as conn:
         result = reports.summary(conn, start, end, department.code if department else None)
         if to:
-            stem = f"summary-{start:%Y-%m-%d}-{end:%Y-%m-%d}"
+            stem = f"summary-{_stamp(app, start, end)}"
             files = (File(f"{stem}.csv", "text/csv; charset=utf-8", reports.summary_csv(result).encode("utf-8-sig")),
-                     File(f"{stem}.svg", "image/svg+xml", reports.summary_svg(result).encode("utf-8")))
+                     File(f"{stem}.svg", "image/svg+xml", reports.summary_svg(result, app.local).encode("utf-8")))
             _mail_report(app, conn, to, department, "report_summary", files, report=result, scope=department)
             return
     echo({"table": reports.summary_table, "csv": reports.summary_csv,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC
 from pathlib import Path
 
 import click
@@ -22,7 +21,7 @@ from maild.admin.cli.base import (
 )
 from maild.config import ConfigError
 from maild.deciding import policy
-from maild.values import Envelope
+from maild.values import Envelope, LocalTime, SystemClock
 
 
 @main.group("rules")
@@ -92,7 +91,8 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
     from maild.reports import dates
     from maild.routing import admin
     cfg, (org, table, reader) = _rules_only(ctx)
-    start = _since(since, dates)
+    local = LocalTime(cfg.timezone)
+    start = _since(since, dates, local)
     engine = _existing_engine(cfg)
     if engine is None:
         raise Fail(f"no database at {cfg.db_url}: nothing archived to compare (run 'maild db init' first)", EX_CONFIG)
@@ -107,17 +107,18 @@ def rules_diff(ctx: click.Context, since: str, as_json: bool) -> None:
     for d in found:
         echo(f"{d.inbound_id}\t{d.ticket or '-'}\t{d.then} -> {d.now}\t{d.subject}")
         echo(f"\t  why: {d.why}")
-    echo(f"{len(found)} request(s) since {start:%Y-%m-%d %H:%M} would now be decided differently")
+    echo(f"{len(found)} request(s) since {local.when(start)} would now be decided differently")
 
-def _since(value: str, dates):
+def _since(value: str, dates, local: LocalTime):
     import re as re_
-    from datetime import datetime, timedelta
+    from datetime import timedelta
+    now = SystemClock().now()           # rules only: no App to ask for its clock
     found = re_.fullmatch(r"(\d+)\s*([hdw])", value.strip())
     if found:
         amount, unit = int(found.group(1)), found.group(2)
-        return datetime.now(UTC) - timedelta(hours=amount * {"h": 1, "d": 24, "w": 168}[unit])
+        return now - timedelta(hours=amount * {"h": 1, "d": 24, "w": 168}[unit])
     try:
-        return dates.since(value, datetime.now(UTC).date())
+        return dates.since(value, local.date_of(now), local)
     except ValueError as exc:
         raise Fail(f"--since {value!r}: not a period (30d, 12h, 2w) nor a date: {exc}", EX_DATAERR) from None
 
@@ -184,6 +185,6 @@ def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope
               else secret_file.read_text().strip().encode() if secret_file.exists() else b"")
     with database_errors(cfg.db_url):
         return dryrun.explain(raw, envelope, current.org, current.rules, current.reader,
-                              Renderer(cfg.templates_dir, cfg.hostname), engine, cfg.auth,
+                              Renderer(cfg.templates_dir, cfg.hostname, LocalTime(cfg.timezone)), engine, cfg.auth,
                               secret, cfg.tickets.reopen_days, cfg.hostname, cfg.notifications,
                               cfg.tickets.max_participants, cfg.loop_guard.new_tickets_per_sender_hour, fresh)

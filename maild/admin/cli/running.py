@@ -23,7 +23,7 @@ from maild.admin.cli.base import (
     using_database,
 )
 from maild.app import App
-from maild.values import Envelope
+from maild.values import Envelope, SystemClock
 
 
 @command(main)
@@ -109,7 +109,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     ready; makes nothing. Exit status 0 when the daemon could start, else what stops it (sysexits)."""
     from maild.admin import status as status_mod
     cfg, (org, _, _) = _rules_only(ctx)
-    found = status_mod.gather(cfg, org, ctx.find_root().obj["given_by"])
+    found = status_mod.gather(cfg, org, ctx.find_root().obj["given_by"], SystemClock())
     if as_json:
         echo(json.dumps(found.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -31,7 +31,7 @@ def tickets_list(ctx: click.Context, dept, status, as_json) -> None:
         if as_json:
             echo(json.dumps([views.ticket(t) for t in rows], ensure_ascii=False, indent=2))
         else:
-            for line in views.ticket_lines(rows):
+            for line in views.ticket_lines(rows, app.local):
                 echo(line)
 
 @command(tickets, "show")
@@ -50,7 +50,7 @@ def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> 
         if as_json:
             echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
         else:
-            echo(views.ticket_text(ticket, full=full))
+            echo(views.ticket_text(ticket, app.local, full=full))
 
 @main.group()
 def outbox() -> None:
