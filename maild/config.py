@@ -160,8 +160,9 @@ class Config:
     loop_guard: LoopGuardConfig = field(default_factory=LoopGuardConfig)
     # Where data_dir and db came from ("given": the command line or its environment; "file";
     # "default"): ``maild status`` tells the admin why maild uses the directory it uses.
-    config_file: Path | None = None
-    origins: tuple[tuple[str, str], ...] = ()
+    # Provenance, not configuration: two configs that say the same are equal (compare=False).
+    config_file: Path | None = field(default=None, compare=False)
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def origin(self, key: str) -> str:
         return dict(self.origins).get(key, "default")
