@@ -204,3 +204,13 @@ def test_postgresql_wrong_password_is_refused_not_retried(fresh, pg):
 def test_postgresql_that_is_down_is_the_one_thing_to_retry(fresh, pg):
     url = pg.set(port=free_port(), query={"connect_timeout": "2"}).render_as_string(hide_password=False)
     answered(maild("--db", url, "tickets", "list", cwd=fresh), EX_TEMPFAIL, "try again later")
+
+
+def test_systemd_restarts_what_waiting_mends_and_not_what_a_person_must_fix():
+    """``maild serve`` ends with 73, 77 or 78 for what it names a person to fix; the unit must
+    not restart it every two seconds for those, and must for 75 and a crash."""
+    from maild.values import Exit
+    unit = (PROJECT / "systemd" / "maild.service").read_text(encoding="utf-8")
+    settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
+    assert settings["Restart"] == "on-failure"
+    assert {int(x) for x in settings["RestartPreventExitStatus"].split()} == {Exit.CANTCREAT, Exit.NOPERM, Exit.CONFIG}
