@@ -14,6 +14,7 @@ from maild.acting.actions import Actions
 from maild.acting.blobs import BlobStore
 from maild.config import Config, ConfigError
 from maild.deciding import auth
+from maild.deciding.organisation import Organisation
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.receive import IntakeHandler
 from maild.intake.spool import Spool
@@ -23,6 +24,14 @@ from maild.values import Clock, LocalTime, SystemClock
 from maild.worker import Worker
 
 log = logging.getLogger("maild")
+
+
+def check_notifications(config: Config, org: Organisation) -> None:
+    """The config's ``[notifications.<DEPT>]`` name departments the rules have."""
+    codes = {d.code for d in org.departments}
+    for code in sorted({code for code, _, _ in config.notifications.settings} - codes - {"*"}):
+        raise ConfigError(f"[notifications.{code}]: the rules have no department {code} "
+                          f"(they have {', '.join(sorted(codes))})")
 
 
 @dataclass
@@ -38,10 +47,9 @@ class App:
     def create(cls, config: Config) -> App:
         db.check_url(config.db_url)             # one sentence now, not a traceback later
         organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
-        codes = {d.code for d in organisation().departments}
-        for code in sorted({code for code, _, _ in config.notifications.settings} - codes - {"*"}):
-            raise ConfigError(f"[notifications.{code}]: the rules have no department {code} "
-                              f"(they have {', '.join(sorted(codes))})")
+        check_notifications(config, organisation())
+        if (problem := diagnose.of_data_dir(config.data_dir)) is not None:
+            raise problem
         try:    # the configuration first: a mistake in it makes no directories
             config.data_dir.mkdir(parents=True, exist_ok=True)
             spool = Spool(config.spool_dir)
@@ -67,10 +75,13 @@ class App:
         revision is used as it is; an empty one is made only when it is the embedded SQLite
         file (``create`` None; True: made whatever it is), saying so in one line; otherwise
         db.SchemaMissing or db.SchemaOutdated. True when it was made now."""
+        if (problem := diagnose.of_sqlite_file(self.config.db_url)) is not None:
+            raise problem
         self.sessions  # noqa: B018 - creates the engine
         assert self.engine is not None      # made with the sessions
         embedded = self.engine.dialect.name == "sqlite"
-        made = db.init_schema(self.engine, create=embedded if create is None else create)
+        made = db.init_schema(self.engine, create=embedded if create is None else create,
+                              only_into_empty=create is None)
         if made:
             log.info("made a new database: %s (its first use; 'maild status' shows what is in use)",
                      diagnose.shown(self.config.db_url))

@@ -268,7 +268,7 @@ def load(
     v = _check(source, raw)
     top = v[""]
     base = PROJECT_DIR
-    data = Path(data_dir or str(top["data_dir"]))
+    data = Path(data_dir or str(top["data_dir"])).expanduser()      # "~/x" from an unexpanding shell or TOML
     if not data.is_absolute():
         data = Path.cwd() / data
     rules_dir = Path(rules or str(top["rules"]) or base / "rules")
@@ -276,7 +276,7 @@ def load(
     db_url = db or str(top["db"]) or f"sqlite:///{data / 'maild.db'}"
     host, port = _listen(source if listen is None else "--smtp", listen or str(v["smtp"]["listen"]))
     origins = tuple((key, "given" if given else "file" if key in raw else "default")
-                    for key, given in (("data_dir", data_dir), ("db", db)))
+                    for key, given in (("data_dir", data_dir), ("db", db), ("timezone", None)))
     return Config(
         data_dir=data,
         db_url=db_url,
@@ -284,7 +284,7 @@ def load(
         origins=origins,
         rules_dir=rules_dir,
         templates_dir=templates_dir,
-        hostname=str(top["hostname"]),
+        hostname=_hostname(source, str(top["hostname"])),
         timezone=_zone(source, str(top["timezone"])),
         smtp=SmtpConfig(host=host, port=port,
                         **{k: int(value) for k, value in v["smtp"].items() if k != "listen"}),
@@ -297,6 +297,15 @@ def load(
         reports=_reports(source, v["reports"]),
         loop_guard=LoopGuardConfig(**v["loop_guard"]),
     )
+
+
+def _hostname(source: str, name: str) -> str:
+    """A domain name: it ends every Message-ID maild makes and is its SMTP greeting."""
+    labels = name.rstrip(".").split(".")
+    if not name or not all(label and len(label) <= 63 and all(c.isascii() and (c.isalnum() or c == "-")
+                                                               for c in label) for label in labels):
+        raise ConfigError(f"{source}: key 'hostname' must be a domain name such as maild.torex.ru, not {name!r}")
+    return name
 
 
 def _zone(source: str, name: str) -> tzinfo:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import multiprocessing as mp
 import os
 import select
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -30,6 +32,7 @@ from maild.app import App
 from maild.children import child_setup
 from maild.config import Config
 from maild.intake.receive import smtp_factory
+from maild.values import Exit
 
 log = logging.getLogger("maild.daemon")
 
@@ -89,7 +92,21 @@ def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
 
 
 class ListenError(Exception):
-    """The SMTP port cannot be had (in use, or not allowed)."""
+    """The SMTP port cannot be had (in use, or not allowed); ``code``: its sysexits kind."""
+
+    def __init__(self, sentence: str, code: Exit = Exit.TEMPFAIL):
+        super().__init__(sentence)
+        self.code = code
+
+
+def _listen_kind(exc: OSError) -> Exit:
+    """In use: the other may go (75). Not allowed: a person grants it (77). An address this
+    machine does not have or a name that resolves to nothing: the configuration (78)."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return Exit.NOPERM
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return Exit.CONFIG
+    return Exit.TEMPFAIL
 
 
 class Daemon:
@@ -136,7 +153,8 @@ class Daemon:
                 smtp_factory(handler, cfg.smtp, cfg.hostname),
                 host=cfg.smtp.host, port=cfg.smtp.port)
         except OSError as exc:
-            raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}") from None
+            raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}",
+                              _listen_kind(exc)) from None
         self.listen_fds = tuple(sock.fileno() for sock in server.sockets)
         # The reading's dictionaries and model loaded once here are shared, copy-on-write, by
         # every child forked below (worker, parser processes, sender).

@@ -3,6 +3,7 @@ command in a fresh directory, each mistake once. Every answer is the right sysex
 most three lines on stderr, names the thing to fix, and holds no traceback and no SQL."""
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -71,14 +72,15 @@ def test_status_says_what_is_in_use_and_why_and_makes_nothing(fresh, tmp_path):
     answered(result, 0)
     out = result.stdout.decode()
     assert f"{fresh / 'var'}  (the default: var/ under the current directory, {fresh})" in out
-    assert "not made yet" in out and "Maildir" in out and "127.0.0.1:2525" in out and " UTC (the 'timezone'" in out
+    assert "not made yet" in out and "Maildir" in out and "127.0.0.1:2525" in out and " UTC (the machine's zone" in out
     assert not (fresh / "var").exists()                       # looking made nothing
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     result = maild("status", "--json", cwd=elsewhere, env={"MAILD_DATA_DIR": str(fresh / "var")})
     import json
     shown = json.loads(result.stdout)
-    assert shown["data_dir"] == {"path": str(fresh / "var"), "from": "from MAILD_DATA_DIR", "exists": False}
+    assert shown["data_dir"] == {"path": str(fresh / "var"), "from": "from MAILD_DATA_DIR", "exists": False,
+                                 "problem": None}
     assert shown["database"]["state"] == "absent" and shown["exit"] == 0
     maild("db", "init", cwd=fresh)
     shown = json.loads(maild("status", "--json", "--data-dir", "var", cwd=fresh).stdout)
@@ -162,7 +164,7 @@ def test_a_read_only_data_dir_is_a_permission_problem_not_a_retry(shared_dir):
             answered(maild("--data-dir", str(data), *command, cwd=shared_dir, as_nobody=nobody), EX_NOPERM,
                      str(data))
         answered(maild("--data-dir", str(data), "inject", "-", "--rcpt", "osticket@torex.ru", cwd=shared_dir,
-                       stdin=mail(), as_nobody=nobody), EX_NOPERM, str(data / "spool"))
+                       stdin=mail(), as_nobody=nobody), EX_NOPERM, str(data))
         answered(maild("--data-dir", str(shared_dir / "new"), "drain", cwd=shared_dir, as_nobody=nobody),
                  EX_NOPERM, str(shared_dir / "new"))
     finally:
@@ -214,3 +216,108 @@ def test_systemd_restarts_what_waiting_mends_and_not_what_a_person_must_fix():
     settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
     assert settings["Restart"] == "on-failure"
     assert {int(x) for x in settings["RestartPreventExitStatus"].split()} == {Exit.CANTCREAT, Exit.NOPERM, Exit.CONFIG}
+
+
+# -- found by a hostile newcomer: what only looked like a database, or only looked temporary ----
+@pytest.mark.parametrize("url", ["nonsense", "postgresql://maild:maild@127.0.0.1:notaport/x",
+                                 "mysql://maild@localhost/maild", "sqlite://", "sqlite:///:memory:"])
+def test_status_refuses_the_database_urls_every_command_refuses(fresh, url):
+    for command in (("status",), ("drain",)):
+        answered(maild("--db", url, *command, cwd=fresh), EX_CONFIG, "database URL")
+
+
+def test_a_file_that_is_no_sqlite_database_or_holds_others_tables_is_left_alone(fresh):
+    import sqlite3
+    (fresh / "text.db").write_text("hello\n")
+    for command in (("status",), ("drain",), ("tickets", "list")):
+        result = maild("--db", f"sqlite:///{fresh / 'text.db'}", *command, cwd=fresh)
+        assert result.returncode == EX_CONFIG and "is not a SQLite database" in (result.stderr + result.stdout).decode()
+    with contextlib.closing(sqlite3.connect(fresh / "other.db")) as conn:
+        conn.execute("CREATE TABLE foo (x)")
+        conn.commit()
+    answered(maild("--db", f"sqlite:///{fresh / 'other.db'}", "drain", cwd=fresh), EX_CONFIG,
+             "holds tables that are not maild's (foo)")
+    with contextlib.closing(sqlite3.connect(fresh / "other.db")) as conn:
+        assert [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["foo"]
+    assert (fresh / "text.db").read_text() == "hello\n"
+
+
+def test_a_directory_or_device_as_the_database_cannot_be_created(fresh):
+    (fresh / "adir").mkdir()
+    for path in (fresh / "adir", Path("/dev/null")):
+        for command in (("status",), ("drain",)):
+            result = maild("--db", f"sqlite:///{path}", *command, cwd=fresh)
+            said = (result.stderr + result.stdout).decode()
+            assert result.returncode == EX_CANTCREAT and f"{path} is not a file" in said, said
+
+
+def test_a_newer_or_damaged_schema_gets_the_advice_that_mends_it(fresh):
+    import sqlite3
+    answered(maild("db", "init", cwd=fresh), 0)
+    database = fresh / "var" / "maild.db"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.execute("DROP TABLE ticket_changes")
+        conn.commit()
+    # Stamped as current, a table gone: `db init` must not answer "up to date" and loop.
+    answered(maild("db", "init", cwd=fresh), EX_CONFIG, "lost the tables ticket_changes", "backup")
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0042'")
+        conn.commit()
+    answered(maild("drain", cwd=fresh), EX_CONFIG, "0042", "newer maild")
+
+
+def test_an_address_this_machine_does_not_have_is_configuration(fresh):
+    answered(maild("serve", "--smtp", "192.0.2.1:2525", cwd=fresh), EX_CONFIG, "192.0.2.1:2525")
+
+
+def test_bad_input_to_inject_and_rules_test_is_65(fresh):
+    answered(maild("inject", "-", "--rcpt", "osticket@torex.ru", "--sender", "not an address <<>>", cwd=fresh,
+                   stdin=mail()), 65, "--sender")
+    (fresh / "empty.eml").write_bytes(b"")
+    answered(maild("rules", "test", "empty.eml", cwd=fresh), 65, "empty.eml", "empty")
+    (fresh / "maild.toml").write_text("[smtp]\nmax_message_size = 1000\n")
+    (fresh / "big.eml").write_bytes(mail() + b"x" * 2000)
+    for command in (("rules", "test", "big.eml"), ("inject", "big.eml", "--rcpt", "osticket@torex.ru")):
+        answered(maild("--config", "maild.toml", *command, cwd=fresh), 65, "over the limit of 1000 bytes")
+
+
+def test_a_hostname_that_is_no_domain_is_refused(fresh):
+    (fresh / "maild.toml").write_text('hostname = ""\n')
+    answered(maild("--config", "maild.toml", "status", cwd=fresh), EX_CONFIG, "hostname")
+
+
+def test_a_reader_that_goes_away_is_not_an_error(fresh):
+    read, write = os.pipe()
+    os.close(read)                      # `maild ... | head` once head has gone
+    try:
+        result = subprocess.run([str(MAILD), "config", "reference"], cwd=fresh, stdout=write,
+                                stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write)
+    assert result.returncode == 141 and result.stderr == b"", result.stderr
+
+
+@pytest.mark.skipif(not _as_someone_else(), reason="root without setpriv: no way to be refused a read")
+def test_files_maild_may_not_open_are_permission_problems(shared_dir):
+    nobody = os.geteuid() == 0
+    answered(maild("db", "init", "--db", f"sqlite:///{shared_dir / 'ro.db'}", cwd=shared_dir), 0)
+    (shared_dir / "ro.db").chmod(0o444)
+    (shared_dir / "unreadable.toml").write_text("")
+    (shared_dir / "unreadable.eml").write_bytes(mail())
+    for name in ("unreadable.toml", "unreadable.eml"):
+        (shared_dir / name).chmod(0o000)
+    data = shared_dir / "data"
+    data.mkdir()
+    data.chmod(0o777)
+    shared_dir.chmod(0o555)
+    try:
+        args = ("--data-dir", str(data), "--db", f"sqlite:///{shared_dir / 'ro.db'}")
+        answered(maild(*args, "drain", cwd=shared_dir, as_nobody=nobody), EX_NOPERM, "cannot write the database")
+        status = maild(*args, "status", cwd=shared_dir, as_nobody=nobody)      # says so, and is not "ready"
+        assert status.returncode == EX_NOPERM and b"cannot write the database" in status.stdout
+        answered(maild("--config", "unreadable.toml", "status", cwd=shared_dir, as_nobody=nobody), EX_NOPERM,
+                 str(shared_dir / "unreadable.toml"))
+        answered(maild("--data-dir", str(data), "inject", "unreadable.eml", "--rcpt", "osticket@torex.ru",
+                       cwd=shared_dir, as_nobody=nobody), EX_NOPERM, "unreadable.eml")
+    finally:
+        shared_dir.chmod(0o755)

@@ -74,9 +74,13 @@ def check_url(url: str) -> None:
     ``--db nonsense`` printed a 45-line traceback)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):     # ValueError: a port that is no number
         raise ConfigError(f"the database URL {url!r} is not a URL SQLAlchemy reads; for instance "
                           "sqlite:///var/maild.db or postgresql+psycopg://user:password@host/maild") from None
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        # Each process would have a database of its own, gone when it ends: mail would be lost.
+        raise ConfigError(f"the database URL {url!r} names no file: an in-memory database forgets every "
+                          "ticket when the command ends; give a file, sqlite:////path/maild.db") from None
     try:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
@@ -164,6 +168,10 @@ class SchemaOutdated(Exception):
     """The database is not at SCHEMA_REVISION: the admin runs ``maild db upgrade``."""
 
 
+class ForeignDatabase(Exception):
+    """A SQLite file holding others' tables: maild does not make its schema among them."""
+
+
 class SchemaMissing(Exception):
     """An empty database maild was not to create by itself (not the SQLite file): ``maild db init``."""
 
@@ -193,7 +201,13 @@ def lock_for_schema_change(conn) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
 
 
-def init_schema(engine: Engine, create: bool = True) -> bool:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database."""
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.drivername.startswith("sqlite") and parsed.database else None
+
+
+def init_schema(engine: Engine, create: bool = True, only_into_empty: bool = False) -> bool:
     """What every command that uses the database runs first, without Alembic (only the db
     commands import it): a database at SCHEMA_REVISION is left alone; an empty one gets
     schema.sql stamped with it when ``create`` (True: it was made), SchemaMissing otherwise;
@@ -208,8 +222,14 @@ def init_schema(engine: Engine, create: bool = True) -> bool:
         if found is None and not maild_tables(conn):
             if not create:
                 raise SchemaMissing("the database has no maild schema yet: run 'maild db init'")
+            others = sorted(inspect(conn).get_table_names())
+            if only_into_empty and others:
+                raise ForeignDatabase(", ".join(others[:5]) + (" ..." if len(others) > 5 else ""))
             create_schema(conn)
             return True
+    if found is not None and found.isdigit() and int(found) > int(SCHEMA_REVISION):
+        raise SchemaOutdated(f"the database schema is at revision {found}, newer than this maild's "
+                             f"{SCHEMA_REVISION}: it was upgraded by a newer maild; run that one")
     if found is None:
         raise SchemaOutdated("the database was made before maild kept schema revisions: run "
                              "'maild db upgrade' once (it recognises the schema and upgrades it)")

@@ -12,6 +12,7 @@ error goes to the debug log, never a SQL dump to the person.
 from __future__ import annotations
 
 import errno
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from maild.acting.db import SchemaMissing, SchemaOutdated, cause, is_unavailable
+from maild.acting.db import ForeignDatabase, SchemaMissing, SchemaOutdated, cause, is_unavailable, sqlite_file
 from maild.values import Exit
 
 
@@ -50,6 +51,8 @@ def shown(url: str) -> str:
 
 _SCHEMA_SIGNS = ("no such table", "no such column", "has no column")
 _RELATION = re.compile(r'(?:relation|column) "?[\w.]+"? (?:of relation "?\w+"? )?does not exist')
+_BAD_URL = ("invalid port number", "invalid sslmode", "invalid connection option", "invalid integer value",
+            "invalid uri", "invalid value for parameter", "unsupported frontend protocol")
 _REFUSED = ("password authentication failed", "no pg_hba.conf entry", "permission denied",
             "must be owner", "not permitted to log in")
 
@@ -58,10 +61,15 @@ def of_database(exc: BaseException, url: str) -> Problem | None:
     """The problem ``exc`` says the database at ``url`` has; None when it is not one (a bug
     or a bad message: the caller lets it through)."""
     where = shown(url)
+    if isinstance(exc, Problem):
+        return exc
     if isinstance(exc, SchemaMissing):
         return Problem(f"the database {where} has no maild schema yet: run 'maild db init'", Exit.CONFIG)
     if isinstance(exc, SchemaOutdated):
         return Problem(str(exc), Exit.CONFIG)
+    if isinstance(exc, ForeignDatabase):
+        return Problem(f"the SQLite file {where} holds tables that are not maild's ({exc}): maild makes its "
+                       "schema only in a new or empty file; choose another with --db", Exit.CONFIG)
     if not isinstance(exc, DBAPIError) and not is_unavailable(exc):
         return None
     said = cause(exc)
@@ -77,6 +85,11 @@ def of_database(exc: BaseException, url: str) -> Problem | None:
     if any(sign in low for sign in _REFUSED) or re.search(r'role "[^"]+" does not exist', low):
         return Problem(f"the database server {_host(parsed)} refused maild ({said}): check the user and "
                        "password in the database URL and the server's access rules", Exit.NOPERM)
+    if "file is not a database" in low or "not a database" in low:
+        return Problem(f"{where} is not a SQLite database: move it away or choose another file with --db",
+                       Exit.CONFIG)
+    if any(sign in low for sign in _BAD_URL):
+        return Problem(f"the database URL {where} is wrong ({said}): correct it in --db or 'db'", Exit.CONFIG)
     if "readonly database" in low or "read-only" in low:
         return Problem(f"cannot write the database {where}: the file or its directory is read-only; let the "
                        "user running maild write both", Exit.NOPERM)
@@ -85,6 +98,34 @@ def of_database(exc: BaseException, url: str) -> Problem | None:
                        "and that the user running maild may write in it", Exit.CANTCREAT)
     if is_unavailable(exc):
         return Problem(f"the database {where} is unavailable, try again later ({said})", Exit.TEMPFAIL)
+    return None
+
+
+def of_sqlite_file(url: str) -> Problem | None:
+    """What is wrong with a SQLite URL's file before anything opens it: not a file (a directory,
+    a device), or not writable by this user — where SQLite itself would say "disk I/O error" or
+    fail only at the first write, which looks temporary. None when it looks usable."""
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    if path.exists() and not path.is_file():
+        return Problem(f"the database {path} is not a file (a directory or a device): give --db a file",
+                       Exit.CANTCREAT)
+    folder = path.parent if path.parent.exists() else None
+    if (path.exists() and not os.access(path, os.W_OK)) or (folder is not None and not os.access(folder, os.W_OK)):
+        return Problem(f"cannot write the database {path}: the file or its directory {path.parent} is "
+                       "read-only for this user; let the user running maild write both", Exit.NOPERM)
+    return None
+
+
+def of_data_dir(path: Path) -> Problem | None:
+    """A data directory that exists but cannot serve: a file in its place, or not writable."""
+    if path.exists() and not path.is_dir():
+        return Problem(f"cannot create the data directory {path}: {path} is a file, not a directory; move it "
+                       "or choose another with --data-dir", Exit.CANTCREAT)
+    if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+        return Problem(f"cannot write in the data directory {path} (Permission denied): let the user running "
+                       "maild write there, or choose another with --data-dir", Exit.NOPERM)
     return None
 
 
@@ -101,18 +142,20 @@ def of_directory(exc: OSError, path: Path) -> Problem:
         blocker = _file_in_the_way(Path(exc.filename) if exc.filename else path)
         return Problem(f"cannot create the data directory {path}: {blocker} is a file, not a "
                        "directory; move it or choose another with --data-dir", kind)
-    return Problem(f"cannot create the data directory {path} ({what})", kind)
+    where = f"{exc.filename} in the data directory {path}" if exc.filename and str(exc.filename) != str(path) \
+        else f"the data directory {path}"
+    return Problem(f"cannot create {where} ({what})", kind)
 
 
 def of_file(exc: OSError) -> Problem:
     """A file maild could not read or write, named, with its directory as the thing to mend."""
-    name = Path(exc.filename) if exc.filename else None
+    name = Path(exc.filename).absolute() if exc.filename else None
     what = exc.strerror or str(exc)
     if name is None:
         return Problem(f"a file could not be read or written ({what})", _kind(exc))
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return Problem(f"cannot use {name} ({what}): let the user running maild read and write in "
-                       f"{name.parent}", Exit.NOPERM)
+        return Problem(f"maild may not open {name} ({what}): give the user running maild access to it "
+                       f"(and to {name.parent}, where maild writes)", Exit.NOPERM)
     return Problem(f"cannot use {name} ({what})", _kind(exc))
 
 

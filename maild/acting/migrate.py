@@ -145,6 +145,11 @@ def upgrade(engine: Engine, target: str = "head", *, create: bool = False) -> li
             raise MigrationError(_unknown(found, exc)) from None
         if lines:
             _check_references(conn)
+        if target == "head" and (missing := sorted(set(db.schema_tables()) - db.maild_tables(conn))):
+            # Stamped as current but tables gone: "up to date" would send the admin round in a loop.
+            raise MigrationError(f"the database is stamped at revision {current(conn)} but has lost the tables "
+                                 f"{', '.join(missing)}: it is damaged; restore it from a backup "
+                                 "(docs/operations.md#restore)")
     return lines or [f"up to date (revision {found})"]
 
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from maild.acting import db, diagnose
 from maild.config import Config
@@ -23,7 +23,7 @@ from maild.values import Clock, Exit, LocalTime
 @dataclass(frozen=True)
 class DatabaseState:
     shown: str                       # the URL without its password, a SQLite file as its path
-    state: str                       # ready | absent | no-schema | outdated | unreachable
+    state: str                       # ready | absent | no-schema | outdated | unreachable | unusable
     revision: str | None = None
     problem: diagnose.Problem | None = None
     tickets: dict[str, int] = field(default_factory=dict)     # by status
@@ -40,10 +40,12 @@ class Status:
     spool: dict[str, int]
     now_reads: str                   # this moment as mails and reports print it
 
+    data_dir_problem: diagnose.Problem | None = None
+
     @property
     def exit_code(self) -> Exit:
         """0 when the daemon could start from here; else the status of what stops it."""
-        problem = self.database.problem
+        problem = self.data_dir_problem or self.database.problem
         return problem.code if problem is not None else Exit.OK
 
     def lines(self) -> list[str]:
@@ -52,7 +54,10 @@ class Status:
                  else f"the Maildir {cfg.outbox_maildir} (no relay configured; read it with mutt -f)")
         out = [f"config file:   {cfg.config_file or 'none (built-in defaults; --config or MAILD_CONFIG names one)'}",
                f"data dir:      {cfg.data_dir}  ({self.data_dir_from})"
-               + ("" if cfg.data_dir.is_dir() else ", not made yet"),
+               + ("" if cfg.data_dir.exists() else ", not made yet")]
+        if self.data_dir_problem is not None:
+            out.append(f"               {self.data_dir_problem.sentence}")
+        out += [
                f"database:      {base.shown}  ({self.db_from})",
                f"               {_state_line(base)}"]
         if base.tickets:
@@ -63,7 +68,9 @@ class Status:
                 f"rules:         {cfg.rules_dir}",
                 "departments:   " + ", ".join(f"{code} <{address}>" for code, address in self.departments),
                 f"listens on:    {cfg.smtp.host}:{cfg.smtp.port}",
-                f"time zone:     people read times like {self.now_reads} (the 'timezone' key)",
+                f"time zone:     people read times like {self.now_reads} ("
+                + ("the 'timezone' key)" if cfg.origin("timezone") == "file"
+                   else "the machine's zone: no 'timezone' key set)"),
                 f"mail it sends: goes to {relay}"]
         return out
 
@@ -71,7 +78,8 @@ class Status:
         cfg, base = self.config, self.database
         return {
             "config_file": str(cfg.config_file) if cfg.config_file else None,
-            "data_dir": {"path": str(cfg.data_dir), "from": self.data_dir_from, "exists": cfg.data_dir.is_dir()},
+            "data_dir": {"path": str(cfg.data_dir), "from": self.data_dir_from, "exists": cfg.data_dir.is_dir(),
+                         "problem": self.data_dir_problem.sentence if self.data_dir_problem else None},
             "database": {"url": base.shown, "from": self.db_from, "state": base.state, "revision": base.revision,
                          "problem": base.problem.sentence if base.problem else None,
                          "tickets": base.tickets, "outbox": base.outbox},
@@ -97,9 +105,11 @@ def _state_line(base: DatabaseState) -> str:
 
 def gather(cfg: Config, org: Organisation, given_by: dict[str, str], clock: Clock) -> Status:
     """``given_by``: for an option the command line set, how (``--data-dir``, ``MAILD_DB``)."""
+    folder = diagnose.of_data_dir(cfg.data_dir)
     return Status(cfg, _origin(cfg, "data_dir", given_by), _origin(cfg, "db", given_by), database(cfg),
-                  [(d.code, d.address) for d in org.departments], _spool(cfg.spool_dir),
-                  LocalTime(cfg.timezone).when(clock.now()))
+                  [(d.code, d.address) for d in org.departments],
+                  _spool(cfg.spool_dir) if folder is None else {"waiting": 0, "quarantined": 0},
+                  LocalTime(cfg.timezone).when(clock.now()), folder)
 
 
 def _origin(cfg: Config, key: str, given_by: dict[str, str]) -> str:
@@ -115,10 +125,11 @@ def _origin(cfg: Config, key: str, given_by: dict[str, str]) -> str:
 
 def database(cfg: Config) -> DatabaseState:
     shown = diagnose.shown(cfg.db_url)
-    if cfg.db_url.startswith("sqlite"):
-        path = cfg.db_url.split("///", 1)[-1]
-        if path and path != ":memory:" and not Path(path).is_file():
-            return DatabaseState(shown, "absent")       # looking must not make it
+    if (problem := diagnose.of_sqlite_file(cfg.db_url)) is not None:
+        return DatabaseState(shown, "unusable", None, problem)
+    path = db.sqlite_file(cfg.db_url)
+    if path is not None and not path.is_file():
+        return DatabaseState(shown, "absent")           # looking must not make it
     engine = db.make_engine(cfg.db_url)
     try:
         with db.read_only(engine) as conn:
@@ -127,6 +138,7 @@ def database(cfg: Config) -> DatabaseState:
                 return DatabaseState(shown, "ready", revision, None, _counts(conn, "tickets"),
                                      _counts(conn, "outbox"))
             tables = db.maild_tables(conn)
+            others = sorted(set(inspect(conn).get_table_names()) - tables - {db.VERSION_TABLE})
     except Exception as exc:
         problem = diagnose.of_database(exc, cfg.db_url)
         if problem is None:
@@ -135,8 +147,11 @@ def database(cfg: Config) -> DatabaseState:
     finally:
         engine.dispose()
     if revision is None and not tables:
-        if engine.dialect.name == "sqlite":         # made on first use, like a missing file
+        if engine.dialect.name == "sqlite" and not others:      # made on first use, like a missing file
             return DatabaseState(shown, "absent")
+        if engine.dialect.name == "sqlite":
+            return DatabaseState(shown, "unusable", None,
+                                 diagnose.of_database(db.ForeignDatabase(", ".join(others[:5])), cfg.db_url))
         return DatabaseState(shown, "no-schema", None, diagnose.of_database(db.SchemaMissing(), cfg.db_url))
     problem = diagnose.Problem(f"the database schema is at revision {revision or 'none (before revisions)'}, "
                                f"this maild works with {db.SCHEMA_REVISION}: run 'maild db upgrade'", Exit.CONFIG)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -57,6 +59,26 @@ def using_database(app: App):
         app.init_db()
         yield
 
+def read_mail(file: str, limit: int) -> bytes:
+    """One message from FILE or standard input (``-``), as ``inject`` and ``rules test`` take it:
+    unreadable (65, or 77 for a permission), empty or over ``limit`` (65) is one sentence. No
+    more than one byte over the limit is read: a huge input is not held in memory."""
+    try:
+        if file == "-":
+            raw = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(file, "rb") as fh:
+                raw = fh.read(limit + 1)
+    except OSError as exc:
+        raise Fail(f"cannot read {file}: {exc.strerror or exc}",
+                   Exit.NOPERM if isinstance(exc, PermissionError) else EX_DATAERR) from None
+    if not raw.strip():
+        raise Fail(f"{'standard input' if file == '-' else file}: empty message", EX_DATAERR)
+    if len(raw) > limit:
+        raise Fail(f"{'standard input' if file == '-' else file}: the message is over the limit of {limit} "
+                   "bytes (smtp.max_message_size)", EX_DATAERR)
+    return raw
+
 def _app(ctx: click.Context) -> App:
     if "app" not in ctx.obj:
         opts = ctx.obj["opts"]
@@ -86,7 +108,8 @@ GLOBAL_OPTIONS = (
 
 def _global_options(command, on_command: bool = False):
     for flag, name, env, help_text in reversed(GLOBAL_OPTIONS):
-        kind = click.Path(path_type=Path) if name == "config" else None
+        # readable=False: an unreadable file is maild's one sentence (77), not click's usage error.
+        kind = click.Path(path_type=Path, readable=False) if name == "config" else None
         if on_command:
             command = click.option(flag, name, type=kind, help=help_text, expose_value=False,
                                    callback=_remember)(command)
@@ -113,6 +136,10 @@ class MaildGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`maild log | head`): not maild's failure. Quiet, as git does.
+            sys.stdout = open(os.devnull, "w")      # noqa: SIM115 - the interpreter flushes it at exit
+            ctx.exit(141)
         except OSError as exc:
             raise Fail.of(diagnose.of_file(exc)) from None
 

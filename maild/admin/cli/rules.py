@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
@@ -18,6 +17,7 @@ from maild.admin.cli.base import (
     database_errors,
     echo,
     main,
+    read_mail,
 )
 from maild.config import ConfigError
 from maild.deciding import policy
@@ -157,10 +157,7 @@ def rules_test(ctx: click.Context, mail_file: str, rcpt, sender, as_json) -> Non
     data directory: nothing is created)."""
     from maild.reading.parse import parse
     cfg, current = _rules_only(ctx)
-    try:
-        raw = sys.stdin.buffer.read() if mail_file == "-" else Path(mail_file).read_bytes()
-    except OSError as exc:
-        raise Fail(f"cannot read {mail_file}: {exc.strerror or exc}", EX_DATAERR) from None
+    raw = read_mail(mail_file, cfg.smtp.max_message_size)
     org = current.org
     mail = parse(raw)
     if not rcpt:

@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from pathlib import Path
 
 import click
 
-from maild.acting import diagnose
+from maild.acting import db, diagnose
 from maild.admin.cli.base import (
     EX_CONFIG,
     EX_DATAERR,
@@ -20,9 +19,11 @@ from maild.admin.cli.base import (
     command,
     echo,
     main,
+    read_mail,
     using_database,
 )
-from maild.app import App
+from maild.app import App, check_notifications
+from maild.config import ConfigError, is_mail_address
 from maild.values import Envelope, SystemClock
 
 
@@ -50,7 +51,7 @@ def serve(ctx: click.Context, listen) -> None:
     try:
         run(app)
     except ListenError as exc:
-        raise Fail(str(exc), EX_TEMPFAIL) from None
+        raise Fail(str(exc), exc.code) from None
 
 @command(main)
 @click.pass_context
@@ -66,7 +67,7 @@ def drain(ctx: click.Context) -> None:
         sys.exit(EX_TEMPFAIL)
 
 @command(main)
-@click.argument("file", default="-", type=click.Path(allow_dash=True, path_type=str))
+@click.argument("file", default="-", type=click.Path(allow_dash=True, path_type=str, readable=False))
 @click.option("--rcpt", "rcpts", multiple=True, required=True, help="Envelope recipient (repeatable).")
 @click.option("--sender", default=None, help="Envelope sender (default: the message's From; "
               "give '' for the null sender of a bounce).")
@@ -81,15 +82,9 @@ def inject(ctx: click.Context, file: str, rcpts: tuple[str, ...], sender: str) -
     unknown = [r for r in rcpts if not org.is_department_address(r)]
     if unknown:
         raise Fail(f"unknown recipient: {', '.join(unknown)}", EX_NOUSER)
-    try:
-        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-    except OSError as exc:
-        raise Fail(f"cannot read {file}: {exc.strerror or exc}", EX_DATAERR) from None
-    if not raw.strip():
-        raise Fail(f"{'standard input' if file == '-' else file}: empty message", EX_DATAERR)
-    if len(raw) > app.config.smtp.max_message_size:
-        raise Fail(f"message is {len(raw)} bytes, over the limit of "
-                   f"{app.config.smtp.max_message_size}", EX_DATAERR)
+    raw = read_mail(file, app.config.smtp.max_message_size)
+    if sender and not is_mail_address(sender):
+        raise Fail(f"--sender {sender!r} is not one mail address (give '' for the null sender)", EX_DATAERR)
     if sender is None:
         import email.utils
         from email.parser import BytesHeaderParser
@@ -109,6 +104,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     ready; makes nothing. Exit status 0 when the daemon could start, else what stops it (sysexits)."""
     from maild.admin import status as status_mod
     cfg, (org, _, _) = _rules_only(ctx)
+    try:        # what `serve` refuses at once, status refuses too
+        db.check_url(cfg.db_url)
+        check_notifications(cfg, org)
+    except ConfigError as exc:
+        raise Fail(str(exc), EX_CONFIG) from None
     found = status_mod.gather(cfg, org, ctx.find_root().obj["given_by"], SystemClock())
     if as_json:
         echo(json.dumps(found.as_dict(), ensure_ascii=False, indent=2))
