@@ -150,8 +150,9 @@ class MaildGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, config, data_dir, db, rules, verbose) -> None:
     """maild: an email-first helpdesk daemon."""
+    # The log's times carry their offset: the machine's zone may not be the 'timezone' of mails.
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S%z")
     # aiosmtpd logs every SMTP command at INFO: too much for a mail server's log.
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.ensure_object(dict)
