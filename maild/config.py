@@ -128,6 +128,12 @@ class NotificationsConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8025
+
+
+@dataclass(frozen=True)
 class LoopGuardConfig:
     per_recipient_hour: int = 20
     per_ticket_hour: int = 30
@@ -158,6 +164,7 @@ class Config:
     notifications: NotificationsConfig = field(default_factory=NotificationsConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     loop_guard: LoopGuardConfig = field(default_factory=LoopGuardConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     # Where data_dir and db came from ("given": the command line or its environment; "file";
     # "default"): ``maild status`` tells the admin why maild uses the directory it uses.
     # Provenance, not configuration: two configs that say the same are equal (compare=False).
@@ -238,10 +245,10 @@ def _assign(source: str, values: dict, section: str, key: str, value: object) ->
     values[section][key] = value
 
 
-def _listen(source: str, text: str) -> tuple[str, int]:
+def listen_address(source: str, text: str, key: str = "smtp.listen") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{source}: key 'smtp.listen' must be HOST:PORT, not {text!r}")
+        raise ConfigError(f"{source}: key '{key}' must be HOST:PORT, not {text!r}")
     return host.strip("[]"), int(port)
 
 
@@ -274,7 +281,7 @@ def load(
     rules_dir = Path(rules or str(top["rules"]) or base / "rules")
     templates_dir = Path(templates or str(top["templates"]) or base / "templates")
     db_url = db or str(top["db"]) or f"sqlite:///{data / 'maild.db'}"
-    host, port = _listen(source if listen is None else "--smtp", listen or str(v["smtp"]["listen"]))
+    host, port = listen_address(source if listen is None else "--smtp", listen or str(v["smtp"]["listen"]))
     origins = tuple((key, "given" if given else "file" if key in raw else "default")
                     for key, given in (("data_dir", data_dir), ("db", db), ("timezone", None)))
     return Config(
@@ -296,6 +303,7 @@ def load(
         notifications=_notifications(source, v),
         reports=_reports(source, v["reports"]),
         loop_guard=LoopGuardConfig(**v["loop_guard"]),
+        web=WebConfig(*listen_address(source, str(v["web"]["listen"]), "web.listen")),
     )
 
 

@@ -122,6 +122,11 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
                          "Digest: an `open` ticket (waiting for the department) untouched this many days is "
                          "overdue. For all departments only."),
     },
+    "web": {
+        "listen": (str, "127.0.0.1:8025",
+                   "Where `maild web` serves the employees' pages (the category catalogue), as HOST:PORT. "
+                   "Put a TLS-terminating proxy in front of it for anything beyond localhost."),
+    },
     "loop_guard": {
         "per_recipient_hour": (int, 20,
                                "Automatic mails to one address outside the staff in the last hour; more are held "
@@ -162,6 +167,7 @@ SECTION_DOCS: dict[str, str] = {
     "smtp": "The SMTP intake of `maild serve` and its limits; each refusal is a status code a client understands.",
     "relay": "How outgoing mail leaves: through an SMTP relay, or into a local Maildir.",
     "tickets": "Conversations and who is in copy.",
+    "web": "The employees' pages of `maild web` (the category catalogue at `/categories`), a process of its own.",
     "attachments": "Attachments are stored apart from the message within these limits; the archived raw "
                    "message always keeps everything.",
     "auth": "How maild knows that a mail from a staff address really comes from that person (README, "

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import multiprocessing as mp
 import os
 import select
 import signal
-import socket
 import threading
 from collections.abc import Callable
 
@@ -99,16 +97,6 @@ class ListenError(Exception):
         self.code = code
 
 
-def _listen_kind(exc: OSError) -> Exit:
-    """In use: the other may go (75). Not allowed: a person grants it (77). An address this
-    machine does not have or a name that resolves to nothing: the configuration (78)."""
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return Exit.NOPERM
-    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
-        return Exit.CONFIG
-    return Exit.TEMPFAIL
-
-
 class Daemon:
     def __init__(self, app: App):
         self.app = app
@@ -154,7 +142,7 @@ class Daemon:
                 host=cfg.smtp.host, port=cfg.smtp.port)
         except OSError as exc:
             raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}",
-                              _listen_kind(exc)) from None
+                              diagnose.listen_kind(exc)) from None
         self.listen_fds = tuple(sock.fileno() for sock in server.sockets)
         # The reading's dictionaries and model loaded once here are shared, copy-on-write, by
         # every child forked below (worker, parser processes, sender).

@@ -1,4 +1,4 @@
-"""What went wrong with the storage, as one sentence a person can act on and the sysexits
+"""What went wrong with the storage (or a listening socket), as one sentence a person can act on and the sysexits
 status that says what kind of trouble it is (issue 14).
 
 An MTA behind ``maild inject`` and a supervisor behind ``maild serve`` read the status: 75
@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,6 +166,16 @@ def _kind(exc: OSError) -> Exit:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EMFILE, errno.ENFILE):
         return Exit.TEMPFAIL
     return Exit.CANTCREAT
+
+
+def listen_kind(exc: OSError) -> Exit:
+    """In use: the other may go (75). Not allowed: a person grants it (77). An address this
+    machine does not have or a name that resolves to nothing: the configuration (78)."""
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return Exit.NOPERM
+    if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
+        return Exit.CONFIG
+    return Exit.TEMPFAIL
 
 
 def _file_in_the_way(path: Path) -> Path:

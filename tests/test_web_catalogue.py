@@ -1,0 +1,120 @@
+"""``maild web``'s category catalogue (issue 15, its first part), over real HTTP from the real
+process: every category of both departments from rules/, escaped, in Russian, with headers
+that allow nothing else, and an admin's edit shown without a restart."""
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from maild.deciding.policy import load_policy
+
+from conftest import PROJECT, free_port
+
+MAILD = Path(sys.executable).with_name("maild")
+
+
+def _get(url: str, method: str = "GET") -> tuple[int, dict, str]:
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode("utf-8")
+
+
+@pytest.fixture
+def web(tmp_path):
+    """``maild web`` on its own copy of the rules; yields (base URL, rules dir)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT / "rules", rules)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILD_")}
+    log = open(tmp_path / "web.log", "w+")      # noqa: SIM115 - the process writes to it
+    proc = subprocess.Popen([str(MAILD), "--rules", str(rules), "web", "--listen", f"127.0.0.1:{port}"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            _get(base + "/categories")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail((tmp_path / "web.log").read_text())
+    yield base, rules
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+    assert "Traceback" not in (tmp_path / "web.log").read_text()
+
+
+def test_every_category_of_both_departments_with_what_people_choose_by(web):
+    base, rules = web
+    status, headers, page = _get(base + "/categories")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert '<html lang="ru">' in page and 'name="viewport"' in page and "<script" not in page
+    org = load_policy(rules, PROJECT / "templates").org
+    assert len(org.departments) == 2
+    for department in org.departments:
+        assert html.escape(department.name) in page and department.address in page
+        assert department.categories, department.code
+        for category in department.categories:
+            assert f"<strong>{html.escape(category.name)}</strong>" in page
+            assert html.escape(category.description) in page
+            assert f"{department.local_part}+{category.tag}@{department.domain}" in page
+    assert "Категория: " in page and "неисправность" in page and "запрос" in page
+
+
+def test_headers_allow_nothing_but_the_page_and_refusals_are_russian(web):
+    base, _ = web
+    for path, method, code in (("/categories", "GET", 200), ("/nope", "GET", 404), ("/categories", "POST", 405)):
+        status, headers, page = _get(base + path, method)
+        assert status == code, (path, method)
+        assert headers["Content-Security-Policy"].startswith("default-src 'none'")
+        assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"] == "no-referrer" and headers["Server"] == "maild"
+        if code != 200:
+            assert "Not Found" not in page and "Method Not Allowed" not in page
+            assert ("Страница не найдена" if code == 404 else "Так эту страницу открыть нельзя") in page
+    assert "GET" in _get(base + "/categories", "POST")[1]["Allow"]
+
+
+def test_an_admins_edit_shows_without_a_restart_and_is_text_not_markup(web):
+    base, rules = web
+    path = rules / "departments" / "OSA.toml"
+    text = path.read_text(encoding="utf-8")
+    old = next(line for line in text.splitlines() if line.startswith("description = "))
+    path.write_text(text.replace(old, 'description = "Печать <script>alert(1)</script> & сканирование"', 1),
+                    encoding="utf-8")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        page = _get(base + "/categories")[2]
+        if "alert(1)" in page:
+            break
+        time.sleep(0.3)
+    assert "Печать &lt;script&gt;alert(1)&lt;/script&gt; &amp; сканирование" in page
+    assert "<script>" not in page
+
+
+def test_a_taken_port_is_one_sentence(tmp_path):
+    import socket
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = subprocess.run([str(MAILD), "web", "--listen", f"127.0.0.1:{port}"], capture_output=True,
+                                timeout=30, cwd=tmp_path)
+    assert result.returncode == 75 and f"cannot listen on 127.0.0.1:{port}" in result.stderr.decode()
+    assert "Traceback" not in result.stderr.decode()
+    bad = subprocess.run([str(MAILD), "web", "--listen", "nonsense"], capture_output=True, timeout=30, cwd=tmp_path)
+    assert bad.returncode == 78 and "web.listen" in bad.stderr.decode()
