@@ -18,7 +18,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	@$(BIN)/maild db init
-	@$(BIN)/maild serve
+	@$(BIN)/maild serve --web
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -131,6 +131,7 @@ class NotificationsConfig:
 class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8025
+    enabled: bool = False
 
 
 @dataclass(frozen=True)
@@ -303,7 +304,8 @@ def load(
         notifications=_notifications(source, v),
         reports=_reports(source, v["reports"]),
         loop_guard=LoopGuardConfig(**v["loop_guard"]),
-        web=WebConfig(*listen_address(source, str(v["web"]["listen"]), "web.listen")),
+        web=WebConfig(*listen_address(source, str(v["web"]["listen"]), "web.listen"),
+                      enabled=bool(v["web"]["enabled"])),
     )
 
 

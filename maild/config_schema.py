@@ -123,6 +123,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
                          "overdue. For all departments only."),
     },
     "web": {
+        "enabled": (bool, False, "`maild serve` starts `maild web` beside the SMTP intake (`serve --web` does too; "
+                                 "`make run` gives it)."),
         "listen": (str, "127.0.0.1:8025",
                    "Where `maild web` serves the employees' pages (the category catalogue), as HOST:PORT. "
                    "Put a TLS-terminating proxy in front of it for anything beyond localhost."),

@@ -22,6 +22,7 @@ import multiprocessing as mp
 import os
 import select
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -89,6 +90,19 @@ def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
         app.close()
 
 
+def _web_main(config: Config, web_fd: int, close_fds: tuple[int, ...] = ()) -> None:
+    """``maild web`` as a child of ``serve``, on the socket the parent bound."""
+    child_setup(close_fds)
+    from maild.web.server import make_app, run as run_web
+    app = App.create(config)
+    sock = socket.socket(fileno=web_fd)
+    try:
+        run_web(make_app(app.organisation, config.templates_dir), app.organisation, config.web.host,
+                config.web.port, lambda url: None, sock)
+    finally:
+        app.close()
+
+
 class ListenError(Exception):
     """The SMTP port cannot be had (in use, or not allowed); ``code``: its sysexits kind."""
 
@@ -110,6 +124,7 @@ class Daemon:
             "sender": (_sender_main, (app.config,))}
         self.children: dict[str, mp.process.BaseProcess] = {}
         self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
+        self.web_sock: socket.socket | None = None    # `[web] enabled`: bound here, served by the web child
 
     def kick(self) -> None:
         with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
@@ -117,8 +132,8 @@ class Daemon:
 
     def _start(self, name: str) -> None:
         target, args = self.roles[name]
-        child = self.ctx.Process(target=target, name=f"maild-{name}", args=args + (self.listen_fds,),
-                                 daemon=False)
+        close = self.listen_fds + (() if name == "web" or self.web_sock is None else (self.web_sock.fileno(),))
+        child = self.ctx.Process(target=target, name=f"maild-{name}", args=args + (close,), daemon=False)
         child.start()
         self.children[name] = child
         log.info("%s started (pid %s)", name, child.pid)
@@ -144,12 +159,23 @@ class Daemon:
             raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}",
                               diagnose.listen_kind(exc)) from None
         self.listen_fds = tuple(sock.fileno() for sock in server.sockets)
+        if cfg.web.enabled:
+            try:
+                self.web_sock = socket.create_server((cfg.web.host, cfg.web.port))
+            except OSError as exc:
+                server.close()
+                raise ListenError(f"cannot listen for the web pages on {cfg.web.host}:{cfg.web.port}: "
+                                  f"{exc.strerror or exc}", diagnose.listen_kind(exc)) from None
+            self.web_sock.set_inheritable(True)
+            self.roles["web"] = (_web_main, (cfg, self.web_sock.fileno()))
         # The reading's dictionaries and model loaded once here are shared, copy-on-write, by
         # every child forked below (worker, parser processes, sender).
         self.app.organisation.reader.warm()
         for name in self.roles:
             self._start(name)
         log.info("listening for SMTP on %s:%s", cfg.smtp.host, cfg.smtp.port)
+        if self.web_sock is not None:
+            log.info("the employees' pages are at http://%s:%s/categories", cfg.web.host, cfg.web.port)
         for line in where_mail_goes(cfg, [d.address for d in self.app.organisation().departments]):
             log.info("%s", line)
         stopping = asyncio.Event()

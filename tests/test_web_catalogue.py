@@ -118,3 +118,54 @@ def test_a_taken_port_is_one_sentence(tmp_path):
     assert "Traceback" not in result.stderr.decode()
     bad = subprocess.run([str(MAILD), "web", "--listen", "nonsense"], capture_output=True, timeout=30, cwd=tmp_path)
     assert bad.returncode == 78 and "web.listen" in bad.stderr.decode()
+
+
+def _wait(check, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_serve_with_web_serves_the_pages_and_restarts_a_dead_web_child(tmp_path):
+    smtp, port = free_port(), free_port()
+    config = tmp_path / "maild.toml"
+    config.write_text(f'[web]\nlisten = "127.0.0.1:{port}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILD_")}
+    with open(tmp_path / "serve.log", "w+") as log:
+        proc = subprocess.Popen([str(MAILD), "--config", str(config), "serve", "--web", "--smtp", f"127.0.0.1:{smtp}"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    url = f"http://127.0.0.1:{port}/categories"
+    try:
+        assert _wait(lambda: _get(url)[0] == 200), (tmp_path / "serve.log").read_text()
+        said = (tmp_path / "serve.log").read_text()
+        assert f"the employees' pages are at {url}" in said
+        [web_pid] = [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in said.splitlines()
+                     if "web started (pid" in line]
+        os.kill(web_pid, 9)
+        assert _wait(lambda: "web exited" in (tmp_path / "serve.log").read_text())
+        assert _wait(lambda: _get(url)[0] == 200)         # on the same socket, bound by serve
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_serve_says_so_when_the_web_port_is_taken(tmp_path):
+    import socket
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        config = tmp_path / "maild.toml"
+        config.write_text(f'[web]\nenabled = true\nlisten = "127.0.0.1:{port}"\n')
+        result = subprocess.run([str(MAILD), "--config", str(config), "serve", "--smtp", f"127.0.0.1:{free_port()}"],
+                                capture_output=True, timeout=60, cwd=tmp_path)
+    err = result.stderr.decode()
+    assert result.returncode == 75 and f"cannot listen for the web pages on 127.0.0.1:{port}" in err, err
+    assert "Traceback" not in err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -73,7 +74,7 @@ RULES_LOOK_SECONDS = 2.0     # as the daemon's change watch: an admin's edit sho
 
 
 def run(app: web.Application, organisation: OrganisationHolder, host: str, port: int,
-        ready: Callable[[str], None]) -> None:
+        ready: Callable[[str], None], sock: socket.socket | None = None) -> None:
     """Serve until SIGINT/SIGTERM, re-reading the rules when they change (and on SIGHUP);
     ``ready`` gets the address once it listens (an OSError if it cannot: the caller words it)."""
     async def watch_rules() -> None:
@@ -91,7 +92,8 @@ def run(app: web.Application, organisation: OrganisationHolder, host: str, port:
         await runner.setup()
         watcher = asyncio.create_task(watch_rules())
         try:
-            await web.TCPSite(runner, host, port).start()
+            # ``sock``: bound by `maild serve` before it forked us, so a taken port is its one sentence.
+            await (web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)).start()
             ready(f"http://{host}:{port}/categories")
             await stop.wait()
         finally:

@@ -29,12 +29,18 @@ from maild.values import Envelope, SystemClock
 
 @command(main)
 @click.option("--smtp", "listen", metavar="HOST:PORT", help="Listen here (default smtp.listen).")
+@click.option("--web", "with_web", is_flag=True, help="Also serve the employees' pages (as web.enabled).")
 @click.pass_context
-def serve(ctx: click.Context, listen) -> None:
-    """Listen for SMTP and process mail continuously."""
+def serve(ctx: click.Context, listen, with_web: bool) -> None:
+    """Listen for SMTP and process mail continuously (and serve the web pages with --web or
+    web.enabled)."""
+    from dataclasses import replace
+
     from maild.daemon import ListenError, serve as run
     ctx.obj["listen"] = listen
     app = _app(ctx)
+    if with_web:
+        app.config = replace(app.config, web=replace(app.config.web, enabled=True))
     try:
         app.spool.check_writable()
     except OSError as exc:
