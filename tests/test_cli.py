@@ -143,3 +143,13 @@ def test_a_bad_database_url_is_one_sentence_and_exit_78(tmp_path, url, says):
     result = CliRunner().invoke(main, ["--data-dir", str(tmp_path / "data"), "--db", url, "tickets", "list"])
     assert result.exit_code == 78 and says in result.output
     assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_tickets_show_names_a_requester_without_a_name_by_address_alone(run, tmp_path):
+    import re
+    raw = re.sub(rb"(?m)^From: .*$", b"From: ivan@torex.ru", mail(message_id="nameless@torex.ru"), count=1)
+    assert b"\nFrom: ivan@torex.ru\n" in b"\n" + raw
+    assert run("inject", "-", "--rcpt", "osticket@torex.ru", input=raw).exit_code == 0
+    run("drain")
+    text = run("tickets", "show", "OSA-000001").output
+    assert "requester <ivan@torex.ru>;" in text and "requester  " not in text

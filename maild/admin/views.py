@@ -113,7 +113,8 @@ _LABELS = {"message": "", "response": "ANSWER", "note": "INTERNAL NOTE", "event"
 def ticket_text(t: Ticket, local: LocalTime, full: bool = False) -> str:
     """The conversation for a terminal: who, when (in the company's zone), what; answers,
     notes and events marked. ``full`` shows each message as received, quoted history and all."""
-    who = f"{t.requester.name} <{t.requester.email}>" if t.requester else "-"
+    who = (f"{t.requester.name} <{t.requester.email}>" if t.requester.name else f"<{t.requester.email}>") \
+        if t.requester else "-"
     profile = ", ".join(x for x in (t.requester.phone and f"phone {t.requester.phone}",
                                     t.requester.office and f"office {t.requester.office}",
                                     t.requester.company) if x) if t.requester else ""
