@@ -169,3 +169,18 @@ def test_serve_says_so_when_the_web_port_is_taken(tmp_path):
     err = result.stderr.decode()
     assert result.returncode == 75 and f"cannot listen for the web pages on 127.0.0.1:{port}" in err, err
     assert "Traceback" not in err
+
+
+def test_without_aiohttp_serve_web_says_how_to_install_it_and_stops(tmp_path):
+    """What a checkout installed before aiohttp was a dependency meets: one sentence at start,
+    not a web child failing every second."""
+    shim = tmp_path / "shim" / "aiohttp"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text("raise ImportError('not installed', name='aiohttp')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILD_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "shim"), str(PROJECT)])
+    for command in (["serve", "--web", "--smtp", f"127.0.0.1:{free_port()}"], ["web"]):
+        result = subprocess.run([str(MAILD), *command], env=env, capture_output=True, timeout=60, cwd=tmp_path)
+        err = result.stderr.decode()
+        assert result.returncode == 78 and "'aiohttp'" in err and "make install" in err, err
+        assert "Traceback" not in err

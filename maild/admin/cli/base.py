@@ -79,6 +79,14 @@ def read_mail(file: str, limit: int) -> bytes:
                    "bytes (smtp.max_message_size)", EX_DATAERR)
     return raw
 
+def require_web() -> None:
+    """The web pages' libraries, or one sentence saying how to get them."""
+    try:
+        import maild.web.server  # noqa: F401 - only to know it loads
+    except ImportError as exc:
+        raise Fail(f"the web pages need the package {exc.name!r}, which is not installed: run 'make install' "
+                   "(or pip install -e . in the project)", EX_CONFIG) from None
+
 def _app(ctx: click.Context) -> App:
     if "app" not in ctx.obj:
         opts = ctx.obj["opts"]

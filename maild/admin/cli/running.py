@@ -20,6 +20,7 @@ from maild.admin.cli.base import (
     echo,
     main,
     read_mail,
+    require_web,
     using_database,
 )
 from maild.app import App, check_notifications
@@ -41,6 +42,8 @@ def serve(ctx: click.Context, listen, with_web: bool) -> None:
     app = _app(ctx)
     if with_web:
         app.config = replace(app.config, web=replace(app.config.web, enabled=True))
+    if app.config.web.enabled:
+        require_web()       # here, once: not a child failing to start every second
     try:
         app.spool.check_writable()
     except OSError as exc:

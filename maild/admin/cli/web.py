@@ -7,7 +7,7 @@ import click
 
 from maild import config as config_mod
 from maild.acting import diagnose
-from maild.admin.cli.base import EX_CONFIG, Fail, _rules_only, command, main
+from maild.admin.cli.base import EX_CONFIG, Fail, _rules_only, command, main, require_web
 from maild.config import ConfigError
 
 
@@ -18,6 +18,7 @@ def web(ctx: click.Context, listen: str | None) -> None:
     """Serve the employees' pages: the category catalogue at /categories, from the rules in
     force (an edit shows within seconds, or at SIGHUP). Needs no data directory and no database."""
     from maild.deciding.policy import OrganisationHolder
+    require_web()
     from maild.web.server import make_app, run
     cfg, _ = _rules_only(ctx)
     try:
