@@ -91,9 +91,8 @@ def check_url(url: str) -> None:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(url)) is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -202,9 +201,10 @@ def lock_for_schema_change(conn) -> None:
 
 
 def sqlite_file(url: str) -> Path | None:
-    """The file of a SQLite URL; None for another database."""
+    """The file of a SQLite URL; None for another database (or one in memory)."""
     parsed = make_url(url)
-    return Path(parsed.database) if parsed.drivername.startswith("sqlite") and parsed.database else None
+    database = parsed.database if parsed.drivername.startswith("sqlite") else None
+    return Path(database) if database and database != ":memory:" else None
 
 
 def init_schema(engine: Engine, create: bool = True, only_into_empty: bool = False) -> bool:

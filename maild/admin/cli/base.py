@@ -180,11 +180,11 @@ def _rules_only(ctx: click.Context):
 
 def _existing_engine(cfg):
     """The database if it exists (read only here); None for a SQLite file not yet made."""
-    from maild.acting.db import make_engine
-    url = cfg.db_url
-    if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).is_file():
+    from maild.acting.db import make_engine, sqlite_file
+    path = sqlite_file(cfg.db_url)
+    if path is not None and not path.is_file():
         return None
-    return make_engine(url)
+    return make_engine(cfg.db_url)
 
 def _department(app: App, code: str | None):
     org = app.organisation()
