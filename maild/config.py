@@ -132,6 +132,14 @@ class WebConfig:
     host: str = "127.0.0.1"
     port: int = 8025
     enabled: bool = False
+    url: str = ""               # the pages' address in mailed links ("": http://host:port)
+    link_hours: int = 24        # how long a mailed link (confirm, sign in) works
+    per_client_hour: int = 30   # forms one client address may send in an hour
+    per_address_hour: int = 5   # links one mail address may be sent in an hour
+
+    @property
+    def base_url(self) -> str:
+        return (self.url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -304,9 +312,22 @@ def load(
         notifications=_notifications(source, v),
         reports=_reports(source, v["reports"]),
         loop_guard=LoopGuardConfig(**v["loop_guard"]),
-        web=WebConfig(*listen_address(source, str(v["web"]["listen"]), "web.listen"),
-                      enabled=bool(v["web"]["enabled"])),
+        web=_web(source, v["web"]),
     )
+
+
+def _web(source: str, v: dict) -> WebConfig:
+    """``[web]``; mailed links start with ``url``: http(s)://host[:port][/path], nothing after."""
+    from urllib.parse import urlsplit
+    for key in ("link_hours", "per_client_hour", "per_address_hour"):
+        if v[key] < 1:
+            raise ConfigError(f"{source}: key 'web.{key}' must be at least 1, not {v[key]!r}")
+    url, parts = str(v["url"]), urlsplit(str(v["url"]))
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment):
+        raise ConfigError(f"{source}: key 'web.url' must be an address such as https://helpdesk.torex.ru, not {url!r}")
+    return WebConfig(*listen_address(source, str(v["listen"]), "web.listen"), enabled=bool(v["enabled"]),
+                     url=url.rstrip("/"), link_hours=v["link_hours"], per_client_hour=v["per_client_hour"],
+                     per_address_hour=v["per_address_hour"])
 
 
 def _hostname(source: str, name: str) -> str:

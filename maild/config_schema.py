@@ -126,8 +126,20 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
         "enabled": (bool, False, "`maild serve` starts `maild web` beside the SMTP intake (`serve --web` does too; "
                                  "`make run` gives it)."),
         "listen": (str, "127.0.0.1:8025",
-                   "Where `maild web` serves the employees' pages (the category catalogue), as HOST:PORT. "
+                   "Where `maild web` serves the employees' pages, as HOST:PORT. "
                    "Put a TLS-terminating proxy in front of it for anything beyond localhost."),
+        "url": (str, "",
+                "The pages' address as employees reach it (through the proxy), for the links maild mails: "
+                "`https://helpdesk.torex.ru`. Empty: `http://` and `listen`."),
+        "link_hours": (int, 24,
+                       "How many hours a mailed link works: confirming a request filed on the form, signing in "
+                       "to \"мои заявки\". A session in the browser lasts as long."),
+        "per_client_hour": (int, 30,
+                            "Forms (requests, sign-ins, replies, buttons) one client address may send to the pages "
+                            "in an hour; more get a page saying to wait. Behind a proxy every client is the proxy."),
+        "per_address_hour": (int, 5,
+                             "Links (confirm a request, sign in) one mail address may be sent in an hour; the "
+                             "worker's `loop_guard.per_recipient_hour` bounds them too."),
     },
     "loop_guard": {
         "per_recipient_hour": (int, 20,
@@ -169,7 +181,8 @@ SECTION_DOCS: dict[str, str] = {
     "smtp": "The SMTP intake of `maild serve` and its limits; each refusal is a status code a client understands.",
     "relay": "How outgoing mail leaves: through an SMTP relay, or into a local Maildir.",
     "tickets": "Conversations and who is in copy.",
-    "web": "The employees' pages of `maild web` (the category catalogue at `/categories`), a process of its own.",
+    "web": "The employees' pages of `maild web` (the form, the category catalogue, \"мои заявки\"), a process of "
+           "its own.",
     "attachments": "Attachments are stored apart from the message within these limits; the archived raw "
                    "message always keeps everything.",
     "auth": "How maild knows that a mail from a staff address really comes from that person (README, "

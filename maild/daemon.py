@@ -90,17 +90,25 @@ def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
         app.close()
 
 
-def _web_main(config: Config, web_fd: int, close_fds: tuple[int, ...] = ()) -> None:
-    """``maild web`` as a child of ``serve``, on the socket the parent bound."""
+def _web_main(config: Config, web_fd: int, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
+    """``maild web`` as a child of ``serve``, on the socket the parent bound; what it puts
+    into the spool wakes the worker as accepted mail does."""
     child_setup(close_fds)
-    from maild.web.server import make_app, run as run_web
+    from maild.web.server import make_app, run as run_web, site_for
     app = App.create(config)
+    site = site_for(app)
+    site.kick = lambda: _kick(wake_fd)
     sock = socket.socket(fileno=web_fd)
     try:
-        run_web(make_app(app.organisation, config.templates_dir), app.organisation, config.web.host,
-                config.web.port, lambda url: None, sock)
+        run_web(make_app(site), app.organisation, config.web.host, config.web.port, lambda url: None, sock)
     finally:
+        site.records.close()
         app.close()
+
+
+def _kick(wake_fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
+        os.write(wake_fd, b"!")
 
 
 class ListenError(Exception):
@@ -127,8 +135,7 @@ class Daemon:
         self.web_sock: socket.socket | None = None    # `[web] enabled`: bound here, served by the web child
 
     def kick(self) -> None:
-        with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
-            os.write(self.wake_w, b"!")
+        _kick(self.wake_w)
 
     def _start(self, name: str) -> None:
         target, args = self.roles[name]
@@ -167,7 +174,7 @@ class Daemon:
                 raise ListenError(f"cannot listen for the web pages on {cfg.web.host}:{cfg.web.port}: "
                                   f"{exc.strerror or exc}", diagnose.listen_kind(exc)) from None
             self.web_sock.set_inheritable(True)
-            self.roles["web"] = (_web_main, (cfg, self.web_sock.fileno()))
+            self.roles["web"] = (_web_main, (cfg, self.web_sock.fileno(), self.wake_w))
         # The reading's dictionaries and model loaded once here are shared, copy-on-write, by
         # every child forked below (worker, parser processes, sender).
         self.app.organisation.reader.warm()
@@ -175,7 +182,7 @@ class Daemon:
             self._start(name)
         log.info("listening for SMTP on %s:%s", cfg.smtp.host, cfg.smtp.port)
         if self.web_sock is not None:
-            log.info("the employees' pages are at http://%s:%s/categories", cfg.web.host, cfg.web.port)
+            log.info("the employees' pages are at %s/", cfg.web.base_url)
         for line in where_mail_goes(cfg, [d.address for d in self.app.organisation().departments]):
             log.info("%s", line)
         stopping = asyncio.Event()

@@ -49,6 +49,8 @@ class Disposition(enum.StrEnum):
     PROFILE_UPDATED = "profile-updated"
     PROFILE_PENDING = "profile-pending"
     NOT_ANSWERED = "not-answered"
+    WEB_LINK_SENT = "web-link-sent"         # the web pages' job: a confirm or sign-in link mailed
+    WEB_LINK_REFUSED = "web-link-refused"   # ... to an address maild does not mail such links to
     CLOSED = "closed"           # closed at once by a rule: stored as ``closed-<template>``
 
     @staticmethod
@@ -84,6 +86,7 @@ class OutboxKind(enum.StrEnum):
     PROFILE = "profile"
     BUDGET = "budget"
     PARTICIPANTS = "participants"
+    WEB_LINK = "web-link"           # a link the web pages asked for (confirm a request, sign in)
 
 
 class OutboxStatus(enum.StrEnum):

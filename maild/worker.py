@@ -300,7 +300,7 @@ class Worker:
         cfg = self.config
         return facts.Context(policy.org, policy.rules, policy.reader, self.renderer, facts.Settings(
             cfg.auth, self.secret, cfg.hostname, cfg.tickets.reopen_days, cfg.tickets.max_participants,
-            cfg.loop_guard.new_tickets_per_sender_hour))
+            cfg.loop_guard.new_tickets_per_sender_hour, cfg.web.base_url, cfg.web.link_hours))
 
     def process(self, conn: Connection, p: Prepared, outbox: OutboxBatch | None,
                 context: facts.Context) -> Outcome:

@@ -117,6 +117,26 @@ def test_deciding_never_writes():
             assert edges[name] & writers == set(), (name, edges[name] & writers)
 
 
+def test_the_web_pages_never_reach_the_database_write_path():
+    """maild web writes only into the spool and its own directory (issue 15)."""
+    edges = graph()
+    writers = {"maild.acting.actions", "maild.acting.apply", "maild.acting.batch", "maild.acting.migrate",
+               "maild.worker", "maild.deciding.plan"}
+
+    def closure(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for d in edges.get(todo.pop(), ()):
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+    for name in edges:
+        if name.startswith("maild.web."):
+            assert closure(name) & writers == set(), (name, closure(name) & writers)
+
+
 def test_no_module_is_too_long():
     long = {name: n for name, path in modules().items()
             if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}

@@ -91,6 +91,7 @@ def test_every_case_of_the_table_gets_the_dry_runs_disposition(maild):
     h = maild
     env = Envelope(mail_from="ivan@torex.ru", rcpt_to=("osticket@torex.ru",), peer="127.0.0.1")
     staff_env = Envelope(mail_from="p.petrov@torex.ru", rcpt_to=("osticket@torex.ru",), peer="127.0.0.1")
+    web_env = Envelope(mail_from="ivan@torex.ru", rcpt_to=("osticket@torex.ru",), peer="web")
     steps = [
         (mail(message_id="first@torex.ru", sender="Иван <ivan@torex.ru>"), env, "ticket-created"),
         (mail(message_id="first@torex.ru", sender="Иван <ivan@torex.ru>"), env, "duplicate"),
@@ -115,6 +116,12 @@ def test_every_case_of_the_table_gets_the_dry_runs_disposition(maild):
          "auto-reply-ignored"),
         (mail(subject="Re: [#OSA-000001] Не печатает принтер", headers={"Auto-Submitted": "auto-replied"},
               body="Я в отпуске"), env, "auto-reply-recorded"),
+        # What the web pages spool (peer "web"): a job mails a link; a confirmed request is mail.
+        (mail(subject="web confirm", headers={"X-Maild-Web": "confirm", "X-Maild-Web-Link": "/confirm/abc"}),
+         web_env, "web-link-sent"),
+        (mail(subject="web sign-in", sender="x@example.org",
+              headers={"X-Maild-Web": "sign-in", "X-Maild-Web-Link": "/my/enter/abc"}), web_env, "web-link-refused"),
+        (mail(subject="С формы", headers={"X-Maild-Web": "request"}), web_env, "ticket-created"),
     ]
     got = []
     for raw, envelope, _ in steps:
@@ -158,4 +165,5 @@ def test_replay_decides_a_stored_message_as_if_new(maild):
 
 def test_the_table_ends_with_the_case_that_takes_everything():
     assert dispatch.CASES[0] is dispatch.duplicate and dispatch.CASES[-1] is dispatch.new_request
+    assert dispatch.CASES[1] is dispatch.web_link       # before anything reads the mail as a person's
     assert len(set(dispatch.CASES)) == len(dispatch.CASES)

@@ -144,7 +144,7 @@ def test_serve_with_web_serves_the_pages_and_restarts_a_dead_web_child(tmp_path)
     try:
         assert _wait(lambda: _get(url)[0] == 200), (tmp_path / "serve.log").read_text()
         said = (tmp_path / "serve.log").read_text()
-        assert f"the employees' pages are at {url}" in said
+        assert f"the employees' pages are at http://127.0.0.1:{port}/" in said
         [web_pid] = [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in said.splitlines()
                      if "web started (pid" in line]
         os.kill(web_pid, 9)

@@ -84,7 +84,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reade
             engine: Engine | None, auth_config: AuthConfig | None = None, secret: bytes = b"",
             reopen_days: int = 14, hostname: str = "", notifications: NotificationsConfig | None = None,
             max_participants: int = 10, sender_budget: int = 20, fresh: bool = False,
-            clock: Clock | None = None) -> DryRun:
+            clock: Clock | None = None, web: tuple[str, int] = ("http://127.0.0.1:8025", 24)) -> DryRun:
     """``fresh``: decide as if the mail had never been seen (``replay`` of a stored one)."""
     mail = parse(raw)
     if envelope.mail_from and not org.is_corporate(envelope.mail_from):
@@ -95,7 +95,7 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reade
     message = facts.Message("dry-run", envelope, mail, classify(mail, envelope),
                                ("replay:" if fresh else "") + facts.message_key(mail, raw))
     context = facts.Context(org, rule_table, reader, renderer, facts.Settings(
-        auth_config or AuthConfig(), secret, hostname, reopen_days, max_participants, sender_budget))
+        auth_config or AuthConfig(), secret, hostname, reopen_days, max_participants, sender_budget, *web))
     notes: list[str] = []
     with _read_only(engine, notes) as conn:
         planner = Planner(conn, (clock or SystemClock()).now(), notifications or NotificationsConfig())

@@ -4,6 +4,7 @@ the message returns its plan. This is the decision — the worker writes what it
 
     CASES                what it is                                    becomes
     duplicate            this Message-ID again from the same sender    a record, nothing else
+    web_link             the web pages' job: mail a confirm/sign-in    the link mailed, no ticket
     report_on_ours       a robot's mail to our own mail's return path  the mail marked; an event
     own_address          mail in a helpdesk address's own name         a record, no answer
     outside              a sender outside the corporate domains        one explanation a day
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from maild.acting import store
-from maild.deciding import auth, commands, conversation, rules, selfservice, talk
+from maild.deciding import auth, commands, conversation, rules, selfservice, talk, web_jobs
 from maild.deciding.conversation import Effect
 from maild.deciding.facts import Context, Facts, Message, facts
 from maild.deciding.organisation import Department
@@ -65,6 +66,26 @@ def duplicate(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     # This very file again, after a crash between the commit and the archiving: its record
     # (the original's, or its own duplicate record) is already there.
     return plan.finish(Disposition.DUPLICATE, reason, ticket, record=False)
+
+
+def web_link(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """A link the web pages asked to mail (web_jobs): to the address typed on the form, and
+    only to a corporate one that is nobody's helpdesk address (the form refused others; the
+    rules may have changed since). The mail holds no text from the form: a stranger who types
+    someone's address cannot make the helpdesk mail them words of his."""
+    kind = web_jobs.kind_of(m.envelope, m.mail)
+    if kind is None or not kind.is_job:
+        return None
+    address, path = f.sender.lower(), web_jobs.link_path(m.mail)
+    if not path or not address or not c.org.is_corporate(address) or c.org.is_department_address(address):
+        return plan.finish(Disposition.WEB_LINK_REFUSED, f"no {kind} link for {address or '<>'}: "
+                           + ("not a corporate address" if path else "the job names no path on our pages"))
+    department = f.written_to or c.org.departments[0]
+    chosen = department.category(m.mail.header(web_jobs.CATEGORY_HEADER) or "")
+    plan.send(None, department, Notice(OutboxKind.WEB_LINK, f"web_{kind.value.replace('-', '_')}", "auto-generated"),
+              [Recipient(address, f.name)], None, link=c.settings.web_url + path, hours=c.settings.link_hours,
+              category=chosen.name if chosen else "", asked_at=m.envelope.received)
+    return plan.finish(Disposition.WEB_LINK_SENT, f"{kind} link mailed to {address}")
 
 
 def report_on_ours(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
@@ -254,7 +275,8 @@ def new_request(m: Message, f: Facts, c: Context, plan: Planner) -> Plan:
     if f.known is not None and f.known.id > 0 and store.opened_by(plan.conn, f.known.id, since) >= budget:
         return _over_budget(m, f, plan, department, budget, since)
     author = f.author(plan)
-    ticket = plan.open_ticket(department, m.mail.subject, author, routing)
+    source = "web" if web_jobs.kind_of(m.envelope, m.mail) is web_jobs.WebKind.REQUEST else "email"
+    ticket = plan.open_ticket(department, m.mail.subject, author, routing, source=source)
     reason = decision.reason
     if routing.hits:
         reason += "; " + routing.explain()
@@ -285,5 +307,5 @@ def _over_budget(m: Message, f: Facts, plan: Planner, department: Department, bu
     return plan.finish(Disposition.HELD_OVER_BUDGET, reason)
 
 
-CASES: tuple[Case, ...] = (duplicate, report_on_ours, own_address, outside, self_service, command, robot,
+CASES: tuple[Case, ...] = (duplicate, web_link, report_on_ours, own_address, outside, self_service, command, robot,
                            on_ticket, new_request)

@@ -49,6 +49,8 @@ class Settings:
     reopen_days: int
     max_participants: int
     new_tickets_per_sender_hour: int
+    web_url: str = "http://127.0.0.1:8025"     # where mailed links point (config web.url)
+    link_hours: int = 24
 
 
 @dataclass(frozen=True)

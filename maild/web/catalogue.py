@@ -2,9 +2,11 @@
 with what people need to choose it, taken from ``rules/`` (the admin edits one place)."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from maild.deciding.organisation import Organisation
+from maild.deciding.rules import Rule
 
 KIND_RU = {"problem": "неисправность", "request": "запрос"}
 KIND_HINT_RU = {"problem": "то, что работало, перестало работать",
@@ -18,6 +20,7 @@ class Entry:
     description: str
     examples: tuple[str, ...]
     address: str            # the department's +tag address that files straight into it
+    tag: str = ""
 
     @property
     def kind_ru(self) -> str:
@@ -32,12 +35,18 @@ class Section:
     address: str
     phone_ext: str
     entries: tuple[Entry, ...]
+    not_handled: tuple[str, ...] = ()   # the descriptions of its rules that transfer or close
 
 
-def build(org: Organisation) -> tuple[Section, ...]:
-    """Departments in the rules' order, each category with its +tag address."""
+def build(org: Organisation, rules: Iterable[Rule] = ()) -> tuple[Section, ...]:
+    """Departments in the rules' order, each category with its +tag address, and what the
+    department does not handle: the admin's own words on each rule that sends a request
+    elsewhere or closes it."""
+    rules = tuple(rules)
     return tuple(
         Section(d.code, d.short, d.name, d.address, d.phone_ext,
                 tuple(Entry(c.name, c.kind, c.description, c.examples,
-                            f"{d.local_part}+{c.tag}@{d.domain}") for c in d.categories))
+                            f"{d.local_part}+{c.tag}@{d.domain}", c.tag) for c in d.categories),
+                tuple(r.description for r in rules
+                      if r.department == d.code and r.description and (r.then.transfer or r.then.close)))
         for d in org.departments)

@@ -1,9 +1,23 @@
 """The HTTP side of ``maild web`` (aiohttp: one well-kept package that is both the server and
 the request parser with body limits, on the asyncio the SMTP intake already uses).
 
-Every page is plain HTML rendered by Jinja2 with autoescaping (text from the rules and, later,
-from mail is never markup), works without JavaScript, and goes out with headers that allow
-nothing but itself: a strict Content-Security-Policy, no framing, no sniffing, no referrer.
+    GET  /categories           the catalogue of categories (catalogue.py)
+    GET  /                     the form: address, category, subject, description, files
+    POST /                     keep the request (state.py), ask the worker to mail the link
+    GET  /confirm/TOKEN        what was typed, and a button; POST files it into the spool
+    GET  /my                   signed in: the person's tickets; else the address to sign in
+    POST /my                   ask the worker to mail the sign-in link
+    GET  /my/enter/TOKEN       a button; POST signs the browser in (a cookie)
+    GET  /my/NUMBER            one ticket's conversation and a reply box; POST files the reply
+    POST /my/leave             "выйти везде": every link and session of the address ends
+
+A GET never acts (mail scanners open every link); every POST carries a signed field bound to
+a ``SameSite=Strict`` cookie and must come from our own pages (``Origin``,
+``Sec-Fetch-Site``). Everything this process makes goes into the spool as a message
+(compose.py); it reads the database only for "мои заявки" (records.py) and never writes it.
+Every page is plain HTML rendered by Jinja2 with autoescaping (text from the rules and from
+mail is never markup), works without JavaScript, and goes out with headers that allow
+nothing but itself.
 """
 from __future__ import annotations
 
@@ -11,15 +25,17 @@ import asyncio
 import signal
 import socket
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
 
 from maild.deciding.policy import OrganisationHolder
-from maild.web import catalogue
+from maild.web.my_pages import MyPages
+from maild.web.records import Unavailable
+from maild.web.request_pages import RequestPages
+from maild.web.site import MAX_BODY, Site, refusal, site_for
 
-MAX_BODY = 64 * 1024        # no form yet: nothing big is ever read
+__all__ = ["make_app", "run", "site_for"]
+
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                "frame-ancestors 'none'; base-uri 'none'",
@@ -27,28 +43,24 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
+    "Cache-Control": "no-store",
 }
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class Pages:
-    """The page templates (``templates/web/``), autoescaped."""
-
-    def __init__(self, templates_dir: Path):
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir / "web")),
-                                      autoescape=True, undefined=jinja2.StrictUndefined)
-
-    def render(self, name: str, status: int = 200, **context) -> web.Response:
-        return web.Response(text=self.env.get_template(name).render(**context), status=status,
-                            content_type="text/html", charset="utf-8")
+SITE = web.AppKey("site", Site)
 
 
 @web.middleware
 async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    pages = request.app[SITE].pages
     try:
         response = await handler(request)
-    except web.HTTPException as exc:       # 404, 405: a page in Russian, not aiohttp's English
-        pages: Pages = request.app["pages"]
+    except web.HTTPRedirection as exc:      # a redirect carries the headers below too
+        response = web.Response(status=exc.status, headers={"Location": exc.headers["Location"]})
+    except Unavailable:
+        response = refusal(pages, 503, "Список заявок сейчас недоступен",
+                           "Попробуйте через несколько минут. Ваши заявки можно получить и письмом: напишите "
+                           "в службу поддержки письмо с первой строкой «#история».")
+    except web.HTTPException as exc:       # 404, 405, 413: a page in Russian, not aiohttp's English
         response = pages.render("error.html.j2", status=exc.status, status_code=exc.status)
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "GET, HEAD")
@@ -57,16 +69,19 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
-def make_app(organisation: OrganisationHolder, templates_dir: Path) -> web.Application:
+def make_app(site: Site) -> web.Application:
     app = web.Application(middlewares=[_headers], client_max_size=MAX_BODY)
-    app["pages"] = Pages(templates_dir)
-
-    async def categories(request: web.Request) -> web.Response:
-        org = organisation()          # the rules in force (run() re-reads them when they change)
-        return app["pages"].render("categories.html.j2", sections=catalogue.build(org),
-                                   hints=catalogue.KIND_HINT_RU)
-
-    app.router.add_get("/categories", categories)
+    app[SITE] = site
+    asking, mine = RequestPages(site), MyPages(site)
+    for method, path, handler in (
+            ("GET", "/categories", asking.categories), ("GET", "/style.css", asking.stylesheet),
+            ("GET", "/", asking.form), ("POST", "/", asking.submit), ("GET", "/sent", asking.sent),
+            ("GET", "/confirm/{token}", asking.confirm_page), ("POST", "/confirm/{token}", asking.confirm),
+            ("GET", "/my", mine.my), ("POST", "/my", mine.sign_in), ("GET", "/my/sent", mine.sign_in_sent),
+            ("POST", "/my/leave", mine.leave),
+            ("GET", "/my/enter/{token}", mine.enter_page), ("POST", "/my/enter/{token}", mine.enter),
+            ("GET", "/my/{number}", mine.ticket), ("POST", "/my/{number}", mine.reply)):
+        app.router.add_route(method, path, handler)
     return app
 
 
@@ -94,7 +109,7 @@ def run(app: web.Application, organisation: OrganisationHolder, host: str, port:
         try:
             # ``sock``: bound by `maild serve` before it forked us, so a taken port is its one sentence.
             await (web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)).start()
-            ready(f"http://{host}:{port}/categories")
+            ready(f"http://{host}:{port}/")
             await stop.wait()
         finally:
             watcher.cancel()

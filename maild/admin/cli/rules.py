@@ -184,4 +184,5 @@ def _dry_run(cfg, current: policy.Policy, engine, raw: bytes, envelope: Envelope
         return dryrun.explain(raw, envelope, current.org, current.rules, current.reader,
                               Renderer(cfg.templates_dir, cfg.hostname, LocalTime(cfg.timezone)), engine, cfg.auth,
                               secret, cfg.tickets.reopen_days, cfg.hostname, cfg.notifications,
-                              cfg.tickets.max_participants, cfg.loop_guard.new_tickets_per_sender_hour, fresh)
+                              cfg.tickets.max_participants, cfg.loop_guard.new_tickets_per_sender_hour, fresh,
+                              web=(cfg.web.base_url, cfg.web.link_hours))

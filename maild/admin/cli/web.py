@@ -1,4 +1,5 @@
-"""``maild web``: the employees' pages in a process of their own (issue 15; the catalogue first)."""
+"""``maild web``: the employees' pages in a process of their own (issue 15): the form, the
+category catalogue and "мои заявки". It writes only into the spool and ``<data_dir>/web/``."""
 from __future__ import annotations
 
 import logging
@@ -7,30 +8,40 @@ import click
 
 from maild import config as config_mod
 from maild.acting import diagnose
-from maild.admin.cli.base import EX_CONFIG, Fail, _rules_only, command, main, require_web
+from maild.admin.cli.base import EX_CONFIG, Fail, _app, command, echo, main, require_web
 from maild.config import ConfigError
 
 
 @command(main, "web")
 @click.option("--listen", metavar="HOST:PORT", help="Listen here (default web.listen, 127.0.0.1:8025).")
+@click.option("--revoke", metavar="ADDRESS", help="End every mailed link and signed-in browser of this address, "
+                                                  "then exit (the pages need no restart).")
 @click.pass_context
-def web(ctx: click.Context, listen: str | None) -> None:
-    """Serve the employees' pages: the category catalogue at /categories, from the rules in
-    force (an edit shows within seconds, or at SIGHUP). Needs no data directory and no database."""
-    from maild.deciding.policy import OrganisationHolder
+def web(ctx: click.Context, listen: str | None, revoke: str | None) -> None:
+    """Serve the employees' pages: the request form at /, the category catalogue at
+    /categories, "мои заявки" at /my. The rules are re-read when they change (or at SIGHUP).
+    Requests and replies typed there go into the spool, as mail does."""
     require_web()
-    from maild.web.server import make_app, run
-    cfg, _ = _rules_only(ctx)
+    from maild.web.server import make_app, run, site_for
+    from maild.web.state import WebState
+    app = _app(ctx)
+    cfg = app.config
+    if revoke is not None:
+        generation = WebState(cfg.data_dir / "web", cfg.web.link_hours * 3600).revoke(revoke.strip())
+        echo(f"every link and session of {revoke.strip().lower()} ended (generation {generation})")
+        return
     try:
         host, port = (cfg.web.host, cfg.web.port) if listen is None else \
             config_mod.listen_address("--listen", listen, "web.listen")
     except ConfigError as exc:
         raise Fail(str(exc), EX_CONFIG) from None
-    organisation = OrganisationHolder(cfg.rules_dir, cfg.templates_dir)
-    app = make_app(organisation, cfg.templates_dir)
+    site = site_for(app)
     log = logging.getLogger("maild.web")
     try:
-        run(app, organisation, host, port, lambda url: log.info("the employees' pages are at %s; Ctrl-C stops", url))
+        run(make_app(site), app.organisation, host, port,
+            lambda url: log.info("the employees' pages are at %s; Ctrl-C stops", url))
     except OSError as exc:
         raise Fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", diagnose.listen_kind(exc)) from None
+    finally:
+        site.records.close()
     log.info("stopped")
