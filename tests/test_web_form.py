@@ -11,13 +11,13 @@ import time
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import func, select
-from web_client import Pages, pages_for
 
 from maild.acting import store
 from maild.acting.models import Ticket
 from maild.web.tokens import Purpose
 
 from conftest import TRUSTED_DKIM, mail
+from web_client import Pages, pages_for
 
 IVAN = "ivan@torex.ru"
 PETROV = "Пётр Петров <p.petrov@torex.ru>"
