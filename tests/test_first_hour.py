@@ -208,14 +208,16 @@ def test_postgresql_that_is_down_is_the_one_thing_to_retry(fresh, pg):
     answered(maild("--db", url, "tickets", "list", cwd=fresh), EX_TEMPFAIL, "try again later")
 
 
-def test_systemd_restarts_what_waiting_mends_and_not_what_a_person_must_fix():
-    """``maild serve`` ends with 73, 77 or 78 for what it names a person to fix; the unit must
-    not restart it every two seconds for those, and must for 75 and a crash."""
+@pytest.mark.parametrize("name, command", [("maild.service", "serve"), ("maild-web.service", "web")])
+def test_systemd_restarts_what_waiting_mends_and_not_what_a_person_must_fix(name, command):
+    """``maild serve`` and ``maild web`` end with 73, 77 or 78 for what they name a person to
+    fix; the units must not restart them every two seconds for those, and must for 75 and a crash."""
     from maild.values import Exit
-    unit = (PROJECT / "systemd" / "maild.service").read_text(encoding="utf-8")
+    unit = (PROJECT / "systemd" / name).read_text(encoding="utf-8")
     settings = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and not line.startswith("#"))
     assert settings["Restart"] == "on-failure"
     assert {int(x) for x in settings["RestartPreventExitStatus"].split()} == {Exit.CANTCREAT, Exit.NOPERM, Exit.CONFIG}
+    assert settings["ExecStart"].split()[-1] == command
 
 
 # -- found by a hostile newcomer: what only looked like a database, or only looked temporary ----
