@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -310,3 +313,14 @@ def test_the_confirmation_goes_through_the_loop_guard_and_the_log(pages):
         assert row.recipient == IVAN
         body = email.message_from_string(row.raw, policy=email.policy.default).get_content()
         assert "/confirm/" in body
+
+
+def test_an_admin_revokes_an_address_from_the_command_line(pages):
+    c, link = _signed_in(pages)
+    cfg = pages.h.app.config
+    done = subprocess.run([str(Path(sys.executable).with_name("maild")), "--data-dir", str(cfg.data_dir),
+                           "--db", cfg.db_url, "web", "--revoke", "Ivan@torex.ru"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "every link and session of ivan@torex.ru ended" in done.stdout, done.stderr
+    assert "Получить ссылку" in c.get("/my").text
+    assert pages.client().get(link).status == 410
