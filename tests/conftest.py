@@ -31,6 +31,9 @@ from maild import config as config_mod
 from maild.app import App
 from maild.intake.receive import smtp_factory
 
+# tests/browser.py: the `browser` fixture (headless Chromium) and its helpers.
+pytest_plugins = ("browser",)
+
 PROJECT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT.parent / "shared" / "corpus"
 PG_URL = os.environ.get("MAILD_TEST_PG", "")
