@@ -14,8 +14,12 @@ import secrets
 import shutil
 import smtplib
 import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +30,9 @@ from sqlalchemy import create_engine, text
 from maild import config as config_mod
 from maild.app import App
 from maild.intake.receive import smtp_factory
+
+# tests/browser.py: the `browser` fixture (headless Chromium) and its helpers.
+pytest_plugins = ("browser",)
 
 PROJECT = Path(__file__).resolve().parent.parent
 CORPUS = PROJECT.parent / "shared" / "corpus"
@@ -272,6 +279,47 @@ def corpus_rules(tmp_path_factory) -> Path:
     listed = ", ".join(f'"{d}"' for d in ("torex.ru",) + corpus_domains())
     (rules / "organisation.toml").write_text(f"[organisation]\ndomains = [{listed}]\n", encoding="utf-8")
     return rules
+
+
+# -- maild web ----------------------------------------------------------------------------
+MAILD = Path(sys.executable).with_name("maild")
+
+
+def http_get(url: str, method: str = "GET") -> tuple[int, dict, str]:
+    """(status, headers, body) of one request; an HTTP error status is an answer, not an error."""
+    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read().decode("utf-8")
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode("utf-8")
+
+
+@pytest.fixture
+def web(tmp_path):
+    """``maild web`` on its own copy of the rules; yields (base URL, rules dir)."""
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT / "rules", rules)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILD_")}
+    log = open(tmp_path / "web.log", "w+")      # noqa: SIM115 - the process writes to it
+    proc = subprocess.Popen([str(MAILD), "--rules", str(rules), "web", "--listen", f"127.0.0.1:{port}"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            http_get(base + "/categories")
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail((tmp_path / "web.log").read_text())
+    yield base, rules
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+    assert "Traceback" not in (tmp_path / "web.log").read_text()
 
 
 # What the company's mail server adds to mail whose DKIM signature it verified.

@@ -5,62 +5,17 @@ from __future__ import annotations
 
 import html
 import os
-import shutil
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
-from pathlib import Path
-
-import pytest
 
 from maild.deciding.policy import load_policy
 
-from conftest import PROJECT, free_port
-
-MAILD = Path(sys.executable).with_name("maild")
-
-
-def _get(url: str, method: str = "GET") -> tuple[int, dict, str]:
-    request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), response.read().decode("utf-8")
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode("utf-8")
-
-
-@pytest.fixture
-def web(tmp_path):
-    """``maild web`` on its own copy of the rules; yields (base URL, rules dir)."""
-    rules = tmp_path / "rules"
-    shutil.copytree(PROJECT / "rules", rules)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILD_")}
-    log = open(tmp_path / "web.log", "w+")      # noqa: SIM115 - the process writes to it
-    proc = subprocess.Popen([str(MAILD), "--rules", str(rules), "web", "--listen", f"127.0.0.1:{port}"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            _get(base + "/categories")
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        pytest.fail((tmp_path / "web.log").read_text())
-    yield base, rules
-    proc.terminate()
-    proc.wait(timeout=10)
-    log.close()
-    assert "Traceback" not in (tmp_path / "web.log").read_text()
+from conftest import MAILD, PROJECT, free_port, http_get
 
 
 def test_every_category_of_both_departments_with_what_people_choose_by(web):
     base, rules = web
-    status, headers, page = _get(base + "/categories")
+    status, headers, page = http_get(base + "/categories")
     assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
     assert '<html lang="ru">' in page and 'name="viewport"' in page and "<script" not in page
     org = load_policy(rules, PROJECT / "templates").org
@@ -78,7 +33,7 @@ def test_every_category_of_both_departments_with_what_people_choose_by(web):
 def test_headers_allow_nothing_but_the_page_and_refusals_are_russian(web):
     base, _ = web
     for path, method, code in (("/categories", "GET", 200), ("/nope", "GET", 404), ("/categories", "POST", 405)):
-        status, headers, page = _get(base + path, method)
+        status, headers, page = http_get(base + path, method)
         assert status == code, (path, method)
         assert headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
@@ -86,7 +41,7 @@ def test_headers_allow_nothing_but_the_page_and_refusals_are_russian(web):
         if code != 200:
             assert "Not Found" not in page and "Method Not Allowed" not in page
             assert ("Страница не найдена" if code == 404 else "Так эту страницу открыть нельзя") in page
-    assert "GET" in _get(base + "/categories", "POST")[1]["Allow"]
+    assert "GET" in http_get(base + "/categories", "POST")[1]["Allow"]
 
 
 def test_an_admins_edit_shows_without_a_restart_and_is_text_not_markup(web):
@@ -98,7 +53,7 @@ def test_an_admins_edit_shows_without_a_restart_and_is_text_not_markup(web):
                     encoding="utf-8")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        page = _get(base + "/categories")[2]
+        page = http_get(base + "/categories")[2]
         if "alert(1)" in page:
             break
         time.sleep(0.3)
@@ -142,14 +97,14 @@ def test_serve_with_web_serves_the_pages_and_restarts_a_dead_web_child(tmp_path)
                                 env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}/categories"
     try:
-        assert _wait(lambda: _get(url)[0] == 200), (tmp_path / "serve.log").read_text()
+        assert _wait(lambda: http_get(url)[0] == 200), (tmp_path / "serve.log").read_text()
         said = (tmp_path / "serve.log").read_text()
         assert f"the employees' pages are at http://127.0.0.1:{port}/" in said
         [web_pid] = [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in said.splitlines()
                      if "web started (pid" in line]
         os.kill(web_pid, 9)
         assert _wait(lambda: "web exited" in (tmp_path / "serve.log").read_text())
-        assert _wait(lambda: _get(url)[0] == 200)         # on the same socket, bound by serve
+        assert _wait(lambda: http_get(url)[0] == 200)         # on the same socket, bound by serve
     finally:
         proc.terminate()
         proc.wait(timeout=30)
