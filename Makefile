@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint install docs bench bench-memory bench-routing model clean
+.PHONY: run test lint install docs screenshots bench bench-memory bench-routing model clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -22,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+# The pages in a real browser, their screenshots written into docs/screenshots/ (docs/web.md shows them).
+screenshots: $(STAMP)
+	MAILD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/test_web_browser.py
 
 # Lint and type checks (configured in pyproject.toml); CI runs this before the tests.
 lint: $(STAMP)

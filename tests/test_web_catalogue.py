@@ -37,7 +37,7 @@ def test_headers_allow_nothing_but_the_page_and_refusals_are_russian(web):
         assert status == code, (path, method)
         assert headers["Content-Security-Policy"].startswith("default-src 'none'")
         assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer" and headers["Server"] == "maild"
+        assert headers["Referrer-Policy"] == "same-origin" and headers["Server"] == "maild"
         if code != 200:
             assert "Not Found" not in page and "Method Not Allowed" not in page
             assert ("Страница не найдена" if code == 404 else "Так эту страницу открыть нельзя") in page

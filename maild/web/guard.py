@@ -16,17 +16,20 @@ from maild.web.tokens import Purpose, Refused
 
 
 def _same_origin(request: web.Request, site: Site) -> bool:
-    """The browser says where the form was: our own pages, or nobody (a typed address)."""
+    """The browser says the form was on our own pages: ``Sec-Fetch-Site`` (which no page can
+    set), and ``Origin`` when it names one. Chromium sends ``Origin: null`` for a form on a page
+    that sends no referrer; that counts only beside its own ``same-origin``. A browser that
+    sends neither still needs the signed field and its cookie."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+    if fetch_site is not None and fetch_site != "same-origin":
         return False
     origin = request.headers.get("Origin")
-    if origin is None:
-        return True             # older browsers: the signed field and the cookie still hold
+    if origin is None or (origin == "null" and fetch_site == "same-origin"):
+        return True
     ours = {request.host.lower()}
     if site.public_url:
         ours.add(urlsplit(site.public_url).netloc.lower())
-    return origin != "null" and urlsplit(origin).netloc.lower() in ours
+    return urlsplit(origin).netloc.lower() in ours
 
 
 def _form_token(request: web.Request, site: Site) -> tuple[str, str]:

@@ -41,7 +41,7 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",         # a link's token never leaves in a Referer
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
