@@ -55,11 +55,8 @@ def _form_ok(request: web.Request, site: Site, fields: dict[str, str]) -> bool:
     return bool(cookie) and secrets.compare_digest(str(payload.get("n", "")), cookie)
 
 
-def _client(request: web.Request) -> str:
+def client_of(request: web.Request) -> str:
     return request.remote or "?"
-
-
-# -----------------------------------------------------------------------------
 
 
 class PageBase:
@@ -94,25 +91,24 @@ class PageBase:
             return fields, uploads, self.notice(
                 403, "Форма устарела", "Страница была открыта слишком давно или в другом браузере. "
                 "Откройте её заново и отправьте ещё раз.", ("/", "Открыть форму"))
-        if not site.per_client.allow(_client(request)):
+        if not site.per_client.allow(client_of(request)):
             return fields, uploads, self.notice(429, "Слишком много запросов",
                                                 "С вашего компьютера было слишком много запросов за час. "
                                                 "Попробуйте позже или напишите письмом.")
         return fields, uploads, None
 
-    # -- the catalogue ----------------------------------------------------------------------
-
-    def _link(self, purpose: Purpose, token: str) -> dict | web.Response:
+    def link(self, purpose: Purpose, token: str) -> dict | web.Response:
+        """A mailed link's payload, or the page that refuses it (expired, tampered, revoked)."""
         site = self.site
+        again = ("/", "Открыть форму") if purpose is Purpose.CONFIRM else ("/my", "Войти")
         try:
             payload = site.signer.loads(purpose, token, site.link_seconds)
         except Refused as exc:
             if exc.expired:
                 return self.notice(410, "Ссылка устарела",
-                                   f"Ссылка действует {site.link_seconds // 3600} ч. Отправьте форму ещё раз.",
-                                   ("/", "Открыть форму") if purpose is Purpose.CONFIRM else ("/my", "Войти"))
+                                   f"Ссылка действует {site.link_seconds // 3600} ч. Запросите новую.", again)
             return self.notice(404, "Ссылка неверна", "Такой ссылки мы не отправляли. Скопируйте её из письма "
-                               "целиком.", ("/", "Открыть форму"))
+                               "целиком.", again)
         if int(payload.get("g", 0)) != site.state.generation(str(payload.get("a", ""))):
             return self.notice(410, "Ссылка отозвана", "Эта ссылка больше не действует: был выполнен выход "
                                "на всех устройствах.", ("/my", "Войти заново"))

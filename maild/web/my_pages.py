@@ -11,7 +11,7 @@ from aiohttp import web
 from maild.deciding.web_jobs import WebKind
 from maild.web import compose
 from maild.web.form import Field
-from maild.web.guard import PageBase, _client
+from maild.web.guard import PageBase, client_of
 from maild.web.site import SESSION_COOKIE
 from maild.web.tokens import Purpose, Refused
 
@@ -19,6 +19,8 @@ log = logging.getLogger("maild.web")
 
 
 class MyPages(PageBase):
+    """Signing in by a mailed link, the list, one conversation, a reply, leaving everywhere."""
+
     def _session(self, request: web.Request) -> str | None:
         site = self.site
         try:
@@ -60,7 +62,7 @@ class MyPages(PageBase):
                            f"{self.site.link_seconds // 3600} ч.", ("/my", "Назад"))
 
     async def enter_page(self, request: web.Request) -> web.Response:
-        payload = self._link(Purpose.SIGN_IN, request.match_info["token"])
+        payload = self.link(Purpose.SIGN_IN, request.match_info["token"])
         if isinstance(payload, web.Response):
             return payload
         return self.page(request, "my_enter.html.j2", address=payload["a"], action=request.path)
@@ -69,14 +71,14 @@ class MyPages(PageBase):
         _, _, refused = await self.posted(request)
         if refused is not None:
             return refused
-        payload = self._link(Purpose.SIGN_IN, request.match_info["token"])
+        payload = self.link(Purpose.SIGN_IN, request.match_info["token"])
         if isinstance(payload, web.Response):
             return payload
         site = self.site
         response = web.Response(status=303, headers={"Location": "/my"})
         response.set_cookie(SESSION_COOKIE, site.signer.dumps(Purpose.SESSION, {"a": payload["a"], "g": payload["g"]}),
                             max_age=site.link_seconds, httponly=True, samesite="Strict", secure=site.secure, path="/")
-        log.info("%s signed in to the web pages from %s", payload["a"], _client(request))
+        log.info("%s signed in to the web pages from %s", payload["a"], client_of(request))
         return response
 
     async def leave(self, request: web.Request) -> web.Response:

@@ -10,13 +10,15 @@ from aiohttp import web
 from maild.deciding.web_jobs import WebKind
 from maild.web import catalogue, compose
 from maild.web.form import Field
-from maild.web.guard import PageBase, _client
+from maild.web.guard import PageBase, client_of
 from maild.web.tokens import Purpose
 
 log = logging.getLogger("maild.web")
 
 
 class RequestPages(PageBase):
+    """The catalogue, the form and the confirmation."""
+
     async def categories(self, request: web.Request) -> web.Response:
         org = self.site.organisation()      # the rules in force (run() re-reads them when they change)
         return self.pages.render("categories.html.j2", sections=catalogue.build(org, self.site.organisation.rules),
@@ -59,7 +61,7 @@ class RequestPages(PageBase):
         job = compose.job(WebKind.CONFIRM, address, department.address, f"/confirm/{token}", site.hostname,
                           category.name if category else "")
         await asyncio.to_thread(site.spool_put, compose.envelope(address, department.address), job)
-        log.info("form from %s: %s, waiting for confirmation (%s)", _client(request), address, pending)
+        log.info("form from %s: %s, waiting for confirmation (%s)", client_of(request), address, pending)
         raise web.HTTPSeeOther("/sent")
 
     async def sent(self, request: web.Request) -> web.Response:
@@ -70,7 +72,7 @@ class RequestPages(PageBase):
 
     # -- confirming a request --------------------------------------------------------------
     async def confirm_page(self, request: web.Request) -> web.Response:
-        payload = self._link(Purpose.CONFIRM, request.match_info["token"])
+        payload = self.link(Purpose.CONFIRM, request.match_info["token"])
         if isinstance(payload, web.Response):
             return payload
         state = self.site.state
@@ -87,7 +89,7 @@ class RequestPages(PageBase):
         _, _, refused = await self.posted(request)
         if refused is not None:
             return refused
-        payload = self._link(Purpose.CONFIRM, request.match_info["token"])
+        payload = self.link(Purpose.CONFIRM, request.match_info["token"])
         if isinstance(payload, web.Response):
             return payload
         state = self.site.state
