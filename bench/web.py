@@ -85,8 +85,8 @@ def fill(data_dir: Path, tickets: int) -> str:
 
 
 def session_cookie(data_dir: Path) -> str:
-    from maild.deciding.auth import load_secret
     from maild.config import AuthConfig
+    from maild.deciding.auth import load_secret
     from maild.web.tokens import Purpose, Signer
     return Signer(load_secret(AuthConfig(), data_dir)).dumps(Purpose.SESSION, {"a": ME, "g": 0})
 

@@ -5,8 +5,8 @@ that files nothing."""
 from __future__ import annotations
 
 import email
-import html
 import email.policy
+import html
 import subprocess
 import sys
 import time
