@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import socket
 import subprocess
 import time
 
@@ -42,6 +43,34 @@ def test_headers_allow_nothing_but_the_page_and_refusals_are_russian(web):
             assert "Not Found" not in page and "Method Not Allowed" not in page
             assert ("Страница не найдена" if code == 404 else "Так эту страницу открыть нельзя") in page
     assert "GET" in http_get(base + "/categories", "POST")[1]["Allow"]
+
+
+def _raw(base: str, request: bytes) -> bytes:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return data
+
+
+def test_broken_requests_get_an_answer_and_one_log_line_not_a_traceback(web, tmp_path):
+    """What a stranger's tool sends: a form in a charset nobody knows or not UTF-8, a header
+    too long, a garbage request line. The fixture fails on any Traceback in the log."""
+    base, _ = web
+    for body, kind in ((b"a=b", "application/x-www-form-urlencoded; charset=x-bogus"),
+                       (b"\xff\xfe=\xff", "application/x-www-form-urlencoded")):
+        for path in ("/", "/my", "/my/leave"):
+            answer = _raw(base, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            head, _, page = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 4") and b"Content-Security-Policy" in head, answer[:300]
+            assert "Форма" in page.decode("utf-8"), page[:300]
+    for request in (b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"A" * 9000 + b"\r\n\r\n", b"GARBAGE\r\n\r\n",
+                    b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"):
+        assert _raw(base, request).split(b" ", 2)[1] == b"400"
+    assert http_get(base + "/categories")[0] == 200          # and the pages go on
 
 
 def test_an_admins_edit_shows_without_a_restart_and_is_text_not_markup(web):

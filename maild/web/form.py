@@ -7,6 +7,7 @@ sentences, in Russian, that the form shows above itself.
 """
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from maild.deciding.organisation import Category, Department, Organisation
 from maild.web.compose import Upload
 
 MAX_FILES = 10
+BODY_SECONDS = 300          # as smtp.data_timeout: the longest a form with files may take to arrive
 MAX_TEXT = 20_000           # characters of a description or reply
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
@@ -33,7 +35,16 @@ def _megabytes(size: int) -> str:
 
 
 async def read_form(request: web.Request, max_files: int, max_fields: int) -> tuple[dict[str, str], list[Upload]]:
-    """The text fields and the files; files only where ``max_files`` allows them."""
+    """The text fields and the files; files only where ``max_files`` allows them. A body that
+    trickles in is given up after ``BODY_SECONDS`` (a slow client must not hold the pages)."""
+    try:
+        async with asyncio.timeout(BODY_SECONDS if max_files else BODY_SECONDS // 10):
+            return await _read(request, max_files, max_fields)
+    except TimeoutError:
+        raise FormError("Форма передавалась слишком долго. Попробуйте ещё раз.") from None
+
+
+async def _read(request: web.Request, max_files: int, max_fields: int) -> tuple[dict[str, str], list[Upload]]:
     limit = max_files + max_fields
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(_too_large(max_files))
@@ -42,6 +53,8 @@ async def read_form(request: web.Request, max_files: int, max_fields: int) -> tu
             posted = await request.post()          # the app's client_max_size (MAX_BODY) bounds it
         except web.HTTPRequestEntityTooLarge:
             raise TooLarge(_too_large(0)) from None
+        except (UnicodeError, LookupError, ValueError):      # not UTF-8, or a charset nobody knows
+            raise FormError("Форма пришла в неизвестной кодировке. Откройте страницу заново.") from None
         return {k: v for k, v in posted.items() if isinstance(v, str)}, []
     if request.content_type != "multipart/form-data":
         raise FormError("Форма пришла в неизвестном виде. Откройте страницу заново.")
@@ -69,7 +82,7 @@ async def read_form(request: web.Request, max_files: int, max_fields: int) -> tu
                 if len(uploads) >= MAX_FILES:
                     raise TooLarge(f"Можно приложить не больше {MAX_FILES} файлов.")
                 uploads.append(Upload(part.filename, part.headers.get("Content-Type", ""), bytes(data)))
-    except (ValueError, AssertionError, UnicodeError) as exc:      # a broken multipart body
+    except (ValueError, AssertionError, UnicodeError, LookupError) as exc:      # a broken multipart body
         raise FormError("Форма пришла повреждённой. Откройте страницу заново.") from exc
     return fields, uploads
 

@@ -22,6 +22,7 @@ nothing but itself.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+log = logging.getLogger("maild.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SITE = web.AppKey("site", Site)
 
@@ -64,6 +66,9 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
         response = pages.render("error.html.j2", status=exc.status, status_code=exc.status)
         if exc.status == 405:
             response.headers["Allow"] = exc.headers.get("Allow", "GET, HEAD")
+    except Exception:                       # a bug of ours: logged whole, the person sees a page
+        log.exception("%s %s failed", request.method, request.path)
+        response = pages.render("error.html.j2", status=500, status_code=500)
     response.headers.update(SECURITY_HEADERS)
     response.headers["Server"] = "maild"        # not the library and its version
     return response
@@ -88,6 +93,17 @@ def make_app(site: Site) -> web.Application:
 RULES_LOOK_SECONDS = 2.0     # as the daemon's change watch: an admin's edit shows within seconds
 
 
+class _OneLine(logging.Filter):
+    """aiohttp logs a traceback for every malformed request it cannot parse (before any page
+    runs): one line each is enough, or a stranger fills the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}: {record.exc_info[1]!r}"[:500]
+            record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
 def run(app: web.Application, organisation: OrganisationHolder, host: str, port: int,
         ready: Callable[[str], None], sock: socket.socket | None = None) -> None:
     """Serve until SIGINT/SIGTERM, re-reading the rules when they change (and on SIGHUP);
@@ -96,6 +112,8 @@ def run(app: web.Application, organisation: OrganisationHolder, host: str, port:
         while True:
             await asyncio.sleep(RULES_LOOK_SECONDS)
             await asyncio.to_thread(organisation.reload_if_changed)   # loading the model takes a moment
+
+    logging.getLogger("aiohttp.server").addFilter(_OneLine())
 
     async def serve() -> None:
         stop = asyncio.Event()
