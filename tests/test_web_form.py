@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.policy
 import html
+import socket
 import subprocess
 import sys
 import time
@@ -18,10 +19,11 @@ from sqlalchemy import func, select
 
 from maild.acting import store
 from maild.acting.models import Ticket
+from maild.web.gate import Gate
 from maild.web.tokens import Purpose
 
 from conftest import TRUSTED_DKIM, mail
-from web_client import Pages, pages_for
+from web_client import Client, Pages, pages_for
 
 IVAN = "ivan@torex.ru"
 PETROV = "Пётр Петров <p.petrov@torex.ru>"
@@ -333,3 +335,41 @@ def test_an_admin_revokes_an_address_from_the_command_line(pages):
     assert done.returncode == 0 and "every link and session of ivan@torex.ru ended" in done.stdout, done.stderr
     assert "Получить ссылку" in c.get("/my").text
     assert pages.client().get(link).status == 410
+
+
+def _connect(base: str, source: str = "127.0.0.1") -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    s = socket.create_connection((host, int(port)), timeout=5, source_address=(source, 0))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")          # headers begun, never finished
+    return s
+
+
+def _closed(s: socket.socket, within: float) -> bool:
+    s.settimeout(within)
+    try:
+        return s.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_a_client_holding_connections_cannot_take_the_pages_from_others(maild):
+    """Slowloris: connections that never finish their headers, or trickle a body, are counted
+    per client and closed when they send too little (web/gate.py)."""
+    site, serving = pages_for(maild, Gate(per_client=3, window=1.0, min_rate=64))
+    with serving as base:
+        held = [_connect(base) for _ in range(3)]
+        over = _connect(base)
+        assert _closed(over, 2.0)                          # the fourth of one client: closed at once
+        other = _connect(base, source="127.0.0.2")          # another client is served meanwhile
+        other.sendall(b"\r\n")
+        assert other.recv(100).startswith(b"HTTP/1.1 200")
+        assert all(_closed(s, 3.0) for s in held)          # too little sent: closed by the gate
+        slow = socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=5)
+        slow.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                     b"Content-Length: 100000\r\n\r\n--b\r\n")
+        assert _closed(slow, 3.0)                          # a trickled body too
+        assert Client(base).get("/categories").status == 200   # and the pages go on
+        for s in (*held, over, slow, other):
+            s.close()

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from maild.web.server import make_app, site_for
+from maild.web.gate import Gate
+from maild.web.server import listen, make_app, site_for
 from maild.web.site import Site
 
 from conftest import Harness, free_port
@@ -89,18 +90,19 @@ class Client:
 
 
 @contextlib.contextmanager
-def serving(site: Site):
+def serving(site: Site, gate: Gate | None = None):
     """The pages of ``site`` on a loopback port; yields the base URL."""
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app(site), access_log=None)
     port = free_port()
     loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    server = loop.run_until_complete(listen(runner, gate or Gate(), "127.0.0.1", port))
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        loop.call_soon_threadsafe(server.close)
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
@@ -126,6 +128,6 @@ class Pages:
         return LINK.search(mails[-1].body).group(1)
 
 
-def pages_for(h: Harness):
+def pages_for(h: Harness, gate: Gate | None = None):
     site = site_for(h.app)
-    return site, serving(site)
+    return site, serving(site, gate)

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from maild.deciding.policy import OrganisationHolder
+from maild.web.gate import Gate
 from maild.web.my_pages import MyPages
 from maild.web.records import Unavailable
 from maild.web.request_pages import RequestPages
@@ -93,6 +94,34 @@ def make_app(site: Site) -> web.Application:
 RULES_LOOK_SECONDS = 2.0     # as the daemon's change watch: an admin's edit shows within seconds
 
 
+KEEPALIVE_SECONDS = 15
+
+
+async def listen(runner: web.AppRunner, gate: Gate, host: str, port: int,
+                 sock: socket.socket | None = None) -> asyncio.Server:
+    """The pages on ``host:port`` (or ``sock``, bound by `maild serve` before it forked us, so
+    a taken port is its one sentence), every connection through the gate."""
+    assert runner.server is not None        # set up
+    factory = gate.protocol(runner.server)
+    loop = asyncio.get_running_loop()
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock, backlog=128)
+    return await loop.create_server(factory, host, port, backlog=128, reuse_address=True)
+
+
+_accept_said = [0.0]
+
+
+def _quiet_accept(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+    """The accept loop's trouble (out of files) is one line a minute, not a traceback a try."""
+    if "accept" in str(context.get("message", "")):
+        if loop.time() - _accept_said[0] > 60:
+            _accept_said[0] = loop.time()
+            log.warning("web: cannot accept connections: %s", context.get("exception") or context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
 class _OneLine(logging.Filter):
     """aiohttp logs a traceback for every malformed request it cannot parse (before any page
     runs): one line each is enough, or a stranger fills the log."""
@@ -121,16 +150,19 @@ def run(app: web.Application, organisation: OrganisationHolder, host: str, port:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, organisation.reload))
-        runner = web.AppRunner(app, access_log=None)
+        loop.set_exception_handler(_quiet_accept)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=KEEPALIVE_SECONDS)
         await runner.setup()
         watcher = asyncio.create_task(watch_rules())
+        server = None
         try:
-            # ``sock``: bound by `maild serve` before it forked us, so a taken port is its one sentence.
-            await (web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)).start()
+            server = await listen(runner, Gate(), host, port, sock)
             ready(f"http://{host}:{port}/")
             await stop.wait()
         finally:
             watcher.cancel()
+            if server is not None:
+                server.close()
             await runner.cleanup()
 
     asyncio.run(serve())
