@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -373,3 +374,64 @@ def test_a_client_holding_connections_cannot_take_the_pages_from_others(maild):
         assert Client(base).get("/categories").status == 200   # and the pages go on
         for s in (*held, over, slow, other):
             s.close()
+
+
+# -- found by a black-box attack ------------------------------------------------------------------
+def test_an_address_with_a_tag_is_refused(pages):
+    for path, fields in (("/", REQUEST | {"email": "ivan+srochno.smenite.parol@torex.ru"}),
+                         ("/my", {"email": "ivan+x1@torex.ru"})):
+        answer = pages.client().submit(path, fields)
+        assert answer.status == 422 and "без «+…»" in answer.text
+    assert spooled(pages.h) == 0
+
+
+def test_a_sign_in_link_signs_in_once(pages):
+    c, link = _signed_in(pages)
+    stranger = pages.client()
+    page = stranger.get(link)                       # still shows its button (a GET does nothing) ...
+    used = stranger.post(link, {"csrf": page.csrf})
+    assert used.status == 410 and "уже использована" in used.text     # ... but opens nothing
+    assert "Получить ссылку" in stranger.get("/my").text
+    assert "Выйти везде" in c.get("/my").text       # the one who used it stays signed in
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "https://127.0.0.1:{port}", "http://127.0.0.1:1"])
+def test_the_origin_must_be_our_pages_whatever_the_host_header_says(pages, origin):
+    c = pages.client()
+    page = c.get("/")
+    port = pages.base.rsplit(":", 1)[1]
+    host = origin.format(port=port).split("//", 1)[1]
+    answer = c.post("/", {"csrf": page.csrf, **REQUEST}, origin=None,          # DNS rebinding: Host agrees
+                    headers={"Origin": origin.format(port=port), "Host": host})
+    assert answer.status == 403 and spooled(pages.h) == 0
+
+
+def test_a_subject_that_looks_like_an_encoded_word_stays_text(pages):
+    file_request(pages, REQUEST | {"subject": "=?utf-8?q?Bcc=3A_evil?= принтер"})
+    [t] = tickets(pages.h)
+    assert t.subject.startswith("=") and "Bcc: evil" not in t.subject
+
+
+def test_presses_at_once_file_one_ticket_and_all_say_it_is_filed(pages):
+    c = pages.client()
+    c.submit("/", REQUEST)
+    link = pages.link_in_mail_to(IVAN)
+    csrf = c.get(link).csrf
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda _: c.post(link, {"csrf": csrf}), range(10)))
+    assert all(a.status == 200 and "подана" in a.text for a in answers), [a.status for a in answers]
+    pages.h.drain()
+    assert len(tickets(pages.h)) == 1
+
+
+def test_what_waits_for_confirmation_only_maild_may_read(pages):
+    pages.client().submit("/", REQUEST)
+    [kept] = list((pages.h.app.config.data_dir / "web" / "pending").iterdir())
+    assert kept.stat().st_mode & 0o077 == 0
+
+
+def test_head_is_answered_and_https_pages_ask_for_https(pages):
+    answer = pages.client().request("HEAD", "/")
+    assert answer.status == 200 and "Strict-Transport-Security" not in answer.headers
+    pages.site.public_url = "https://helpdesk.torex.ru"
+    assert pages.client().get("/categories").headers["Strict-Transport-Security"].startswith("max-age=")

@@ -95,6 +95,7 @@ def serving(site: Site, gate: Gate | None = None):
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(make_app(site), access_log=None)
     port = free_port()
+    site.public_url = f"http://127.0.0.1:{port}"        # as web.url would say
     loop.run_until_complete(runner.setup())
     server = loop.run_until_complete(listen(runner, gate or Gate(), "127.0.0.1", port))
     thread = threading.Thread(target=loop.run_forever, daemon=True)

@@ -35,7 +35,8 @@ def _message(kind: WebKind, sender: str, to: str, subject: str, hostname: str) -
     msg = EmailMessage(policy=SMTP)
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = one_line(subject)
+    # "=?" begins a MIME encoded word: typed on the form it must stay text, not be decoded.
+    msg["Subject"] = one_line(subject).replace("=?", "= ?")
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = email.utils.make_msgid("web", domain=hostname)
     msg[web_jobs.HEADER] = kind.value

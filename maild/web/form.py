@@ -110,6 +110,10 @@ class Field:
         address = value.strip().lower()
         if not _ADDRESS.match(address):
             return address, ("Укажите адрес электронной почты, например ivanov@torex.ru.",)
+        if "+" in address.split("@", 1)[0]:
+            # One mailbox has one address here: a +tag would get round the per-address limit
+            # and put a stranger's words into the To: of a genuine helpdesk mail.
+            return address, ("Укажите свой адрес без «+…», например ivanov@torex.ru.",)
         if not org.is_corporate(address) or org.is_department_address(address):
             return address, (f"Заявки принимаются только с корпоративных адресов ({', '.join(org.domains)}). "
                              "Укажите свой рабочий адрес.",)

@@ -26,10 +26,8 @@ def _same_origin(request: web.Request, site: Site) -> bool:
     origin = request.headers.get("Origin")
     if origin is None or (origin == "null" and fetch_site == "same-origin"):
         return True
-    ours = {request.host.lower()}
-    if site.public_url:
-        ours.add(urlsplit(site.public_url).netloc.lower())
-    return urlsplit(origin).netloc.lower() in ours
+    parts = urlsplit(origin)
+    return f"{parts.scheme}://{parts.netloc}".lower() in site.origins
 
 
 def _form_token(request: web.Request, site: Site) -> tuple[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 
 from aiohttp import web
 
@@ -50,7 +51,8 @@ class MyPages(PageBase):
         # The same answer whether or not the address has tickets, or has asked before: the
         # page tells nothing about anyone.
         if site.per_address.allow(address):
-            token = site.signer.dumps(Purpose.SIGN_IN, {"a": address, "g": site.state.generation(address)})
+            token = site.signer.dumps(Purpose.SIGN_IN, {"a": address, "g": site.state.generation(address),
+                                                        "j": secrets.token_hex(8)})
             department = org.departments[0]
             job = compose.job(WebKind.SIGN_IN, address, department.address, f"/my/enter/{token}", site.hostname)
             await asyncio.to_thread(site.spool_put, compose.envelope(address, department.address), job)
@@ -75,6 +77,11 @@ class MyPages(PageBase):
         if isinstance(payload, web.Response):
             return payload
         site = self.site
+        # A link signs in once: one that leaks after its use (a forwarded mail, a proxy's log)
+        # opens nothing.
+        if not await asyncio.to_thread(site.state.use_once, str(payload.get("j", ""))):
+            return self.notice(410, "Ссылка уже использована", "По этой ссылке уже выполнен вход. Чтобы войти "
+                               "ещё раз, запросите новую ссылку.", ("/my", "Войти"))
         response = web.Response(status=303, headers={"Location": "/my"})
         response.set_cookie(SESSION_COOKIE, site.signer.dumps(Purpose.SESSION, {"a": payload["a"], "g": payload["g"]}),
                             max_age=site.link_seconds, httponly=True, samesite="Strict", secure=site.secure, path="/")

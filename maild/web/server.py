@@ -71,6 +71,8 @@ async def _headers(request: web.Request, handler: Handler) -> web.StreamResponse
         log.exception("%s %s failed", request.method, request.path)
         response = pages.render("error.html.j2", status=500, status_code=500)
     response.headers.update(SECURITY_HEADERS)
+    if request.app[SITE].secure:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
     response.headers["Server"] = "maild"        # not the library and its version
     return response
 
@@ -79,15 +81,14 @@ def make_app(site: Site) -> web.Application:
     app = web.Application(middlewares=[_headers], client_max_size=MAX_BODY)
     app[SITE] = site
     asking, mine = RequestPages(site), MyPages(site)
-    for method, path, handler in (
-            ("GET", "/categories", asking.categories), ("GET", "/style.css", asking.stylesheet),
-            ("GET", "/", asking.form), ("POST", "/", asking.submit), ("GET", "/sent", asking.sent),
-            ("GET", "/confirm/{token}", asking.confirm_page), ("POST", "/confirm/{token}", asking.confirm),
-            ("GET", "/my", mine.my), ("POST", "/my", mine.sign_in), ("GET", "/my/sent", mine.sign_in_sent),
-            ("POST", "/my/leave", mine.leave),
-            ("GET", "/my/enter/{token}", mine.enter_page), ("POST", "/my/enter/{token}", mine.enter),
-            ("GET", "/my/{number}", mine.ticket), ("POST", "/my/{number}", mine.reply)):
-        app.router.add_route(method, path, handler)
+    for path, handler in (("/categories", asking.categories), ("/style.css", asking.stylesheet),
+                          ("/", asking.form), ("/sent", asking.sent), ("/confirm/{token}", asking.confirm_page),
+                          ("/my", mine.my), ("/my/sent", mine.sign_in_sent), ("/my/enter/{token}", mine.enter_page),
+                          ("/my/{number}", mine.ticket)):
+        app.router.add_get(path, handler)          # and HEAD
+    for path, handler in (("/", asking.submit), ("/confirm/{token}", asking.confirm), ("/my", mine.sign_in),
+                          ("/my/leave", mine.leave), ("/my/enter/{token}", mine.enter), ("/my/{number}", mine.reply)):
+        app.router.add_post(path, handler)
     return app
 
 

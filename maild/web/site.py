@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
@@ -53,7 +54,7 @@ class Site:
     hostname: str = "maild.localdomain"
     link_seconds: int = 24 * 3600
     max_upload: int = 18 * 1024 * 1024          # files in all: their mail must fit smtp.max_message_size
-    public_url: str = ""                         # web.url: its origin is ours too (behind a proxy)
+    public_url: str = "http://127.0.0.1:8025"    # web.url (or http://listen): the one origin of our forms
     per_client: Limit = field(default_factory=lambda: Limit(30))
     per_address: Limit = field(default_factory=lambda: Limit(5))
     kick: Callable[[], None] = lambda: None     # under `serve`: wake the worker (else it polls)
@@ -65,6 +66,16 @@ class Site:
     @property
     def secure(self) -> bool:
         return self.public_url.startswith("https://")
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Where our forms are (scheme, host and port): what a POST's ``Origin`` must name.
+        Not the request's ``Host``: a rebound DNS name would make any page "ours"."""
+        parts = urlsplit(self.public_url)
+        ours = {f"{parts.scheme}://{parts.netloc}".lower()}
+        if parts.hostname in ("127.0.0.1", "::1") and parts.port:
+            ours.add(f"{parts.scheme}://localhost:{parts.port}")
+        return frozenset(ours)
 
 
 def refusal(pages: Pages, status: int, title: str, text: str) -> web.Response:
@@ -79,5 +90,5 @@ def site_for(app: App) -> Site:
                 WebState(cfg.data_dir / "web", link_seconds), Signer(auth.load_secret(cfg.auth, cfg.data_dir)),
                 Records(cfg.db_url), cfg.hostname, link_seconds,
                 # base64 makes files a third larger in their mail, which must fit smtp.max_message_size
-                max(0, cfg.smtp.max_message_size * 3 // 4 - MAX_BODY), cfg.web.url,
+                max(0, cfg.smtp.max_message_size * 3 // 4 - MAX_BODY), cfg.web.base_url,
                 Limit(cfg.web.per_client_hour), Limit(cfg.web.per_address_hour))

@@ -5,6 +5,7 @@ only the worker writes):
                  spool-format file (envelope line, then the RFC 5322 message), moved into
                  the spool when the mailed link's button is pressed.
 ``done/ID``      an empty marker: that request was filed (a second press says so).
+``used/NONCE``   an empty marker: that sign-in link was used (a link signs in once).
 ``generations``  per address, the number that every link and session of it carries;
                  "выйти везде" (or ``maild web --revoke``) counts it up, which ends them all.
 
@@ -30,9 +31,10 @@ class WebState:
         self.root = Path(root)
         self.pending_dir = self.root / "pending"
         self.done_dir = self.root / "done"
+        self.used_dir = self.root / "used"
         self.generations_file = self.root / "generations"
         self.max_age = max_age_seconds
-        for d in (self.pending_dir, self.done_dir):
+        for d in (self.pending_dir, self.done_dir, self.used_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._tidied = 0.0
 
@@ -41,7 +43,8 @@ class WebState:
         """Keep a request until its address confirms it; its id goes into the mailed link."""
         item_id = new_id()
         tmp = self.pending_dir / f".{item_id}.tmp"
-        with open(tmp, "wb") as fh:
+        # Only maild may read what someone typed (and attached) before it is a ticket.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
             fh.write(envelope.to_json() + b"\n" + raw)
             fh.flush()
             os.fsync(fh.fileno())
@@ -56,8 +59,9 @@ class WebState:
         return read(path)
 
     def filed(self, item_id: str) -> bool:
+        """Filed, or being filed by a press this very moment (the other of two at once)."""
         path = self._path(self.done_dir, item_id)
-        return path is not None and path.exists()
+        return path is not None and (path.exists() or (self.pending_dir / f".{item_id}.taken").exists())
 
     def file_into(self, item_id: str, put: Callable[[Envelope, bytes], object]) -> bool:
         """Move a waiting request into the spool (True), once: a second press, or two at once,
@@ -88,11 +92,22 @@ class WebState:
         if now - self._tidied < every:
             return
         self._tidied = now
-        for d in (self.pending_dir, self.done_dir):
+        for d in (self.pending_dir, self.done_dir, self.used_dir):
             for entry in os.scandir(d):
                 with contextlib.suppress(OSError):
                     if entry.stat().st_mtime < now - self.max_age - 3600:
                         os.unlink(entry.path)
+
+    def use_once(self, nonce: str) -> bool:
+        """True the first time ``nonce`` (a sign-in link's) is used, False ever after."""
+        if not (8 <= len(nonce) <= 64 and all(c in "0123456789abcdef" for c in nonce)):
+            return False
+        try:
+            os.close(os.open(self.used_dir / nonce, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            return False
+        self.tidy()
+        return True
 
     def _old(self, path: Path) -> bool:
         return path.stat().st_mtime < time.time() - self.max_age

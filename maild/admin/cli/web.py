@@ -36,6 +36,8 @@ def web(ctx: click.Context, listen: str | None, revoke: str | None) -> None:
     except ConfigError as exc:
         raise Fail(str(exc), EX_CONFIG) from None
     site = site_for(app)
+    if listen is not None and not cfg.web.url:
+        site.public_url = f"http://{host}:{port}"      # the forms' origin is where they are served
     log = logging.getLogger("maild.web")
     try:
         run(make_app(site), app.organisation, host, port,
