@@ -95,6 +95,12 @@ class PageBase:
                                                 "Попробуйте позже или напишите письмом.")
         return fields, uploads, None
 
+    async def pressed(self, request: web.Request, purpose: Purpose) -> dict | web.Response:
+        """A mailed link's button pressed: the POST checked, then the link's payload (or the
+        page that refuses one or the other)."""
+        _, _, refused = await self.posted(request)
+        return refused if refused is not None else self.link(purpose, request.match_info["token"])
+
     def link(self, purpose: Purpose, token: str) -> dict | web.Response:
         """A mailed link's payload, or the page that refuses it (expired, tampered, revoked)."""
         site = self.site

@@ -70,10 +70,7 @@ class MyPages(PageBase):
         return self.page(request, "my_enter.html.j2", address=payload["a"], action=request.path)
 
     async def enter(self, request: web.Request) -> web.Response:
-        _, _, refused = await self.posted(request)
-        if refused is not None:
-            return refused
-        payload = self.link(Purpose.SIGN_IN, request.match_info["token"])
+        payload = await self.pressed(request, Purpose.SIGN_IN)
         if isinstance(payload, web.Response):
             return payload
         site = self.site

@@ -86,10 +86,7 @@ class RequestPages(PageBase):
         return self.page(request, "confirm.html.j2", summary=summary, action=request.path)
 
     async def confirm(self, request: web.Request) -> web.Response:
-        _, _, refused = await self.posted(request)
-        if refused is not None:
-            return refused
-        payload = self.link(Purpose.CONFIRM, request.match_info["token"])
+        payload = await self.pressed(request, Purpose.CONFIRM)
         if isinstance(payload, web.Response):
             return payload
         state = self.site.state
