@@ -73,6 +73,7 @@ def test_status_says_what_is_in_use_and_why_and_makes_nothing(fresh, tmp_path):
     out = result.stdout.decode()
     assert f"{fresh / 'var'}  (the default: var/ under the current directory, {fresh})" in out
     assert "not made yet" in out and "Maildir" in out and "127.0.0.1:2525" in out and " UTC (the machine's zone" in out
+    assert "web pages:     http://127.0.0.1:8025/ (maild web, or serve --web)" in out
     assert not (fresh / "var").exists()                       # looking made nothing
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -82,6 +83,7 @@ def test_status_says_what_is_in_use_and_why_and_makes_nothing(fresh, tmp_path):
     assert shown["data_dir"] == {"path": str(fresh / "var"), "from": "from MAILD_DATA_DIR", "exists": False,
                                  "problem": None}
     assert shown["database"]["state"] == "absent" and shown["exit"] == 0
+    assert shown["web"] == {"url": "http://127.0.0.1:8025/", "listen": "127.0.0.1:8025", "enabled": False}
     maild("db", "init", cwd=fresh)
     shown = json.loads(maild("status", "--json", "--data-dir", "var", cwd=fresh).stdout)
     assert shown["database"]["state"] == "ready" and shown["data_dir"]["from"] == "from --data-dir"

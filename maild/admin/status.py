@@ -68,6 +68,8 @@ class Status:
                 f"rules:         {cfg.rules_dir}",
                 "departments:   " + ", ".join(f"{code} <{address}>" for code, address in self.departments),
                 f"listens on:    {cfg.smtp.host}:{cfg.smtp.port}",
+                f"web pages:     {cfg.web.base_url}/ ("
+                + ("started by serve: web.enabled" if cfg.web.enabled else "maild web, or serve --web") + ")",
                 f"time zone:     people read times like {self.now_reads} ("
                 + ("the 'timezone' key)" if cfg.origin("timezone") == "file"
                    else "the machine's zone: no 'timezone' key set)"),
@@ -87,6 +89,8 @@ class Status:
             "rules": str(cfg.rules_dir),
             "departments": [{"code": code, "address": address} for code, address in self.departments],
             "smtp": f"{cfg.smtp.host}:{cfg.smtp.port}",
+            "web": {"url": cfg.web.base_url + "/", "listen": f"{cfg.web.host}:{cfg.web.port}",
+                    "enabled": cfg.web.enabled},
             "now_reads": self.now_reads,
             "outgoing": ({"relay": f"{cfg.relay.host}:{cfg.relay.port}"} if cfg.relay.host
                          else {"maildir": str(cfg.outbox_maildir)}),
