@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from maild.acting import store
 from maild.acting.models import Ticket
 from maild.web.gate import Gate
+from maild.web.state import WebState
 from maild.web.tokens import Purpose
 
 from conftest import TRUSTED_DKIM, mail
@@ -435,3 +436,18 @@ def test_head_is_answered_and_https_pages_ask_for_https(pages):
     assert answer.status == 200 and "Strict-Transport-Security" not in answer.headers
     pages.site.public_url = "https://helpdesk.torex.ru"
     assert pages.client().get("/categories").headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_press_the_process_died_in_can_be_pressed_again(pages):
+    """Killed between taking the request and spooling it: the next start puts it back."""
+    c = pages.client()
+    c.submit("/", REQUEST)
+    link = pages.link_in_mail_to(IVAN)
+    pending = pages.h.app.config.data_dir / "web" / "pending"
+    [kept] = list(pending.iterdir())
+    kept.rename(pending / f".{kept.name}.taken")            # as a press leaves it mid-way
+    WebState(pending.parent, 3600)                          # the pages start again
+    done = c.post(link, {"csrf": c.get(link).csrf})
+    assert "Заявка подана" in done.text
+    pages.h.drain()
+    assert len(tickets(pages.h)) == 1

@@ -37,6 +37,18 @@ class WebState:
         for d in (self.pending_dir, self.done_dir, self.used_dir):
             d.mkdir(parents=True, exist_ok=True)
         self._tidied = 0.0
+        self._recover()
+
+    def _recover(self) -> None:
+        """A press the process died in (``.ID.taken``) waits again: pressing once more files it,
+        or, if it had reached the spool, makes the worker's duplicate of the same Message-ID."""
+        for taken in self.pending_dir.glob(".*.taken"):
+            item_id = taken.name[1:].removesuffix(".taken")
+            with contextlib.suppress(OSError):
+                if (self.done_dir / item_id).exists():
+                    taken.unlink()
+                else:
+                    os.rename(taken, self.pending_dir / item_id)
 
     # -- requests waiting for their confirmation --------------------------------------
     def hold(self, envelope: Envelope, raw: bytes) -> str:
