@@ -168,3 +168,45 @@ CREATE TABLE IF NOT EXISTS ticket_changes (
 );
 CREATE INDEX IF NOT EXISTS ticket_changes_at ON ticket_changes (at);
 CREATE INDEX IF NOT EXISTS ticket_changes_ticket ON ticket_changes (ticket_id);
+
+-- The cluster's spool (PostgreSQL; issue 16): every node writes an accepted message here before
+-- its 250, so any node can process it. A node claims a row for `lease_until` (the database's
+-- clock); `claim` is that claim's token, and processing marks the row `done` only where the
+-- token is still its own, in the transaction that writes the ticket: a node that stalled past
+-- its lease finds its claim gone and writes nothing. state: incoming, done, quarantined.
+-- With SQLite (one node) the spool is the directory under data_dir, and this table stays empty.
+CREATE TABLE IF NOT EXISTS spool (
+    id           VARCHAR(40) NOT NULL PRIMARY KEY,   -- the spool id: "<time>-<random>"
+    envelope     TEXT NOT NULL,                      -- the SMTP envelope, JSON
+    raw          BYTEA NOT NULL,                     -- the message as received
+    received_at  TIMESTAMP WITH TIME ZONE NOT NULL,
+    state        VARCHAR(12) NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    not_before   TIMESTAMP WITH TIME ZONE NOT NULL,  -- a failed one waits
+    node         VARCHAR(100) NOT NULL DEFAULT '',   -- who accepted it, then who claimed it
+    claim        VARCHAR(40),
+    lease_until  TIMESTAMP WITH TIME ZONE,
+    done_at      TIMESTAMP WITH TIME ZONE,
+    reason       TEXT NOT NULL DEFAULT ''            -- why it is quarantined
+);
+CREATE INDEX IF NOT EXISTS spool_due ON spool (state, not_before);
+
+-- The nodes of a cluster as they last said (a heartbeat every few seconds): `maild status`
+-- lists them, with what each holds and its last error.
+CREATE TABLE IF NOT EXISTS nodes (
+    name        VARCHAR(100) NOT NULL PRIMARY KEY,
+    pid         INTEGER NOT NULL,
+    started_at  TIMESTAMP WITH TIME ZONE NOT NULL,
+    seen_at     TIMESTAMP WITH TIME ZONE NOT NULL,
+    facts       TEXT NOT NULL DEFAULT '{}'          -- JSON: spool depth, claims, last error
+);
+
+-- Scheduled jobs done, one row per job and period (a digest per day, a report per month), written
+-- in the transaction that queues the job's mail: a second node's timer finds it and sends nothing.
+CREATE TABLE IF NOT EXISTS job_runs (
+    job         VARCHAR(40) NOT NULL,
+    period      VARCHAR(400) NOT NULL,
+    node        VARCHAR(100) NOT NULL,
+    at          TIMESTAMP WITH TIME ZONE NOT NULL,
+    PRIMARY KEY (job, period)
+);

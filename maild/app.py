@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
@@ -12,11 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from maild.acting import db, diagnose
 from maild.acting.actions import Actions
 from maild.acting.blobs import BlobStore
+from maild.acting.cluster import Heartbeat
 from maild.config import Config, ConfigError
 from maild.deciding import auth
 from maild.deciding.organisation import Organisation
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.receive import IntakeHandler
+from maild.intake.shared import SharedSpool
 from maild.intake.spool import Spool
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
@@ -52,7 +55,9 @@ class App:
             raise problem
         try:    # the configuration first: a mistake in it makes no directories
             config.data_dir.mkdir(parents=True, exist_ok=True)
-            spool = Spool(config.spool_dir)
+            spool = (SharedSpool(config.spool_dir, lambda: db.make_engine(config.db_url, config.cluster.lease),
+                                 config.cluster.node_name, config.cluster.lease)
+                     if db.is_postgresql(config.db_url) else Spool(config.spool_dir))
         except OSError as exc:
             raise diagnose.of_directory(exc, config.data_dir) from None
         return cls(config=config, organisation=organisation, spool=spool)
@@ -61,7 +66,7 @@ class App:
     def sessions(self) -> sessionmaker[Session]:
         # Connect lazily: intake must work while the database is away.
         if self._sessions is None:
-            self.engine = db.make_engine(self.config.db_url)
+            self.engine = db.make_engine(self.config.db_url, self.config.cluster.lease)
             self._sessions = db.sessions(self.engine)
         return self._sessions
 
@@ -111,6 +116,16 @@ class App:
                             self.clock),
                       factory, self.clock)
 
+    def heartbeat(self) -> Heartbeat | None:
+        """A cluster node's heartbeat (PostgreSQL); one node on SQLite has nobody to tell."""
+        cfg = self.config
+        if not db.is_postgresql(cfg.db_url):
+            return None
+        self.sessions  # noqa: B018 - creates the engine
+        assert self.engine is not None
+        return Heartbeat(self.engine, cfg.cluster.node_name, os.getpid(), self.clock.now(),
+                         f"{cfg.smtp.host}:{cfg.smtp.port}")
+
     def engine_begin(self):
         """A transaction on the database (the command line's writes)."""
         self.sessions  # noqa: B018 - creates the engine
@@ -126,3 +141,4 @@ class App:
     def close(self) -> None:
         if self.engine is not None:
             self.engine.dispose()
+        self.spool.close()

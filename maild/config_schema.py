@@ -141,6 +141,14 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
                              "Links (confirm a request, sign in) one mail address may be sent in an hour; the "
                              "worker's `loop_guard.per_recipient_hour` bounds them too."),
     },
+    "cluster": {
+        "node": (str, "",
+                 "This node's name among the `maild serve` nodes that share one PostgreSQL database "
+                 "(`maild status` lists them); empty: the machine's host name. Each node needs its own."),
+        "lease": (int, 30,
+                  "PostgreSQL: seconds a node's claim on an accepted message lasts; a node that dies or stalls "
+                  "loses its claims after this long and another node processes the mail. At least 5."),
+    },
     "loop_guard": {
         "per_recipient_hour": (int, 20,
                                "Automatic mails to one address outside the staff in the last hour; more are held "
@@ -196,6 +204,8 @@ SECTION_DOCS: dict[str, str] = {
     "loop_guard": "Budgets for automatic mail to people outside the staff (acknowledgements, answers, notices): "
                   "held mail is not sent (outbox status `held`, `maild outbox release` sends it), so maild and "
                   "another robot never answer each other for ever.",
+    "cluster": "Several `maild serve` nodes on one PostgreSQL database (docs/cluster.md); with SQLite there is "
+               "one node and these keys do nothing.",
     "reports": "Where `maild report … --mail` sends the reports.",
     "worker": "The processing of the spool.",
 }

@@ -72,7 +72,7 @@ def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) 
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     worker = app.worker(parser_process=True)
     try:
-        worker.run_forever(done, Wakeup(wake_fd), relay=False)
+        worker.run_forever(done, Wakeup(wake_fd), relay=False, heartbeat=app.heartbeat())
     finally:
         worker.close()
         app.close()

@@ -144,12 +144,15 @@ class Worker:
         batches are still written in arrival order (replies after their tickets)."""
         summary = DrainSummary()
         items = self.spool.claim(self.config.worker.batch_size)
+        if not items and self.spool.database_down:      # the shared spool's mail waits for the database
+            summary.deferred_db = self.spool.local_pending()
         parsing = self._parse_async(items)
         while items:
             following = self.spool.claim(self.config.worker.batch_size)
             try:
                 parsed = self._parsed(items, parsing)
                 parsing = self._parse_async(following) if following else None
+                self.spool.renew(items + following)     # the shared spool's leases (shared.py)
                 ok = self.process_batch(items, parsed, summary)
             except Exception:
                 # Never strand claimed files in active/: give them back, then report.
@@ -194,18 +197,26 @@ class Worker:
             if item.path.exists():
                 self.spool.release(item)
 
-    def run_forever(self, stop: threading.Event | None = None, wakeup=None, relay: bool = True) -> None:
-        """Drain, then wait for a wake-up (an object with ``wait(timeout)``) or the poll interval."""
+    def run_forever(self, stop: threading.Event | None = None, wakeup=None, relay: bool = True,
+                    heartbeat: Callable[[int, str], None] | None = None) -> None:
+        """Drain, then wait for a wake-up (an object with ``wait(timeout)``) or the poll interval.
+        ``heartbeat``: a cluster node's (acting/cluster.Heartbeat), told after every round."""
         stop = stop or threading.Event()
         self.spool.recover()
         self.log_batches = True
+        last_error = ""
         while not stop.is_set():
             try:
                 summary = self.drain(relay=relay)
                 if summary.sent or summary.send_deferred or summary.send_failed:
                     log.info(summary.line())
-            except Exception:
+                if summary.deferred_db:
+                    last_error = f"{self.clock.now():%Y-%m-%dT%H:%M:%SZ} database unavailable"
+            except Exception as exc:
                 log.exception("worker round failed; next round in a moment")
+                last_error = f"{self.clock.now():%Y-%m-%dT%H:%M:%SZ} {type(exc).__name__}: {exc}"[:300]
+            if heartbeat is not None:
+                heartbeat(self.spool.local_pending(), last_error)
             (wakeup or stop).wait(self.config.worker.poll_interval)
 
     # -- one batch ------------------------------------------------------------------
@@ -223,13 +234,13 @@ class Worker:
 
         try:
             try:
-                done, failed = self._write(prepared, isolate=False)
+                done, failed, lost = self._write(prepared, isolate=False)
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
                 # Something in the batch failed: do it again, a savepoint per message, to
                 # find the message at fault and let the others through.
-                done, failed = self._write(prepared, isolate=True)
+                done, failed, lost = self._write(prepared, isolate=True)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -240,6 +251,9 @@ class Worker:
             return False
         self.outage.state(True)
 
+        for p in lost:      # another node has it now (this one stalled past its lease)
+            log.info("%s: the claim went to another node; left to it", p.item.id)
+            self.spool.drop(p.item)
         for p, outcome in done:
             self.spool.archive(p.item, self.config.mail_dir, p.envelope.received)
             summary.processed += 1
@@ -260,14 +274,18 @@ class Worker:
         return True
 
     def _write(self, prepared: list[Prepared], isolate: bool
-               ) -> tuple[list[tuple[Prepared, Outcome]], list[tuple[Prepared, Exception]]]:
+               ) -> tuple[list[tuple[Prepared, Outcome]], list[tuple[Prepared, Exception]], list[Prepared]]:
         """One transaction for the batch. Without ``isolate`` any failure aborts it all (the
-        common case pays no savepoints); with it, each message has its own savepoint."""
+        common case pays no savepoints); with it, each message has its own savepoint. Its
+        first statement fences the spool's claims: what another node took over is lost."""
         done: list[tuple[Prepared, Outcome]] = []
         failed: list[tuple[Prepared, Exception]] = []
         outbox = OutboxBatch()
         context = self.context(self.organisation.policy)
         with self.engine.begin() as conn:
+            ours = self.spool.fence(conn, [p.item for p in prepared])
+            lost = [p for p in prepared if p.item.id not in ours]
+            prepared = [p for p in prepared if p.item.id in ours]
             if not isolate:     # the loop guard's counts for the batch's senders, in one query
                 outbox.prefetch(conn, {p.mail.sender.email.lower() for p in prepared
                                        if p.mail.sender and p.mail.sender.email}, self.clock.now())
@@ -287,7 +305,8 @@ class Worker:
                 conn.execute(INSERT_OUTBOX, outbox)
             if outbox.changes:
                 conn.execute(INSERT_CHANGES, outbox.changes)
-        return done, failed
+            self.spool.unfence(conn, [p.item for p, _ in failed])
+        return done, failed, lost
 
     def actions(self, conn: Connection, outbox: OutboxBatch | None = None) -> Actions:
         """The writer, on ``conn``; ``outbox``: the batch's rows, inserted once by ``_write``."""

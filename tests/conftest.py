@@ -201,10 +201,17 @@ class Harness:
             bad = create_engine("postgresql+psycopg://maild:maild@127.0.0.1:1/none",
                                 connect_args={"connect_timeout": 2})
             self.app._sessions.configure(bind=bad)
+            spool = self.app.spool       # the shared spool (intake/shared.py) loses it too
+            spool_engine = getattr(spool, "_engine", None)
+            if hasattr(spool, "_make_engine"):
+                spool.close()
+                spool._engine = bad
             try:
                 yield
             finally:
                 self.app._sessions.configure(bind=good)
+                if hasattr(spool, "_make_engine"):
+                    spool._engine = spool_engine
         self.app.engine.dispose()
 
 

@@ -1,5 +1,6 @@
 """The shape docs/architecture.md promises, checked on the code itself: no import cycles, the
-stages import only what they may (reading is pure, intake never touches the database,
+stages import only what they may (reading is pure, intake touches the database only in the
+shared spool,
 deciding never writes), and no module grows past the size one person reads in a sitting."""
 from __future__ import annotations
 
@@ -106,6 +107,23 @@ def test_reading_is_pure_and_intake_never_touches_the_database():
             assert reaches(edges, name, "maild.acting") == [] and reaches(edges, name, "maild.deciding") == [], name
         if name.startswith("maild.intake."):
             assert reaches(edges, name, "maild.acting") == [], name
+
+
+def test_of_intake_only_the_shared_spool_speaks_to_the_database():
+    """With PostgreSQL, accepted mail goes into the shared spool's table before its 250 (issue
+    16, docs/cluster.md); the SMTP side and the directory spool never see a database."""
+    for name, path in modules().items():
+        if name.startswith("maild.intake.") and name != "maild.intake.shared":
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            used = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+            used |= {n.module.split(".")[0] for n in ast.walk(tree)
+                     if isinstance(n, ast.ImportFrom) and n.module and not _type_checking_only(tree, n)}
+            assert "sqlalchemy" not in used and "psycopg" not in used, name
+
+
+def _type_checking_only(tree: ast.Module, node: ast.AST) -> bool:
+    return any(isinstance(stmt, ast.If) and getattr(stmt.test, "id", "") == "TYPE_CHECKING"
+               and node in ast.walk(stmt) for stmt in ast.walk(tree))
 
 
 def test_deciding_never_writes():

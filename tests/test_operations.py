@@ -101,7 +101,13 @@ def test_a_duplicate_processed_again_after_a_crash_is_still_one_record(maild):
     archived = sorted(maild.app.config.mail_dir.rglob("*.msg"))[-1]
     shutil.copy(archived, maild.app.spool.incoming / archived.stem)
     summary = maild.drain()
-    assert (summary.duplicates, summary.retried, summary.quarantined) == (1, 0, 0)
+    if maild.app.config.db_url.startswith("postgresql"):
+        # The shared spool marked it done in the commit: the copy is recognised before it is
+        # processed (intake/shared.py), and leaves nothing behind.
+        assert (summary.processed, summary.retried, summary.quarantined) == (0, 0, 0)
+        assert list(maild.app.spool.incoming.iterdir()) == []
+    else:
+        assert (summary.duplicates, summary.retried, summary.quarantined) == (1, 0, 0)
     rows = json.loads(cli(maild, "log", "--json").output)
     assert [r["disposition"] for r in rows] == ["ticket-created", "duplicate"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+from sqlalchemy import text
 
 from maild.intake import spool
 
@@ -33,7 +34,15 @@ def converse(port: int, data: bytes) -> list[bytes]:
 
 
 def stored(h) -> bytes:
-    [path] = list(h.app.spool.incoming.iterdir())
+    """The one message the spool holds: a file in incoming/, or, on PostgreSQL, the shared
+    spool's row (intake/shared.py)."""
+    paths = list(h.app.spool.incoming.iterdir())
+    if h.app.config.db_url.startswith("postgresql"):
+        assert paths == []
+        with h.app.spool.engine.connect() as conn:
+            [raw] = conn.execute(text("SELECT raw FROM spool")).scalars()
+        return bytes(raw)
+    [path] = paths
     return spool.read(path)[1]
 
 

@@ -28,6 +28,7 @@ class DatabaseState:
     problem: diagnose.Problem | None = None
     tickets: dict[str, int] = field(default_factory=dict)     # by status
     outbox: dict[str, int] = field(default_factory=dict)      # by status
+    cluster: dict | None = None      # PostgreSQL: the shared spool and the nodes seen (issue 16)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ class Status:
             out.append("tickets:       " + ", ".join(f"{n} {s}" for s, n in sorted(base.tickets.items())))
         if base.outbox:
             out.append("outgoing:      " + ", ".join(f"{n} {s}" for s, n in sorted(base.outbox.items())))
-        out += [f"spool:         {self.spool['waiting']} waiting, {self.spool['quarantined']} quarantined",
+        if base.cluster is not None:
+            out += _cluster_lines(base.cluster)
+        out += [f"spool:         {self.spool['waiting']} waiting, {self.spool['quarantined']} quarantined"
+                + (" (this node's directory)" if base.cluster is not None else ""),
                 f"rules:         {cfg.rules_dir}",
                 "departments:   " + ", ".join(f"{code} <{address}>" for code, address in self.departments),
                 f"listens on:    {cfg.smtp.host}:{cfg.smtp.port}",
@@ -85,6 +89,7 @@ class Status:
             "database": {"url": base.shown, "from": self.db_from, "state": base.state, "revision": base.revision,
                          "problem": base.problem.sentence if base.problem else None,
                          "tickets": base.tickets, "outbox": base.outbox},
+            "cluster": base.cluster,
             "spool": self.spool,
             "rules": str(cfg.rules_dir),
             "departments": [{"code": code, "address": address} for code, address in self.departments],
@@ -140,7 +145,8 @@ def database(cfg: Config) -> DatabaseState:
             revision = db.database_revision(conn)
             if revision == db.SCHEMA_REVISION:
                 return DatabaseState(shown, "ready", revision, None, _counts(conn, "tickets"),
-                                     _counts(conn, "outbox"))
+                                     _counts(conn, "outbox"),
+                                     _cluster(conn, cfg) if engine.dialect.name == "postgresql" else None)
             tables = db.maild_tables(conn)
             others = sorted(set(inspect(conn).get_table_names()) - tables - {db.VERSION_TABLE})
     except Exception as exc:
@@ -172,3 +178,43 @@ def _spool(root: Path) -> dict[str, int]:
             return sum(1 for e in os.scandir(root / folder) if not e.name.endswith(".reason"))
         return 0
     return {"waiting": count("incoming") + count("active"), "quarantined": count("quarantine")}
+
+
+def _cluster(conn, cfg: Config) -> dict:
+    """The shared spool and every node the database has heard of: alive (a heartbeat within
+    cluster.ALIVE_SECONDS), how long ago, the claims it holds, its local spool, its last error."""
+    from maild.acting import cluster
+    spool = {state: n for state, n in conn.execute(text("SELECT state, COUNT(*) FROM spool GROUP BY state"))}
+    claims = dict(conn.execute(text("SELECT node, COUNT(*) FROM spool WHERE state = 'incoming' "
+                                    "AND claim IS NOT NULL AND lease_until > now() GROUP BY node")).all())
+    expired = conn.execute(text("SELECT COUNT(*) FROM spool WHERE state = 'incoming' AND claim IS NOT NULL "
+                                "AND lease_until <= now()")).scalar_one()
+    due = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()")
+                       ).scalar_one()
+    failed = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")).scalar_one()
+    now = conn.execute(text("SELECT now()")).scalar_one()
+    nodes = [{"name": n.name, "pid": n.pid, "alive": (now - n.seen_at).total_seconds() <= cluster.ALIVE_SECONDS,
+              "seen_seconds_ago": round((now - n.seen_at).total_seconds(), 1),
+              "started_at": n.started_at.isoformat(), "claims": claims.get(n.name, 0),
+              "local_spool": n.facts.get("local_spool", 0), "last_error": n.facts.get("last_error", ""),
+              "listen": n.facts.get("listen", ""), "this": n.name == cfg.cluster.node_name}
+             for n in cluster.nodes(conn)]
+    return {"node": cfg.cluster.node_name, "lease": cfg.cluster.lease,
+            "spool": {"incoming": spool.get("incoming", 0), "done": spool.get("done", 0),
+                      "quarantined": spool.get("quarantined", 0), "expired_claims": expired},
+            "outbox_due": due, "outbox_failed": failed, "nodes": nodes}
+
+
+def _cluster_lines(c: dict) -> list[str]:
+    spool = c["spool"]
+    out = [f"shared spool:  {spool['incoming']} waiting ({spool['expired_claims']} on expired claims), "
+           f"{spool['quarantined']} quarantined, {spool['done']} done; outgoing: {c['outbox_due']} due now, "
+           f"{c['outbox_failed']} failed",
+           f"nodes:         this one is {c['node']!r}"
+           + ("" if c["nodes"] else "; none seen yet (serve writes a heartbeat)")]
+    for n in c["nodes"]:
+        out.append(f"               {n['name']}{' (this)' if n['this'] else ''}: "
+                   + ("alive" if n["alive"] else "NOT SEEN") + f" {n['seen_seconds_ago']} s ago, pid {n['pid']}, "
+                   f"{n['claims']} claimed, {n['local_spool']} in its own spool"
+                   + (f", last error: {n['last_error']}" if n["last_error"] else ""))
+    return out

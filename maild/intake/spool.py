@@ -35,8 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maild.values import Envelope
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 TMP_STALE_SECONDS = 3600
 
@@ -46,6 +50,7 @@ class SpoolItem:
     id: str          # stable across retries: "<time>-<random>"
     attempts: int
     path: Path       # where the file is now (active/ once claimed)
+    claim: str = ""  # the shared spool's claim token (shared.py); the directory needs none
 
 
 def new_id() -> str:
@@ -73,7 +78,7 @@ def _sync_filesystem(path: Path, syncfs: Callable[[int], int]) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -97,6 +102,9 @@ class Spool:
         self.quarantine = self.root / "quarantine"
         for d in (self.tmp, self.incoming, self.active, self.quarantine):
             d.mkdir(parents=True, exist_ok=True)
+
+    def close(self) -> None:
+        """Nothing to let go of (the shared spool has its database connections)."""
 
     def check_writable(self) -> None:
         """Raise the OSError a message's write would meet (``serve`` says it once at start
@@ -137,12 +145,16 @@ class Spool:
             raise
         for item_id in ids:
             os.rename(self.tmp / item_id, self.incoming / item_id)
-        _fsync_dir(self.incoming)
+        fsync_dir(self.incoming)
         return ids
 
     # -- processing --------------------------------------------------------------
     def pending(self) -> int:
         """Files waiting that may be taken now (a failed one waits for its time)."""
+        return self.local_pending()
+
+    def local_pending(self) -> int:
+        """What waits in this node's directory (the shared spool's fallback, shared.py)."""
         now = time.time()
         return sum(1 for e in os.scandir(self.incoming) if _due(e.name, now))
 
@@ -159,6 +171,26 @@ class Spool:
             item_id, _, rest = name.partition("~")
             items.append(SpoolItem(item_id, int(rest.partition("~")[0] or 0), self.active / name))
         return items
+
+    # The shared spool's claims (shared.py); a directory's claim is the rename, so these are
+    # trivial here: every claimed file stays ours.
+    def renew(self, items: list[SpoolItem]) -> None:
+        """Keep the claims of items waiting to be written."""
+
+    def fence(self, conn: Connection, items: list[SpoolItem]) -> set[str]:
+        """The ids of ``items`` still ours, marked done in the transaction ``conn``."""
+        return {item.id for item in items}
+
+    def unfence(self, conn: Connection, items: list[SpoolItem]) -> None:
+        """``items`` failed in the transaction after all."""
+
+    @property
+    def database_down(self) -> bool:
+        """The shared spool could not reach its database (a directory never needs one)."""
+        return False
+
+    def drop(self, item: SpoolItem) -> None:
+        """Forget an item whose claim was lost (never, for a directory)."""
 
     def requeue(self, item_id: str) -> bool:
         """A quarantined file back into ``incoming`` with its attempts forgotten (the

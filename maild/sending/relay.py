@@ -11,7 +11,8 @@ existing file is not written again). Relay delivery is at least once: a row is c
 commit right after the relay's ``250``; only a crash or a dropped connection between
 those two instants sends the mail again, with the same Message-ID, which mail clients fold
 together. The opposite choice (mark before sending) would lose mail, which a helpdesk must
-not do. Claims older than ``CLAIM_TIMEOUT`` (a sender that died) are taken again.
+not do. Claims older than four relay timeouts (a sender that died; Maildir: ``CLAIM_TIMEOUT``)
+are taken again.
 Return path: every mail leaves with a VERP envelope sender (verp.py), so a bounce names
 the exact row. Failed rows are reported to their department (``failures``).
 Security: every recipient was checked when the row was queued (plan.mailable: a plain
@@ -70,7 +71,8 @@ class Maildir:
         os.rename(tmp, self.root / "new" / name)
 
 
-CLAIM_TIMEOUT = timedelta(minutes=10)
+CLAIM_TIMEOUT = timedelta(minutes=10)       # Maildir delivery: writing one file never takes longer
+RELAY_CLAIMS = 4            # relay.timeout's: a relay conversation that slow has failed (issue 16)
 
 
 class Relay:
@@ -81,12 +83,16 @@ class Relay:
         self.maildir = Maildir(maildir)
         self.hostname = hostname
         self.secret = secret
+        # How long a claimed row may stay ``sending`` before a sender (this node's, restarted, or
+        # another node's) takes it again: the sender that claimed it died. Bounded by the relay's
+        # own timeout so that mail a dead node had claimed does not wait ten minutes for it.
+        self.claim_timeout = (timedelta(seconds=RELAY_CLAIMS * config.timeout) if config.host else CLAIM_TIMEOUT)
 
     def return_path(self, row: Outbox) -> str:
         return verp.return_path(self.secret, row.sender, row.message_id) if self.secret else row.sender
 
     def due(self, session: Session, limit: int) -> list[Outbox]:
-        stale = self.clock.now() - CLAIM_TIMEOUT
+        stale = self.clock.now() - self.claim_timeout
         query = (select(Outbox).where(
             ((Outbox.status == "pending") & (Outbox.next_attempt_at <= self.clock.now()))
             | ((Outbox.status == "sending") & (Outbox.next_attempt_at <= stale)))

@@ -194,3 +194,14 @@ def _department(app: App, code: str | None):
     if found is None:
         raise Fail(f"no department {code!r} (the rules have {', '.join(d.code for d in org.departments)})")
     return found
+
+
+def job_done(app, conn, job: str, period: str) -> str:
+    """``--once``: claim ``job`` for ``period`` in ``conn``'s transaction (acting/cluster.py);
+    "" when it is this run's to do, else the sentence saying who did it."""
+    from maild.acting import cluster
+    earlier = cluster.once(conn, job, period, app.config.cluster.node_name, app.clock.now())
+    if earlier is None:
+        return ""
+    return (f"{job} for {period} was already queued by node {earlier.node} at {app.local.when(earlier.at)}; "
+            "nothing sent (without --once it is sent again)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from maild import config as config_mod
-from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, echo, main, using_database
+from maild.admin.cli.base import EX_CONFIG, Fail, _app, _department, command, echo, job_done, main, using_database
 from maild.app import App
 from maild.values import OutboxKind
 
@@ -32,6 +32,8 @@ def _stamp(app: App, start, end) -> str:
     return f"{app.local.date_of(start):%Y-%m-%d}-{app.local.date_of(end):%Y-%m-%d}"
 
 def _report_options(f):
+    f = click.option("--once", is_flag=True, help="Mailed: not if a node of this database already mailed "
+                     "this report for this period to this address (the timer's way).")(f)
     f = click.option("--mail", "mail_configured", is_flag=True,
                      help="Mail it to the address in the config ([reports]).")(f)
     f = click.option("--mail-to", help="Mail it to this address, the data attached.")(f)
@@ -71,7 +73,7 @@ def _mail_report(app: App, conn, to: str, department, template: str, files, **co
 @command(report, "phone")
 @_report_options
 @click.pass_context
-def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured) -> None:
+def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured, once) -> None:
     """Employees who had tickets filed by phone (#new) in the period, most first: the
     report for HR. With --mail-to or --mail it goes as mail with a CSV attachment."""
     from maild.reports import report as reports
@@ -82,6 +84,10 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
     to = _report_address(app, mail_to, mail_configured, "phone_to")
     with using_database(app), app.engine_begin() as conn:
         rows = reports.phone(conn, start, end, department.code if department else None)
+        if to and once and (done := job_done(app, conn, f"report-phone:{dept or '*'}",
+                                             f"{_stamp(app, start, end)}:{to}")):
+            echo(done)
+            return
         if to:
             data = reports.phone_csv(rows, app.local).encode("utf-8-sig")     # the BOM: Excel reads it as UTF-8
             _mail_report(app, conn, to, department, "report_phone",
@@ -94,7 +100,7 @@ def report_phone(ctx: click.Context, since, until, dept, fmt, mail_to, mail_conf
 @command(report, "summary")
 @_report_options
 @click.pass_context
-def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured) -> None:
+def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_configured, once) -> None:
     """Per department and category: opened, closed, closed without processing, transferred,
     median time to first response and to close; and the open backlog by age. Mailed, it
     carries the CSV and an SVG chart."""
@@ -106,6 +112,10 @@ def report_summary(ctx: click.Context, since, until, dept, fmt, mail_to, mail_co
     to = _report_address(app, mail_to, mail_configured, "summary_to")
     with using_database(app), app.engine_begin() as conn:
         result = reports.summary(conn, start, end, department.code if department else None)
+        if to and once and (done := job_done(app, conn, f"report-summary:{dept or '*'}",
+                                             f"{_stamp(app, start, end)}:{to}")):
+            echo(done)
+            return
         if to:
             stem = f"summary-{_stamp(app, start, end)}"
             files = (File(f"{stem}.csv", "text/csv; charset=utf-8", reports.summary_csv(result).encode("utf-8-sig")),

@@ -7,7 +7,7 @@ import click
 
 from maild.acting import store
 from maild.admin import views
-from maild.admin.cli.base import Fail, _app, _department, command, echo, main, using_database
+from maild.admin.cli.base import Fail, _app, _department, command, echo, job_done, main, using_database
 from maild.deciding import match
 from maild.values import Status
 
@@ -77,14 +77,20 @@ def outbox_list(ctx: click.Context, status, as_json) -> None:
 
 @command(main, "digest")
 @click.option("--dept", help="Only this department (default: all).")
+@click.option("--once", is_flag=True, help="Not if a node of this database already queued today's "
+              "(the timer's way: each node of a cluster has one).")
 @click.pass_context
-def digest_command(ctx: click.Context, dept) -> None:
+def digest_command(ctx: click.Context, dept, once: bool) -> None:
     """Queue the daily digest of open and overdue tickets to each department's staff
     (systemd/maild-digest.timer runs this each working morning)."""
     from maild.reports import digest
     app = _app(ctx)
     department = _department(app, dept)
     with using_database(app), app.engine_begin() as conn:
+        period = f"{app.local.today(app.clock):%Y-%m-%d}"
+        if once and (done := job_done(app, conn, f"digest:{department.code if department else '*'}", period)):
+            echo(done)
+            return
         count = digest.send(app.actions(conn), app.organisation(), app.clock.now(),
                             department.code if department else None)
     echo(f"queued {count} digest mail(s)")
