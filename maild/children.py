@@ -13,7 +13,7 @@ WORKER_NICENESS = 8
 PR_SET_PDEATHSIG = 1
 
 
-def child_setup(close_fds: tuple[int, ...] = ()) -> None:
+def child_setup(close_fds: tuple[int, ...] = (), nice: bool = True) -> None:
     """In a child: drop what fork copied from the listener (its asyncio signal wake-up fd,
     which would replay every signal of ours in the parent, and its listening sockets),
     stop with the parent even if it is killed outright, leave SIGINT to the parent, and
@@ -29,4 +29,5 @@ def child_setup(close_fds: tuple[int, ...] = ()) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Accept fast, process later: when both want the CPU, the SMTP listener goes first
     # (a sender waits for its 250; a spooled message can wait a moment for its ticket).
-    os.nice(WORKER_NICENESS)
+    if nice:        # not an SMTP listener (issue 16: several share the port)
+        os.nice(WORKER_NICENESS)

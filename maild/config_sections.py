@@ -2,6 +2,7 @@
 key's type, default and meaning is declared in config_schema.py)."""
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 
@@ -19,6 +20,11 @@ class SmtpConfig:
     session_lifetime: int = 1800        # seconds one session may last in all (then 421 4.4.2)
     min_data_rate: int = 64             # bytes a second DATA must average ...
     min_rate_after: int = 30            # ... once it has run this many seconds (a byte every 3 s is no mail)
+    listeners: int = 0                  # serve: SMTP listener processes on the one port (0: one per core)
+
+    @property
+    def listener_count(self) -> int:
+        return self.listeners or max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)

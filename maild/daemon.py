@@ -11,6 +11,8 @@ Failure: a worker or sender that dies is started again by the listener (the spoo
 outbox keep their work); the listener failing to bind is a one-line error and exit 75.
 Security: children drop the listener's sockets and signal descriptor (children.py) and stop
 with the parent; nothing runs as root (systemd/maild.service sets the user).
+Listeners: with ``smtp.listeners`` above 1 (default: one per core) this process and N-1
+listener children each accept on their own ``SO_REUSEPORT`` socket of the one port.
 Config: everything under ``[smtp]`` and ``[worker]``; see docs/config.md.
 """
 from __future__ import annotations
@@ -25,11 +27,12 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 
 from maild.acting import diagnose
 from maild.app import App
 from maild.children import child_setup
-from maild.config import Config
+from maild.config import Config, SmtpConfig
 from maild.intake.receive import smtp_factory
 from maild.values import Exit
 
@@ -106,6 +109,52 @@ def _web_main(config: Config, web_fd: int, wake_fd: int, close_fds: tuple[int, .
         app.close()
 
 
+def _listener_main(config: Config, listen_fd: int, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
+    """One more SMTP listener on the shared port (``smtp.listeners``): its own event loop,
+    intake handler and group commit, at the listener's priority."""
+    child_setup(close_fds, nice=False)
+    app = App.create(config)
+    try:
+        asyncio.run(_listen_only(app, socket.socket(fileno=listen_fd), lambda: _kick(wake_fd)))
+    finally:
+        app.close()
+
+
+async def _listen_only(app: App, sock: socket.socket, kick: Callable[[], None]) -> None:
+    cfg, loop = app.config, asyncio.get_running_loop()
+    server = await loop.create_server(smtp_factory(app.intake(on_accept=kick), _share(cfg), cfg.hostname),
+                                      sock=sock)
+    stopping = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, app.organisation.reload)
+    await stopping.wait()
+    server.close()
+    await server.wait_closed()
+
+
+def _share(cfg: Config) -> SmtpConfig:
+    """Each listener counts only its own sessions: the limits are shared out among them."""
+    n = cfg.smtp.listener_count
+    return replace(cfg.smtp, max_sessions=-(-cfg.smtp.max_sessions // n),
+                   max_connections_per_client=-(-cfg.smtp.max_connections_per_client // n))
+
+
+def _reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets bound to one address with SO_REUSEPORT; the kernel spreads new
+    connections over them. The parent keeps them all open, so a listener that dies loses no
+    connection: its socket's queue waits for the listener started in its place."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            socks.append(socket.create_server((host, port), family=family, reuse_port=True, backlog=511))
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
+
+
 def _kick(wake_fd: int) -> None:
     with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
         os.write(wake_fd, b"!")
@@ -139,7 +188,9 @@ class Daemon:
 
     def _start(self, name: str) -> None:
         target, args = self.roles[name]
-        close = self.listen_fds + (() if name == "web" or self.web_sock is None else (self.web_sock.fileno(),))
+        own = args[1] if name.startswith("listener-") else None
+        close = tuple(fd for fd in self.listen_fds if fd != own) + (
+            () if name == "web" or self.web_sock is None else (self.web_sock.fileno(),))
         child = self.ctx.Process(target=target, name=f"maild-{name}", args=args + (close,), daemon=False)
         child.start()
         self.children[name] = child
@@ -158,14 +209,23 @@ class Daemon:
         cfg = self.app.config
         handler = self.app.intake(on_accept=self.kick)
         loop = asyncio.get_running_loop()
+        count = cfg.smtp.listener_count
         try:
-            server = await loop.create_server(
-                smtp_factory(handler, cfg.smtp, cfg.hostname),
-                host=cfg.smtp.host, port=cfg.smtp.port)
+            if count == 1:
+                server = await loop.create_server(smtp_factory(handler, cfg.smtp, cfg.hostname),
+                                                  host=cfg.smtp.host, port=cfg.smtp.port)
+            else:       # this process serves the first socket, a listener child each other one
+                socks = _reuse_port_sockets(cfg.smtp.host, cfg.smtp.port, count)
+                server = await loop.create_server(smtp_factory(handler, _share(cfg), cfg.hostname), sock=socks[0])
         except OSError as exc:
             raise ListenError(f"cannot listen on {cfg.smtp.host}:{cfg.smtp.port}: {exc.strerror or exc}",
                               diagnose.listen_kind(exc)) from None
         self.listen_fds = tuple(sock.fileno() for sock in server.sockets)
+        if count > 1:
+            self.listen_fds = tuple(sock.fileno() for sock in socks)
+            for index, sock in enumerate(socks[1:], start=1):
+                sock.set_inheritable(True)
+                self.roles[f"listener-{index}"] = (_listener_main, (cfg, sock.fileno(), self.wake_w))
         if cfg.web.enabled:
             try:
                 self.web_sock = socket.create_server((cfg.web.host, cfg.web.port))
@@ -180,7 +240,8 @@ class Daemon:
         self.app.organisation.reader.warm()
         for name in self.roles:
             self._start(name)
-        log.info("listening for SMTP on %s:%s", cfg.smtp.host, cfg.smtp.port)
+        log.info("listening for SMTP on %s:%s%s", cfg.smtp.host, cfg.smtp.port,
+                 f" ({count} listener processes)" if count > 1 else "")
         if self.web_sock is not None:
             log.info("the employees' pages are at %s/", cfg.web.base_url)
         for line in where_mail_goes(cfg, [d.address for d in self.app.organisation().departments]):

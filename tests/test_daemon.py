@@ -111,3 +111,63 @@ def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
                                 capture_output=True, text=True, timeout=30)
     assert result.returncode == 75
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, db_url):
+    """`serve --listeners 2` (issue 16): two processes accept on one port (SO_REUSEPORT); with
+    the first stopped the second still answers; a listener killed outright is started again and
+    the connections the kernel gave its socket meanwhile are answered."""
+    import re
+    import threading
+    port = free_port()
+    env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url)
+    subprocess.run([str(MAILD), "db", "init"], env=env, check=True, capture_output=True, timeout=60)
+    with open(tmp_path / "serve.log", "w+") as log:
+        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}", "--listeners", "2"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    outbox = tmp_path / "data" / "outbox" / "new"
+    accepted: list[int] = []
+    errors: list[str] = []
+
+    def send(i: int, timeout: float) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, timeout=timeout) as client:
+                client.sendmail(f"user{i}@torex.ru", ["osticket@torex.ru"], mail(sender=f"user{i}@torex.ru"))
+            accepted.append(i)
+        except (OSError, smtplib.SMTPException) as exc:
+            errors.append(f"{i}: {exc!r}")
+
+    try:
+        assert _wait(lambda: "(2 listener processes)" in Path(log.name).read_text()), Path(log.name).read_text()
+        [child] = re.findall(r"listener-1 started \(pid (\d+)\)", Path(log.name).read_text())
+        # The first listener (this process) stopped: the second answers its share of new connections.
+        proc.send_signal(signal.SIGSTOP)
+        threads = [threading.Thread(target=send, args=(i, 2.0)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        proc.send_signal(signal.SIGCONT)
+        assert 0 < len(accepted) < 20, f"{len(accepted)} of 20 accepted with the first listener stopped"
+        # The second killed outright: every connection is still answered (its socket waits).
+        os.kill(int(child), signal.SIGKILL)
+        first = len(accepted)
+        for i in range(100, 120):
+            for _ in range(5):          # as an MTA: a 421 (the stale sessions of the stop still counted) is retried
+                send(i, 30.0)
+                if accepted[-1:] == [i]:
+                    break
+                time.sleep(0.5)
+        assert len(accepted) == first + 20, errors[-3:]
+        assert _wait(lambda: "listener-1 exited" in Path(log.name).read_text())
+        # Every accepted mail is a ticket with its acknowledgement and two alerts; the connections
+        # the stopped listener never greeted sent nothing.
+        assert _wait(lambda: outbox.is_dir() and len(list(outbox.iterdir())) == 3 * len(accepted), 60)
+        time.sleep(1)
+        assert len(list(outbox.iterdir())) == 3 * len(accepted)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()

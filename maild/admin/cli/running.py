@@ -31,8 +31,10 @@ from maild.values import Envelope, SystemClock
 @command(main)
 @click.option("--smtp", "listen", metavar="HOST:PORT", help="Listen here (default smtp.listen).")
 @click.option("--web", "with_web", is_flag=True, help="Also serve the employees' pages (as web.enabled).")
+@click.option("--listeners", type=click.IntRange(0, 64), default=None,
+              help="SMTP listener processes on the port (default smtp.listeners; 0: one per core).")
 @click.pass_context
-def serve(ctx: click.Context, listen, with_web: bool) -> None:
+def serve(ctx: click.Context, listen, with_web: bool, listeners: int | None) -> None:
     """Listen for SMTP and process mail continuously (and serve the web pages with --web or
     web.enabled)."""
     from dataclasses import replace
@@ -42,6 +44,8 @@ def serve(ctx: click.Context, listen, with_web: bool) -> None:
     app = _app(ctx)
     if with_web:
         app.config = replace(app.config, web=replace(app.config.web, enabled=True))
+    if listeners is not None:
+        app.config = replace(app.config, smtp=replace(app.config.smtp, listeners=listeners))
     if app.config.web.enabled:
         require_web()       # here, once: not a child failing to start every second
     try:
