@@ -34,6 +34,7 @@ from maild.app import App
 from maild.children import child_setup
 from maild.config import Config, SmtpConfig
 from maild.intake.receive import smtp_factory
+from maild.sdnotify import Notifier
 from maild.values import Exit
 
 log = logging.getLogger("maild.daemon")
@@ -182,6 +183,7 @@ class Daemon:
         self.children: dict[str, mp.process.BaseProcess] = {}
         self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
         self.web_sock: socket.socket | None = None    # `[web] enabled`: bound here, served by the web child
+        self.notifier = Notifier()
 
     def kick(self) -> None:
         _kick(self.wake_w)
@@ -197,8 +199,10 @@ class Daemon:
         log.info("%s started (pid %s)", name, child.pid)
 
     def _reload(self) -> None:
+        self.notifier.reloading()
         self.app.organisation.reload()
         self._signal_children()
+        self.notifier.ready("rules reloaded")
 
     def _signal_children(self) -> None:
         for child in self.children.values():
@@ -250,7 +254,10 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self._reload)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
+        # Bound, the schema checked (serve's init_db), the children started: systemd may go on.
+        self.notifier.ready(f"listening for SMTP on {cfg.smtp.host}:{cfg.smtp.port}")
         while not stopping.is_set():
+            self.notifier.alive()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
             # The change watch: an edited rules file is taken (or refused) without a signal.
@@ -260,6 +267,7 @@ class Daemon:
                 if not stopping.is_set() and not child.is_alive():
                     log.error("%s exited (code %s); restarting it", name, child.exitcode)
                     self._start(name)
+        self.notifier.stopping()
         server.close()
         await server.wait_closed()
         for child in self.children.values():

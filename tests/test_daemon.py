@@ -44,7 +44,7 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
     env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url, MAILD_RULES=str(rules))
     subprocess.run([str(MAILD), "db", "init"], env=env, check=True, capture_output=True, timeout=60)
     with open(tmp_path / "serve.log", "w+") as log:     # the daemon writes to its own copy of the file
-        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
+        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}", "--listeners", "2"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
         assert _wait(lambda: _listening(port)), "maild serve did not start listening"
@@ -90,7 +90,8 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
         before = text.count("rules reloaded")
         proc.send_signal(signal.SIGHUP)
         time.sleep(2)
-        assert 1 <= Path(log.name).read_text().count("rules reloaded") - before <= 3
+        # (four processes reload: this one, the second listener, the worker, the sender)
+        assert 1 <= Path(log.name).read_text().count("rules reloaded") - before <= 4
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
@@ -171,3 +172,40 @@ def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, 
         code = proc.wait(timeout=30)
     assert code == 0
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_serve_speaks_systemd_notify_ready_watchdog_reload_stopping(tmp_path):
+    """maild.service is Type=notify with WatchdogSec (issue 16): what serve says on the
+    socket systemd hands it, read here from a real datagram socket."""
+    import socket as socketlib
+    port = free_port()
+    address = str(tmp_path / "notify.sock")
+    listener = socketlib.socket(socketlib.AF_UNIX, socketlib.SOCK_DGRAM)
+    listener.bind(address)
+    listener.settimeout(20)
+    env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), NOTIFY_SOCKET=address, WATCHDOG_USEC="2000000")
+    env.pop("WATCHDOG_PID", None)
+    with open(tmp_path / "serve.log", "w+") as log:
+        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}", "--listeners", "1"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    def said() -> str:
+        return listener.recv(4096).decode()
+
+    try:
+        first = said()
+        assert "READY=1" in first and f"MAINPID={proc.pid}" in first and f"127.0.0.1:{port}" in first
+        assert _listening(port)                        # ready means it listens
+        assert said() == "WATCHDOG=1" and said() == "WATCHDOG=1"
+        proc.send_signal(signal.SIGHUP)
+        messages = [said() for _ in range(4)]
+        assert any(m.startswith("RELOADING=1\nMONOTONIC_USEC=") for m in messages)
+        assert any("READY=1" in m and "rules reloaded" in m for m in messages)
+        proc.send_signal(signal.SIGTERM)
+        while (last := said()) == "WATCHDOG=1":
+            pass
+        assert last == "STOPPING=1"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        listener.close()

@@ -68,7 +68,10 @@ class WebState:
         path = self._path(self.pending_dir, item_id)
         if path is None or not path.exists() or self._old(path):
             return None
-        return read(path)
+        try:
+            return read(path)
+        except FileNotFoundError:       # another press took it between the look and the read
+            return None
 
     def filed(self, item_id: str) -> bool:
         """Filed, or being filed by a press this very moment (the other of two at once)."""
