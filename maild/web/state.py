@@ -66,11 +66,11 @@ class WebState:
 
     def waiting(self, item_id: str) -> tuple[Envelope, bytes] | None:
         path = self._path(self.pending_dir, item_id)
-        if path is None or not path.exists() or self._old(path):
+        if path is None:
             return None
         try:
-            return read(path)
-        except FileNotFoundError:       # another press took it between the look and the read
+            return None if self._old(path) else read(path)
+        except FileNotFoundError:       # none, or another press took it between the look and the read
             return None
 
     def filed(self, item_id: str) -> bool:
