@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from maild import metrics
 from maild.acting import db, diagnose
 from maild.acting.actions import Actions
 from maild.acting.blobs import BlobStore
@@ -21,6 +22,7 @@ from maild.deciding.policy import OrganisationHolder
 from maild.intake.receive import IntakeHandler
 from maild.intake.shared import SharedSpool
 from maild.intake.spool import Spool
+from maild.metrics import Metrics
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
 from maild.values import Clock, LocalTime, SystemClock
@@ -45,6 +47,7 @@ class App:
     engine: Engine | None = None
     _sessions: sessionmaker[Session] | None = None
     clock: Clock = field(default_factory=SystemClock)   # the one clock: storage is UTC
+    _metrics: Metrics | None = None
 
     @classmethod
     def create(cls, config: Config) -> App:
@@ -98,8 +101,21 @@ class App:
         engine = self.sessions.kw["bind"]
         return migrate.init(engine) if create else migrate.upgrade(engine)
 
+    @property
+    def metrics(self) -> Metrics:
+        """This process's counters ([metrics] listen; serve's parent prepared their directory)."""
+        if self._metrics is None:
+            self._metrics = metrics.for_process(self.config.metrics.enabled, self.config.cluster.node_name)
+        return self._metrics
+
     def intake(self, on_accept=None) -> IntakeHandler:
-        return IntakeHandler(self.spool, self.organisation, on_accept)
+        counted = self.metrics
+
+        def accepted() -> None:
+            counted.accepted()
+            if on_accept is not None:
+                on_accept()
+        return IntakeHandler(self.spool, self.organisation, accepted)
 
     def worker(self, parser_process: bool = False) -> Worker:
         """The pipeline; with ``parser_process`` (``maild serve``) parsing runs in a process of
@@ -114,7 +130,7 @@ class App:
                       Renderer(cfg.templates_dir, cfg.hostname, self.local), BlobStore(cfg.attachments_dir),
                       Relay(cfg.relay, cfg.outbox_maildir, cfg.hostname, auth.load_secret(cfg.auth, cfg.data_dir),
                             self.clock),
-                      factory, self.clock)
+                      factory, self.clock, self.metrics)
 
     def heartbeat(self) -> Heartbeat | None:
         """A cluster node's heartbeat (PostgreSQL); one node on SQLite has nobody to tell."""

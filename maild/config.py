@@ -27,6 +27,7 @@ from maild.config_sections import (  # noqa: F401 - the sections are config's to
     AuthConfig,
     ClusterConfig,
     LoopGuardConfig,
+    MetricsConfig,
     NotificationsConfig,
     RelayConfig,
     ReportsConfig,
@@ -63,6 +64,7 @@ class Config:
     loop_guard: LoopGuardConfig = field(default_factory=LoopGuardConfig)
     web: WebConfig = field(default_factory=WebConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     # Where data_dir and db came from ("given": the command line or its environment; "file";
     # "default"): ``maild status`` tells the admin why maild uses the directory it uses.
     # Provenance, not configuration: two configs that say the same are equal (compare=False).
@@ -206,6 +208,8 @@ def load(
         loop_guard=LoopGuardConfig(**v["loop_guard"]),
         web=_web(source, v["web"]),
         cluster=_cluster(source, v["cluster"]),
+        metrics=(MetricsConfig(*listen_address(source, str(v["metrics"]["listen"]), "metrics.listen"), enabled=True)
+                 if v["metrics"]["listen"] else MetricsConfig()),
     )
 
 

@@ -145,6 +145,12 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
                              "Links (confirm a request, sign in) one mail address may be sent in an hour; the "
                              "worker's `loop_guard.per_recipient_hour` bounds them too."),
     },
+    "metrics": {
+        "listen": (str, "",
+                   "Where `maild serve` serves its metrics in the Prometheus text format, as HOST:PORT "
+                   "(`127.0.0.1:9125`); empty: none. Keep it local or behind the scraper's network: it tells "
+                   "volumes, not contents."),
+    },
     "cluster": {
         "node": (str, "",
                  "This node's name among the `maild serve` nodes that share one PostgreSQL database "
@@ -208,6 +214,7 @@ SECTION_DOCS: dict[str, str] = {
     "loop_guard": "Budgets for automatic mail to people outside the staff (acknowledgements, answers, notices): "
                   "held mail is not sent (outbox status `held`, `maild outbox release` sends it), so maild and "
                   "another robot never answer each other for ever.",
+    "metrics": "Counters and queue depths of `maild serve` for Prometheus (docs/operations.md#metrics).",
     "cluster": "Several `maild serve` nodes on one PostgreSQL database (docs/cluster.md); with SQLite there is "
                "one node and these keys do nothing.",
     "reports": "Where `maild report … --mail` sends the reports.",

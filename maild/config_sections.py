@@ -128,6 +128,13 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    host: str = "127.0.0.1"
+    port: int = 9125
+    enabled: bool = False       # [metrics] listen given
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     node: str = ""              # this node's name among those sharing a PostgreSQL ("": the host name)
     lease: int = 30             # seconds a node's claim on a spooled message lasts without renewal

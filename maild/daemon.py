@@ -29,7 +29,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from maild.acting import diagnose
+from maild import metrics
+from maild.acting import cluster, diagnose
 from maild.app import App
 from maild.children import child_setup
 from maild.config import Config, SmtpConfig
@@ -156,6 +157,14 @@ def _reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]
     return socks
 
 
+def _depths(app: App) -> dict[str, float]:
+    """The queue depths a scrape reads now; the outbox's only while the database answers."""
+    out = {"spool_waiting": float(app.spool.pending())}
+    with contextlib.suppress(Exception), app.sessions.kw["bind"].connect() as conn:
+        out["outbox_due"], out["outbox_failed"] = map(float, cluster.outbox_depths(conn))
+    return out
+
+
 def _kick(wake_fd: int) -> None:
     with contextlib.suppress(BlockingIOError):   # the pipe is full: the worker has plenty of wake-ups waiting
         os.write(wake_fd, b"!")
@@ -211,6 +220,8 @@ class Daemon:
 
     async def serve(self) -> None:
         cfg = self.app.config
+        if cfg.metrics.enabled:     # before any process makes its counters (this one's intake first)
+            metrics.prepare(cfg.data_dir / "metrics")
         handler = self.app.intake(on_accept=self.kick)
         loop = asyncio.get_running_loop()
         count = cfg.smtp.listener_count
@@ -239,6 +250,14 @@ class Daemon:
                                   f"{exc.strerror or exc}", diagnose.listen_kind(exc)) from None
             self.web_sock.set_inheritable(True)
             self.roles["web"] = (_web_main, (cfg, self.web_sock.fileno(), self.wake_w))
+        if cfg.metrics.enabled:
+            try:
+                metrics.serve(cfg.metrics.host, cfg.metrics.port, cfg.cluster.node_name, lambda: _depths(self.app))
+            except OSError as exc:
+                server.close()
+                raise ListenError(f"cannot serve the metrics on {cfg.metrics.host}:{cfg.metrics.port}: "
+                                  f"{exc.strerror or exc}", diagnose.listen_kind(exc)) from None
+            log.info("metrics at http://%s:%s/metrics", cfg.metrics.host, cfg.metrics.port)
         # The reading's dictionaries and model loaded once here are shared, copy-on-write, by
         # every child forked below (worker, parser processes, sender).
         self.app.organisation.reader.warm()

@@ -44,6 +44,7 @@ from maild.deciding.plan import Planner
 from maild.deciding.policy import OrganisationHolder, Policy
 from maild.intake import spool as spool_mod
 from maild.intake.spool import Spool, SpoolItem
+from maild.metrics import Metrics
 from maild.reading.classify import Verdict
 from maild.reading.mail import Mail
 from maild.reading.prepare import Parsed, read_and_parse_all
@@ -108,7 +109,8 @@ class Worker:
     def __init__(self, config: Config, organisation: OrganisationHolder,
                  sessions: sessionmaker[Session], spool: Spool, renderer: Renderer,
                  blobs: BlobStore, relay: Relay,
-                 parser_factory: Callable[[], Executor] | None = None, clock: Clock | None = None):
+                 parser_factory: Callable[[], Executor] | None = None, clock: Clock | None = None,
+                 metrics: Metrics | None = None):
         self.config = config
         self.organisation = organisation
         self.sessions = sessions
@@ -117,13 +119,14 @@ class Worker:
         self.blobs = blobs
         self.relay = relay
         self.clock = clock or SystemClock()
+        self.metrics = metrics or Metrics()
         self.secret = auth.load_secret(config.auth, config.data_dir)
         self.parser_factory = parser_factory
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
         self.outage = OutageLog(log)
         self.sender = Sender(relay, sessions, organisation, spool, config.worker.poll_interval, self.actions,
-                             self.outage)
+                             self.outage, self.metrics)
 
     def close(self) -> None:
         """Stop the parser process (a child that would otherwise keep the worker alive)."""
@@ -254,8 +257,10 @@ class Worker:
         for p in lost:      # another node has it now (this one stalled past its lease)
             log.info("%s: the claim went to another node; left to it", p.item.id)
             self.spool.drop(p.item)
+        now = self.clock.now()
         for p, outcome in done:
             self.spool.archive(p.item, self.config.mail_dir, p.envelope.received)
+            self.metrics.message(outcome.disposition, (now - p.envelope.received).total_seconds())
             summary.processed += 1
             summary.outcomes.append(outcome)
             if outcome.disposition == Disposition.TICKET_CREATED:

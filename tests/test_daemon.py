@@ -209,3 +209,42 @@ def test_serve_speaks_systemd_notify_ready_watchdog_reload_stopping(tmp_path):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
         listener.close()
+
+
+def test_serve_counts_what_it_does_in_the_prometheus_format(tmp_path):
+    """[metrics] listen (issue 16): every process's counts (the listener's 250s, the worker's
+    dispositions and latency, the sender's results) and the queue depths, per node."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    port, metrics_port = free_port(), free_port()
+    config = tmp_path / "maild.toml"
+    config.write_text(f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n[cluster]\nnode = "mx1"\n', encoding="utf-8")
+    env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_CONFIG=str(config))
+    with open(tmp_path / "serve.log", "w+") as log:
+        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}", "--listeners", "2"], env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+
+    def scrape() -> dict[tuple[str, tuple], float]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    try:
+        assert _wait(lambda: _listening(port)), Path(log.name).read_text()
+        for i in range(4):     # new connections: the kernel spreads them over both listeners
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                client.sendmail(f"user{i}@torex.ru", ["osticket@torex.ru"], mail(sender=f"user{i}@torex.ru"))
+        node = (("node", "mx1"),)
+        assert _wait(lambda: scrape().get(("maild_relay_total", (("node", "mx1"), ("result", "sent")))) == 12.0, 30)
+        seen = scrape()
+        assert seen[("maild_accepted_total", node)] == 4.0
+        assert seen[("maild_messages_total", (("disposition", "ticket-created"), ("node", "mx1")))] == 4.0
+        assert seen[("maild_processing_seconds_count", node)] == 4.0
+        assert 0 < seen[("maild_processing_seconds_sum", node)] < 60
+        assert seen[("maild_spool_waiting", node)] == 0.0
+        assert seen[("maild_outbox_due", node)] == 0.0 and seen[("maild_outbox_failed", node)] == 0.0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()

@@ -12,7 +12,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection, Engine
@@ -82,3 +82,12 @@ def once(conn: Connection, job: str, period: str, node: str, at: datetime) -> Jo
     table = JobRunRow.__table__
     row = conn.execute(select(table).where(table.c.job == job, table.c.period == period)).one()
     return JobRun(row.job, row.period, row.node, row.at)
+
+
+def outbox_depths(conn: Connection) -> tuple[int, int]:
+    """Outgoing mail due now (``pending``, its time come) and ``failed``: for status and metrics
+    (both counts run on the ``outbox_due`` index)."""
+    due = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= :now"),
+                       {"now": datetime.now(UTC)}).scalar_one()
+    failed = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")).scalar_one()
+    return int(due), int(failed)

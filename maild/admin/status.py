@@ -189,9 +189,7 @@ def _cluster(conn, cfg: Config) -> dict:
                                     "AND claim IS NOT NULL AND lease_until > now() GROUP BY node")).all())
     expired = conn.execute(text("SELECT COUNT(*) FROM spool WHERE state = 'incoming' AND claim IS NOT NULL "
                                 "AND lease_until <= now()")).scalar_one()
-    due = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()")
-                       ).scalar_one()
-    failed = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status = 'failed'")).scalar_one()
+    due, failed = cluster.outbox_depths(conn)
     now = conn.execute(text("SELECT now()")).scalar_one()
     nodes = [{"name": n.name, "pid": n.pid, "alive": (now - n.seen_at).total_seconds() <= cluster.ALIVE_SECONDS,
               "seen_seconds_ago": round((now - n.seen_at).total_seconds(), 1),

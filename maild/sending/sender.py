@@ -26,6 +26,7 @@ from maild.acting.actions import Actions
 from maild.acting.db import OutageLog, is_unavailable
 from maild.deciding.policy import OrganisationHolder
 from maild.intake.spool import Spool
+from maild.metrics import Metrics
 from maild.sending.relay import Relay, RelayResult
 from maild.values import Notice, OutboxKind, Recipient
 
@@ -55,7 +56,7 @@ class Outgoing:
 class Sender:
     def __init__(self, relay: Relay, sessions: sessionmaker[Session], organisation: OrganisationHolder,
                  spool: Spool, poll_interval: float, actions: Callable[[Connection], Actions],
-                 outage: OutageLog):
+                 outage: OutageLog, metrics: Metrics | None = None):
         self.relay = relay
         self.sessions = sessions
         self.organisation = organisation
@@ -63,6 +64,7 @@ class Sender:
         self.poll_interval = poll_interval
         self.actions = actions
         self.outage = outage
+        self.metrics = metrics or Metrics()
         self._failures_looked_at = float("-inf")
 
     @property
@@ -102,6 +104,7 @@ class Sender:
             return out
         self.outage.state(True)
         out.add(sent)
+        self.metrics.relayed(sent.sent, sent.deferred, sent.failed)
         # Failures come from this round, or from bounces the worker recorded: look now and
         # then, not on every round (each look is a write transaction on SQLite).
         if sent.failed or time.monotonic() - self._failures_looked_at > FAILURE_LOOK_SECONDS:
