@@ -70,7 +70,7 @@ class Wakeup:
 
 
 def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
-    child_setup(close_fds)
+    child_setup(close_fds, name="maild-worker")
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())
     done = threading.Event()
@@ -84,7 +84,7 @@ def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) 
 
 
 def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
-    child_setup(close_fds)
+    child_setup(close_fds, name="maild-sender")
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())   # SIGHUP would kill it
     done = threading.Event()
@@ -98,7 +98,7 @@ def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
 def _web_main(config: Config, web_fd: int, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
     """``maild web`` as a child of ``serve``, on the socket the parent bound; what it puts
     into the spool wakes the worker as accepted mail does."""
-    child_setup(close_fds)
+    child_setup(close_fds, name="maild-web")
     from maild.web.server import make_app, run as run_web, site_for
     app = App.create(config)
     site = site_for(app)
@@ -114,7 +114,7 @@ def _web_main(config: Config, web_fd: int, wake_fd: int, close_fds: tuple[int, .
 def _listener_main(config: Config, listen_fd: int, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
     """One more SMTP listener on the shared port (``smtp.listeners``): its own event loop,
     intake handler and group commit, at the listener's priority."""
-    child_setup(close_fds, nice=False)
+    child_setup(close_fds, nice=False, name="maild-listener")
     app = App.create(config)
     try:
         asyncio.run(_listen_only(app, socket.socket(fileno=listen_fd), lambda: _kick(wake_fd)))

@@ -25,7 +25,9 @@ Config: ``worker.batch_size``, ``worker.poll_interval``, ``worker.max_attempts``
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
@@ -37,7 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, OutboxBatch
 from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
-from maild.acting.db import OutageLog, is_unavailable
+from maild.acting.db import OutageLog, cause, is_conflict, is_unavailable
 from maild.config import Config
 from maild.deciding import auth, dispatch, facts, rules
 from maild.deciding.plan import Planner
@@ -54,6 +56,7 @@ from maild.sending.sender import Outgoing, Sender
 from maild.values import Clock, Disposition, Envelope, SystemClock
 
 log = logging.getLogger("maild.worker")
+CONFLICT_RETRIES = 5
 security = logging.getLogger("maild.security")
 
 _REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
@@ -237,13 +240,13 @@ class Worker:
 
         try:
             try:
-                done, failed, lost = self._write(prepared, isolate=False)
+                done, failed, lost = self._write_again_on_conflict(prepared, isolate=False)
             except Exception as exc:
                 if is_unavailable(exc):
                     raise
                 # Something in the batch failed: do it again, a savepoint per message, to
                 # find the message at fault and let the others through.
-                done, failed, lost = self._write(prepared, isolate=True)
+                done, failed, lost = self._write_again_on_conflict(prepared, isolate=True)
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
@@ -277,6 +280,21 @@ class Worker:
             else:
                 summary.retried += 1
         return True
+
+    def _write_again_on_conflict(self, prepared: list[Prepared], isolate: bool):
+        """``_write``, done again when the server rolled it back for a conflict with another
+        node's transaction (a deadlock over a ticket counter and a new person): a moment later
+        it goes through. Nothing of a rolled-back attempt remains (one transaction)."""
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return self._write(prepared, isolate)
+            except Exception as exc:
+                if not is_conflict(exc) or attempt == CONFLICT_RETRIES - 1:
+                    raise
+                log.info("batch of %d rolled back by the database (%s); writing it again", len(prepared),
+                         cause(exc))
+                time.sleep(random.uniform(0.01, 0.1) * (attempt + 1))   # apart from the other node
+        raise AssertionError("unreachable")
 
     def _write(self, prepared: list[Prepared], isolate: bool
                ) -> tuple[list[tuple[Prepared, Outcome]], list[tuple[Prepared, Exception]], list[Prepared]]:

@@ -317,3 +317,39 @@ def test_mail_accepted_while_the_database_is_away_reaches_the_shared_spool(two_a
     a.spool._make_engine = good
     assert b.worker().drain().processed == 0            # only node a has it, until a is back
     assert a.spool.claim(10) and a.spool.local_pending() == 0
+
+
+def test_a_deadlock_between_two_nodes_is_a_conflict_to_retry_not_an_outage(two_apps):
+    """Two nodes' transactions that lock the same rows in opposite orders: PostgreSQL rolls one
+    back (40P01). The worker writes that batch again (worker._write_again_on_conflict) instead
+    of calling the database unavailable and putting the batch back."""
+    from maild.acting.db import is_conflict, is_unavailable
+    a, _ = two_apps
+    engine = a.spool.engine
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO ticket_counters (department, last_number) VALUES ('X1', 0), ('X2', 0)"))
+    first, second = engine.connect(), engine.connect()
+    caught: list[BaseException] = []
+    try:
+        first.begin()
+        second.begin()
+        first.execute(text("UPDATE ticket_counters SET last_number = 1 WHERE department = 'X1'"))
+        second.execute(text("UPDATE ticket_counters SET last_number = 1 WHERE department = 'X2'"))
+
+        def cross(conn, department):
+            try:
+                conn.execute(text("UPDATE ticket_counters SET last_number = 2 WHERE department = :d"),
+                             {"d": department})
+            except Exception as exc:        # the one PostgreSQL chose
+                caught.append(exc)
+                conn.rollback()
+        t = threading.Thread(target=cross, args=(first, "X2"))
+        t.start()
+        time.sleep(0.3)
+        cross(second, "X1")
+        t.join(timeout=30)
+    finally:
+        first.close()
+        second.close()
+    [exc] = caught
+    assert is_conflict(exc) and not is_unavailable(exc)

@@ -60,12 +60,20 @@ def cause(exc: BaseException) -> str:
     return " ".join(first.rpartition("FATAL:")[2].split()) if "FATAL:" in first else first
 
 
+def is_conflict(exc: BaseException) -> bool:
+    """A transaction the server rolled back because another one got in its way (SQLSTATE class
+    40: a deadlock, a serialization failure; two nodes writing at once): done again, it goes
+    through. Not an outage."""
+    inner = exc.orig if isinstance(exc, DBAPIError) else None
+    return str(getattr(inner, "sqlstate", "") or "").startswith("40")
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Errors that say 'the database is not there' rather than 'this message is bad'."""
     if isinstance(exc, DatabaseUnavailable):
         return True
     if isinstance(exc, OperationalError):
-        return True
+        return not is_conflict(exc)
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
