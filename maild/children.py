@@ -9,7 +9,7 @@ import ctypes
 import os
 import signal
 
-WORKER_NICENESS = 8
+WORKER_NICENESS = 19
 PR_SET_PDEATHSIG = 1
 
 
