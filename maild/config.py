@@ -183,7 +183,7 @@ def load(
     db_url = db or str(top["db"]) or f"sqlite:///{data / 'maild.db'}"
     host, port = listen_address(source if listen is None else "--smtp", listen or str(v["smtp"]["listen"]))
     if not 0 <= v["smtp"]["listeners"] <= 64:
-        raise ConfigError(f"{source}: key 'smtp.listeners' must be 0 (one per core) to 64, "
+        raise ConfigError(f"{source}: key 'smtp.listeners' must be 0 (one per two cores) to 64, "
                           f"not {v['smtp']['listeners']!r}")
     origins = tuple((key, "given" if given else "file" if key in raw else "default")
                     for key, given in (("data_dir", data_dir), ("db", db), ("timezone", None)))

@@ -46,7 +46,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
         "max_sessions": (int, 200, "Sessions at once in all; more get `421 4.7.0` in place of the greeting."),
         "listeners": (int, 0,
                       "`maild serve`: SMTP listener processes sharing the port (`SO_REUSEPORT`: the kernel "
-                      "spreads new connections over them), each with its own group commit; 0: one per CPU core. "
+                      "spreads new connections over them), each with its own group commit; 0: one per two CPU cores "
+                      "(the parsers and the worker need the others; docs/benchmarks.md). "
                       "`serve --listeners N` sets it for one run. The session limits are shared out among them."),
         "session_lifetime": (int, 1800,
                              "Seconds one session may last in all; after that it is dropped with `421 4.4.2`."),

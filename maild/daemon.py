@@ -11,7 +11,7 @@ Failure: a worker or sender that dies is started again by the listener (the spoo
 outbox keep their work); the listener failing to bind is a one-line error and exit 75.
 Security: children drop the listener's sockets and signal descriptor (children.py) and stop
 with the parent; nothing runs as root (systemd/maild.service sets the user).
-Listeners: with ``smtp.listeners`` above 1 (default: one per core) this process and N-1
+Listeners: with ``smtp.listeners`` above 1 (default: one per two cores) this process and N-1
 listener children each accept on their own ``SO_REUSEPORT`` socket of the one port.
 Config: everything under ``[smtp]`` and ``[worker]``; see docs/config.md.
 """

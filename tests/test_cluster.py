@@ -222,6 +222,9 @@ def test_a_node_killed_stopped_and_restarted_loses_and_doubles_nothing(cluster, 
     def alive() -> dict[str, bool]:
         return {n["name"]: n["alive"] for n in json.loads(a.cli("status", "--json").stdout)["cluster"]["nodes"]}
     assert _wait(lambda: alive() == {"a": True, "b": True}, 20)
+    text_status = b.cli("status").stdout
+    assert "shared spool:  0 waiting (0 on expired claims)" in text_status
+    assert "nodes:         this one is 'b'" in text_status and "b (this): alive" in text_status
     status = json.loads(b.cli("status", "--json").stdout)["cluster"]
     # A message stored by a node whose 250 never reached the sender (it retried on the other) is
     # a second row, processed as a duplicate: every row done is one inbound record.

@@ -32,7 +32,7 @@ from maild.values import Envelope, SystemClock
 @click.option("--smtp", "listen", metavar="HOST:PORT", help="Listen here (default smtp.listen).")
 @click.option("--web", "with_web", is_flag=True, help="Also serve the employees' pages (as web.enabled).")
 @click.option("--listeners", type=click.IntRange(0, 64), default=None,
-              help="SMTP listener processes on the port (default smtp.listeners; 0: one per core).")
+              help="SMTP listener processes on the port (default smtp.listeners; 0: one per two cores).")
 @click.pass_context
 def serve(ctx: click.Context, listen, with_web: bool, listeners: int | None) -> None:
     """Listen for SMTP and process mail continuously (and serve the web pages with --web or
