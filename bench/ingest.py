@@ -301,6 +301,9 @@ def main() -> int:
                     help="PostgreSQL for the two-node run (default $MAILD_TEST_PG; none: skipped)")
     ap.add_argument("--offered", type=float, default=100.0, metavar="RATE",
                     help="the paced run's offered load, mails/s (100; 0: no paced run)")
+    ap.add_argument("--preload", type=int, default=0, metavar="TICKETS",
+                    help="also run maild with one listener on a database already holding this many tickets "
+                         "(bench/preload.py; 1000000 for issue 16's target) and compare with the empty one")
     ap.add_argument("--attachments-every", type=int, default=10, metavar="M",
                     help="every M-th message carries a 100-300 KB attachment (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir and logs")
@@ -409,13 +412,16 @@ def run_maild(setup: Setup, msgs: list[Msg], k: int, per_connection: bool, offer
             return f"{setup.name} did not start listening; its log:\n" + log.read_text(errors="replace")[-3000:]
         procs.append(proc)
     try:
+        base = db_counts(setup.db_url)        # a preloaded database's own rows
         before = cpu_by_role([p.pid for p in procs])
         t0, wall, latency, errors = send_all([port for _, port, _ in setup.nodes], msgs, k, per_connection,
                                              offered)
-        backlog, counts = n - db_counts(setup.db_url)[0], (0, 0, 0)
+        def counted() -> tuple[int, ...]:
+            return tuple(now - then for now, then in zip(db_counts(setup.db_url), base, strict=True))
+        backlog, counts = n - counted()[0], (0, 0, 0)
         while (not errors and all(p.poll() is None for p in procs)
                and time.perf_counter() - t0 < wall + TICKET_TIMEOUT):
-            counts = db_counts(setup.db_url)
+            counts = counted()
             if counts[0] >= n and counts[1] >= n:
                 break
             time.sleep(0.05)
@@ -472,6 +478,16 @@ def run(msgs: list[Msg], k: int, tmp: Path, result: dict, args) -> int:
                 print("FAIL: " + outcome)
                 return 1
             runs[setup.name] = outcome
+        if args.preload:        # the cost per message on a full database, against the empty one above
+            import preload
+            full = maild_setup(tmp, f"maild, 1 listener, {args.preload:,} tickets", 1)
+            seconds = preload.make(Path(full.db_url[len("sqlite:///"):]), args.preload)
+            print(f"preloaded {args.preload:,} tickets in {seconds:.0f} s")
+            outcome = run_maild(full, msgs, k, per_connection)
+            if isinstance(outcome, str):
+                print("FAIL: " + outcome)
+                return 1
+            runs[full.name] = outcome
         if args.offered:        # the latency a sender sees at a steady load, not at saturation
             paced = maild_setup(tmp, f"maild at {args.offered:.0f} mails-s", args.listeners)
             count = min(n, int(args.offered * 10))
@@ -509,6 +525,13 @@ def report(result: dict, args) -> None:
           f"{verdict(best['ratio'] >= TARGET_RATIO)})")
     print(f"tickets with answers queued, best: {best['tickets_per_s']:.0f}/s "
           f"(target >= {TARGET_TICKETS:.0f}: {verdict(best['tickets_per_s'] >= TARGET_TICKETS)})")
+    full = [r for name, r in runs.items() if name.startswith("maild, 1 listener, ")]
+    if full:
+        empty = runs["maild, 1 listener"]
+        result["preload_ratio"] = full[0]["tickets_per_s"] / empty["tickets_per_s"]
+        print(f"cost per message on the full database: tickets/s {result['preload_ratio']:.2f} x the empty one, "
+              f"acceptance {full[0]['rate'] / empty['rate']:.2f} x (target >= 0.90: "
+              f"{verdict(result['preload_ratio'] >= 0.9)})")
     if "paced" in result:
         paced = result["paced"]
         print(f"at {paced['offered']:.0f} mails/s offered ({paced['messages']} mails): p50 {paced['p50_ms']:.1f} ms, "

@@ -191,7 +191,9 @@ class SharedSpool(Spool):
     def renew(self, items: list[SpoolItem]) -> None:
         claims = sorted({i.claim for i in items if i.claim})
         if claims:
-            with self.engine.begin() as conn:
+            # The database away: the batch's own write meets it and puts the batch back; a lease
+            # that ends meanwhile only lets another node take what this one then cannot write.
+            with contextlib.suppress(SQLAlchemyError), self.engine.begin() as conn:
                 conn.execute(RENEW, {"claims": claims, "lease": self.lease})
 
     def fence(self, conn: Connection, items: list[SpoolItem]) -> set[str]:
