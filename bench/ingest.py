@@ -9,7 +9,9 @@ most MTAs deliver, ``persistent`` keeps one per client) to:
   a fresh temporary data dir with SQLite;
 * two ``maild serve`` nodes on one PostgreSQL (``--pg URL`` or ``$MAILD_TEST_PG``), the
   clients split between them as between two MX hosts;
-* then maild with N listeners at a steady offered load (``--offered``, 100 mails/s).
+* then maild with N listeners at a steady offered load (``--offered``, 100 mails/s);
+* with ``--preload 1000000``, maild with one listener on a database that already holds a million
+  tickets (bench/preload.py), against the empty one.
 
 For each: acceptance (msgs/s, x the trivial server, p50/p99 time from the start of
 ``sendmail`` to the ``250``) and processing (time from the first send until every message is a
