@@ -13,6 +13,8 @@ Security: children drop the listener's sockets and signal descriptor (children.p
 with the parent; nothing runs as root (systemd/maild.service sets the user).
 Listeners: with ``smtp.listeners`` above 1 (default: one per two cores) this process and N-1
 listener children each accept on their own ``SO_REUSEPORT`` socket of the one port.
+systemd: READY/RELOADING/STOPPING and the watchdog through ``sdnotify.py`` (Type=notify).
+Metrics: with ``[metrics] listen`` this process serves every process's counts (metrics.py).
 Config: everything under ``[smtp]`` and ``[worker]``; see docs/config.md.
 """
 from __future__ import annotations
