@@ -387,15 +387,9 @@ def cpu_by_role(sessions: list[int]) -> dict[str, float]:
     """CPU seconds (user + system) of every living process of these sessions, by its name: the
     daemon (``maild``: the supervisor and first listener), ``maild-listener``, ``maild-parser``,
     ``maild-worker``, ``maild-sender`` (children.py names them)."""
+    import procs
     tick, out = os.sysconf("SC_CLK_TCK"), {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name, rest = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+    for _, name, rest in procs.stats():
         if int(rest[3]) in sessions:
             out[name] = out.get(name, 0.0) + (int(rest[11]) + int(rest[12])) / tick
     return out

@@ -131,15 +131,10 @@ def reset_hwm(pid: int) -> bool:
 
 def descendants(pid: int) -> list[tuple[int, int]]:
     """(pid, parent pid) of every process below ``pid``, parents before their children."""
+    import procs
     parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents.setdefault(int(stat[stat.rindex(")") + 2:].split()[1]), []).append(int(entry.name))
+    for child, _, fields in procs.stats():
+        parents.setdefault(int(fields[1]), []).append(child)
     out, todo = [], [pid]
     while todo:
         parent = todo.pop(0)
