@@ -131,3 +131,37 @@ def test_db_init_brings_an_older_database_up_to_date(db_url):
     with engine.begin() as conn:
         assert conn.execute(text("SELECT subject, filed_by FROM tickets")).all() == [("старая", None)]
     engine.dispose()
+
+
+def test_the_senders_poll_uses_its_index_even_after_an_analyze(tmp_path):
+    """The sender asks for due mail every poll. SQLite's statistics of an outbox whose rows are
+    all 'sent' (what ANALYZE or PRAGMA optimize leave) made it scan the table for that, a cost
+    that grows with every mail ever sent (found with bench/preload.py)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from maild.config import RelayConfig
+    from maild.sending.relay import Relay
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.init_schema(engine)
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3000) "
+            "INSERT INTO outbox (id, kind, sender, recipient, subject, message_id, raw, status, next_attempt_at, "
+            "created_at) SELECT n, 'ack', 'a@torex.ru', 'b@torex.ru', 's', 'm' || n, 'x', 'sent', ?, ? FROM seq",
+            (at.isoformat(" "), at.isoformat(" ")))
+        conn.exec_driver_sql("ANALYZE")
+    executed: list[tuple[str, tuple]] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, context, many: executed.append((sql, params)))
+    with Session(engine) as session:
+        assert Relay(RelayConfig(host="relay.torex.ru"), tmp_path / "outbox", "maild.test").due(session, 200) == []
+    with engine.begin() as conn:
+        polls = [(sql, params) for sql, params in executed if sql.lstrip().upper().startswith("SELECT")]
+        assert len(polls) == 1
+        for sql, params in polls:
+            plan = " / ".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "outbox_due" in plan and "SCAN outbox" not in plan, f"{sql}: {plan}"
+    engine.dispose()
