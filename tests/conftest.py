@@ -53,6 +53,16 @@ def require_corpus() -> Path:
     return CORPUS
 
 
+def wait_until(predicate, timeout: float = 20.0) -> bool:
+    """True as soon as ``predicate()`` is, False after ``timeout`` seconds of asking."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

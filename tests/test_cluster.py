@@ -27,21 +27,12 @@ from sqlalchemy import create_engine, text
 from maild.app import App
 from maild.worker import DrainSummary
 
-from conftest import PG_URL, free_port, mail, make_config, pg_schema
+from conftest import PG_URL, free_port, mail, make_config, pg_schema, wait_until
 
 MAILD = Path(sys.executable).with_name("maild")
 LEASE = 5
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set MAILD_TEST_PG (.ci/run does)")
-
-
-def _wait(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 class Node:
@@ -71,7 +62,7 @@ class Node:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen([str(MAILD), "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        assert _wait(self.listening, 30), f"node {self.name} did not start: {self.log.read_text()[-2000:]}"
+        assert wait_until(self.listening, 30), f"node {self.name} did not start: {self.log.read_text()[-2000:]}"
 
     def listening(self) -> bool:
         try:
@@ -168,12 +159,12 @@ def test_a_node_killed_stopped_and_restarted_loses_and_doubles_nothing(cluster, 
     b.start()
     senders = Senders([a, b], count=240)
     senders.start()
-    assert _wait(lambda: len(senders.accepted) >= 40, 60)
+    assert wait_until(lambda: len(senders.accepted) >= 40, 60)
 
     # A node dies outright (every process of it) with mail accepted and claimed.
     a.kill()
     died_at = time.monotonic()
-    assert _wait(lambda: len(senders.accepted) >= 100, 60)
+    assert wait_until(lambda: len(senders.accepted) >= 100, 60)
     time.sleep(1)
     a.start()      # back after a pause
 
@@ -185,9 +176,9 @@ def test_a_node_killed_stopped_and_restarted_loses_and_doubles_nothing(cluster, 
     assert len(senders.accepted) == senders.count, "a sender never got its 250"
 
     # Everything accepted is processed, and its acknowledgement is relayed.
-    assert _wait(lambda: _count(engine, "SELECT count(*) FROM spool WHERE state <> 'done'") == 0, 60), \
+    assert wait_until(lambda: _count(engine, "SELECT count(*) FROM spool WHERE state <> 'done'") == 0, 60), \
         "accepted mail left in the shared spool"
-    assert _wait(lambda: _count(engine, "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')") == 0,
+    assert wait_until(lambda: _count(engine, "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')") == 0,
                  60), "outgoing mail left unsent"
 
     with engine.connect() as conn:
@@ -221,7 +212,7 @@ def test_a_node_killed_stopped_and_restarted_loses_and_doubles_nothing(cluster, 
     # Both nodes are seen, alive, in `maild status`.
     def alive() -> dict[str, bool]:
         return {n["name"]: n["alive"] for n in json.loads(a.cli("status", "--json").stdout)["cluster"]["nodes"]}
-    assert _wait(lambda: alive() == {"a": True, "b": True}, 20)
+    assert wait_until(lambda: alive() == {"a": True, "b": True}, 20)
     text_status = b.cli("status").stdout
     assert "shared spool:  0 waiting (0 on expired claims)" in text_status
     assert "nodes:         this one is 'b'" in text_status and "b (this): alive" in text_status

@@ -10,18 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import PROJECT, free_port, mail
+from conftest import PROJECT, free_port, mail, wait_until
 
 MAILD = Path(sys.executable).with_name("maild")
-
-
-def _wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _listening(port):
@@ -47,20 +38,20 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
         proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}", "--listeners", "2"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     try:
-        assert _wait(lambda: _listening(port)), "maild serve did not start listening"
+        assert wait_until(lambda: _listening(port)), "maild serve did not start listening"
         # What a newcomer needs to see (issue 14): where mail goes, how to read it, how to stop.
-        assert _wait(lambda: "Ctrl-C stops" in Path(log.name).read_text())
+        assert wait_until(lambda: "Ctrl-C stops" in Path(log.name).read_text())
         started = Path(log.name).read_text()
         assert f"mutt -f {tmp_path / 'data' / 'outbox'}" in started and "osticket@torex.ru" in started
         with smtplib.SMTP("127.0.0.1", port) as client:
             assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
         outbox = tmp_path / "data" / "outbox" / "new"
-        assert _wait(lambda: outbox.is_dir() and len(list(outbox.iterdir())) == 3), "no ack and alerts"
+        assert wait_until(lambda: outbox.is_dir() and len(list(outbox.iterdir())) == 3), "no ack and alerts"
 
         # An invalid change is seen by the change watch (no signal), refused, and the old
         # rules stay in force.
         (rules / "departments" / "OSA.toml").write_text("[department\n")
-        assert _wait(lambda: "rules not reloaded" in Path(log.name).read_text())
+        assert wait_until(lambda: "rules not reloaded" in Path(log.name).read_text())
         assert "OSA.toml" in Path(log.name).read_text()
         with smtplib.SMTP("127.0.0.1", port) as client:
             assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
@@ -70,17 +61,17 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
         text = (rules / "departments" / "DAB.toml").read_text().replace("osticket-1c@", "helpdesk-1c@")
         (rules / "departments" / "DAB.toml").write_text(text)
         proc.send_signal(signal.SIGHUP)
-        assert _wait(lambda: Path(log.name).read_text().count("rules reloaded") >= 2)
+        assert wait_until(lambda: Path(log.name).read_text().count("rules reloaded") >= 2)
         with smtplib.SMTP("127.0.0.1", port) as client:
             assert client.sendmail("ivan@torex.ru", ["helpdesk-1c@torex.ru"], mail()) == {}
-        assert _wait(lambda: len(list(outbox.iterdir())) == 9)
+        assert wait_until(lambda: len(list(outbox.iterdir())) == 9)
 
         # Worker and sender killed outright are restarted, and intake never waits for them.
         for child in _children(proc.pid):
             os.kill(child, signal.SIGKILL)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             assert client.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail()) == {}
-        assert _wait(lambda: len(list(outbox.iterdir())) == 12), "not processed after the restart"
+        assert wait_until(lambda: len(list(outbox.iterdir())) == 12), "not processed after the restart"
         text = Path(log.name).read_text()
         assert "worker exited" in text and "sender exited" in text
         assert text.count("sender exited") == 1          # SIGHUP reloads it, never kills it
@@ -98,7 +89,7 @@ def test_serve_accepts_processes_reloads_and_stops(tmp_path, db_url):
     assert code == 0
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
     # Nothing of it lives on listening (parser processes of a killed worker included).
-    assert _wait(lambda: not _listening(port), timeout=10), "something still listens on the port"
+    assert wait_until(lambda: not _listening(port), timeout=10), "something still listens on the port"
 
 
 def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
@@ -139,7 +130,7 @@ def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, 
             errors.append(f"{i}: {exc!r}")
 
     try:
-        assert _wait(lambda: "(2 listener processes)" in Path(log.name).read_text()), Path(log.name).read_text()
+        assert wait_until(lambda: "(2 listener processes)" in Path(log.name).read_text()), Path(log.name).read_text()
         [child] = re.findall(r"listener-1 started \(pid (\d+)\)", Path(log.name).read_text())
         # The first listener (this process) stopped: the second answers its share of new connections.
         proc.send_signal(signal.SIGSTOP)
@@ -160,10 +151,10 @@ def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, 
                     break
                 time.sleep(0.5)
         assert len(accepted) == first + 20, errors[-3:]
-        assert _wait(lambda: "listener-1 exited" in Path(log.name).read_text())
+        assert wait_until(lambda: "listener-1 exited" in Path(log.name).read_text())
         # Every accepted mail is a ticket with its acknowledgement and two alerts; the connections
         # the stopped listener never greeted sent nothing.
-        assert _wait(lambda: outbox.is_dir() and len(list(outbox.iterdir())) == 3 * len(accepted), 60)
+        assert wait_until(lambda: outbox.is_dir() and len(list(outbox.iterdir())) == 3 * len(accepted), 60)
         time.sleep(1)
         assert len(list(outbox.iterdir())) == 3 * len(accepted)
     finally:
@@ -231,12 +222,13 @@ def test_serve_counts_what_it_does_in_the_prometheus_format(tmp_path):
                 for family in text_string_to_metric_families(text) for s in family.samples}
 
     try:
-        assert _wait(lambda: _listening(port)), Path(log.name).read_text()
+        assert wait_until(lambda: _listening(port)), Path(log.name).read_text()
         for i in range(4):     # new connections: the kernel spreads them over both listeners
             with smtplib.SMTP("127.0.0.1", port) as client:
                 client.sendmail(f"user{i}@torex.ru", ["osticket@torex.ru"], mail(sender=f"user{i}@torex.ru"))
         node = (("node", "mx1"),)
-        assert _wait(lambda: scrape().get(("maild_relay_total", (("node", "mx1"), ("result", "sent")))) == 12.0, 30)
+        sent = ("maild_relay_total", (("node", "mx1"), ("result", "sent")))
+        assert wait_until(lambda: scrape().get(sent) == 12.0, 30)
         seen = scrape()
         assert seen[("maild_accepted_total", node)] == 4.0
         assert seen[("maild_messages_total", (("disposition", "ticket-created"), ("node", "mx1")))] == 4.0

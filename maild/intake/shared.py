@@ -253,7 +253,7 @@ class SharedSpool(Spool):
             if now - entry.stat().st_ctime >= min_age:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
-        super().recover(min_age=float("inf"))       # the stale tmp/ files; active/ is done above
+        self.remove_stale_tmp()
         if min_age > 0:
             return 0
         try:

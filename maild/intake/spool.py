@@ -245,10 +245,15 @@ class Spool:
                     count += 1
                 except FileNotFoundError:
                     pass
+        self.remove_stale_tmp()
+        return count
+
+    def remove_stale_tmp(self) -> None:
+        """``tmp/`` files older than TMP_STALE_SECONDS: never acknowledged, the client retried."""
+        now = time.time()
         for entry in os.scandir(self.tmp):
             if now - entry.stat().st_mtime > TMP_STALE_SECONDS:
                 os.unlink(entry.path)
-        return count
 
     def is_quarantined(self, item_id: str) -> bool:
         """A quarantined message (not its .reason file, not a path)."""
