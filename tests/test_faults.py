@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from conftest import PG_URL, free_port, mail
-from test_daemon import MAILD, _listening, _wait
+from conftest import PG_URL, free_port, mail, wait_until
+from test_daemon import MAILD, _listening
 
 
 def start(tmp_path: Path, db_url: str, port: int, log_name: str, init: bool = True) -> subprocess.Popen:
@@ -25,7 +25,7 @@ def start(tmp_path: Path, db_url: str, port: int, log_name: str, init: bool = Tr
     with open(tmp_path / log_name, "w+") as log:    # the daemon writes to its own copy of the file
         proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    assert _wait(lambda: _listening(port)), (tmp_path / log_name).read_text()
+    assert wait_until(lambda: _listening(port)), (tmp_path / log_name).read_text()
     return proc
 
 
@@ -70,7 +70,7 @@ def test_kill_9_during_parallel_deliveries_loses_nothing_that_got_250(tmp_path, 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
-    assert _wait(lambda: len(accepted) >= 60, timeout=60)
+    assert wait_until(lambda: len(accepted) >= 60, timeout=60)
     os.killpg(proc.pid, signal.SIGKILL)           # listener, worker, sender, parsers: all at once
     proc.wait(timeout=10)
     for t in threads:
@@ -87,7 +87,7 @@ def test_kill_9_during_parallel_deliveries_loses_nothing_that_got_250(tmp_path, 
             spool = tmp_path / "data" / "spool"
             return all(key in counts for key in accepted) and not any(
                 (spool / d).exists() and any((spool / d).iterdir()) for d in ("incoming", "active"))
-        assert _wait(done, timeout=90), "not every accepted message was processed after the restart"
+        assert wait_until(done, timeout=90), "not every accepted message was processed after the restart"
     finally:
         stop(proc)
     counts = keys_and_tickets(db_url)
@@ -104,7 +104,7 @@ def test_a_locked_sqlite_database_delays_processing_and_never_intake(tmp_path):
     try:
         with smtplib.SMTP("127.0.0.1", port) as c:        # the schema exists, the worker runs
             c.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail(message_id="before@torex.ru"))
-        assert _wait(lambda: "before@torex.ru" in keys_and_tickets(url))
+        assert wait_until(lambda: "before@torex.ru" in keys_and_tickets(url))
         holder = sqlite3.connect(db, timeout=30, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")                  # someone else holds the database
         started = time.monotonic()
@@ -115,7 +115,7 @@ def test_a_locked_sqlite_database_delays_processing_and_never_intake(tmp_path):
         time.sleep(1)
         holder.execute("ROLLBACK")
         holder.close()
-        assert _wait(lambda: all(f"locked-{i}@torex.ru" in keys_and_tickets(url) for i in range(20)), timeout=60)
+        assert wait_until(lambda: all(f"locked-{i}@torex.ru" in keys_and_tickets(url) for i in range(20)), timeout=60)
     finally:
         stop(proc)
     assert all(n == 1 for n in keys_and_tickets(url).values())
@@ -139,12 +139,13 @@ def test_an_unreachable_postgresql_delays_processing_and_never_intake(tmp_path):
                 with smtplib.SMTP("127.0.0.1", port, timeout=10) as c:
                     sent = c.sendmail("ivan@torex.ru", ["osticket@torex.ru"], mail(message_id=f"down-{i}@torex.ru"))
                     assert sent == {}
-            assert _wait(lambda: "database unavailable" in (tmp_path / "down.log").read_text(), timeout=30)
+            assert wait_until(lambda: "database unavailable" in (tmp_path / "down.log").read_text(), timeout=30)
         finally:
             stop(proc)
         proc = start(tmp_path, good, port, "up.log")        # the database is back
         try:
-            assert _wait(lambda: all(f"down-{i}@torex.ru" in keys_and_tickets(good) for i in range(10)), timeout=60)
+            assert wait_until(lambda: all(f"down-{i}@torex.ru" in keys_and_tickets(good) for i in range(10)),
+                              timeout=60)
         finally:
             stop(proc)
         assert all(n == 1 for n in keys_and_tickets(good).values())
