@@ -243,8 +243,20 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def trivial_server(port: int) -> None:
-    """Phase A's server (``--trivial-server PORT``): accepts everything, keeps nothing."""
+def has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def trivial_server(port: int, loop_kind: str) -> None:
+    """Phase A's server (``--trivial-server PORT``): accepts everything, keeps nothing; on
+    the stdlib's event loop (the issue's baseline) or, ``--trivial-loop uvloop``, on uvloop
+    (the same loop maild's listeners use by default: the fair comparison beside it)."""
+    import asyncio
+
     from aiosmtpd.controller import Controller
 
     class Discard:
@@ -253,8 +265,13 @@ def trivial_server(port: int) -> None:
 
     stop = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)   # the server thread inherits the mask
+    if loop_kind == "uvloop":
+        import uvloop
+        loop = uvloop.new_event_loop()
+    else:
+        loop = asyncio.new_event_loop()
     controller = Controller(Discard(), hostname=HOST, port=port, enable_SMTPUTF8=True,
-                            decode_data=False)
+                            decode_data=False, loop=loop)
     controller.start()
     signal.sigwait(stop)
     controller.stop()
@@ -309,10 +326,15 @@ def main() -> int:
     ap.add_argument("--attachments-every", type=int, default=10, metavar="M",
                     help="every M-th message carries a 100-300 KB attachment (0: none)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir and logs")
+    ap.add_argument("--event-loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                    help="maild's smtp.event_loop in every run (auto: uvloop where installed)")
+    ap.add_argument("--compare-loops", action="store_true",
+                    help="also run maild with one listener on the stdlib's asyncio loop, beside uvloop")
     ap.add_argument("--trivial-server", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--trivial-loop", default="asyncio", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.trivial_server:
-        trivial_server(args.trivial_server)
+        trivial_server(args.trivial_server, args.trivial_loop)
         return 0
     if args.messages < 1 or args.clients < 1:
         ap.error("--messages and --clients must be at least 1")
@@ -347,7 +369,8 @@ class Setup:
     nodes: list[tuple[list[str], int, Path]]       # (command, port, log)
 
 
-def maild_setup(tmp: Path, name: str, listeners: int, db_url: str = "", nodes: int = 1) -> Setup:
+def maild_setup(tmp: Path, name: str, listeners: int, db_url: str = "", nodes: int = 1,
+                event_loop: str = "auto") -> Setup:
     folder = tmp / name.replace(" ", "-").replace(",", "")
     folder.mkdir()
     db_url = db_url or f"sqlite:///{folder / 'data' / 'maild.db'}"
@@ -358,7 +381,8 @@ def maild_setup(tmp: Path, name: str, listeners: int, db_url: str = "", nodes: i
         config.write_text(f'data_dir = "{folder / f"data{i}" if nodes > 1 else folder / "data"}"\n'
                           f'db = "{db_url}"\n[cluster]\nnode = "bench{i}"\n'
                           # every client is 127.0.0.1 here; a real MX hears from many addresses
-                          '[smtp]\nmax_connections_per_client = 1000\nmax_sessions = 2000\n', encoding="utf-8")
+                          '[smtp]\nmax_connections_per_client = 1000\nmax_sessions = 2000\n'
+                          f'event_loop = "{event_loop}"\n', encoding="utf-8")
         out.append(([str(MAILD), "--config", str(config), "serve", "--smtp", f"{HOST}:{port}",
                      "--listeners", str(listeners)], port, folder / f"node{i}.log"))
     if nodes > 1:       # the schema once, before the nodes start
@@ -445,28 +469,35 @@ def run_maild(setup: Setup, msgs: list[Msg], k: int, per_connection: bool, offer
 
 def run(msgs: list[Msg], k: int, tmp: Path, result: dict, args) -> int:
     n, per_connection = len(msgs), args.connections == "new"
-    port, log = free_port(), tmp / "trivial.log"
-    proc = start_server([sys.executable, __file__, "--trivial-server", str(port)], port, log)
-    if proc is None:
-        print("FAIL: the trivial aiosmtpd server did not start:\n" + log.read_text())
-        return 1
-    try:
-        _, wall_a, lat_a, errors = send_all([port], msgs, k, per_connection)
-    finally:
-        stop_server(proc)
-    if errors:
-        print("FAIL (trivial server): " + "\n".join(errors[:5]))
-        return 1
     runs = result["runs"]
-    runs["trivial aiosmtpd"] = {"rate": n / wall_a, "p50_ms": pct(lat_a, .5) * 1e3, "p99_ms": pct(lat_a, .99) * 1e3}
+    for name, loop_kind in [("trivial aiosmtpd", "asyncio")] + ([("trivial aiosmtpd, uvloop", "uvloop")]
+                                                                 if has_uvloop() else []):
+        port, log = free_port(), tmp / f"trivial-{loop_kind}.log"
+        proc = start_server([sys.executable, __file__, "--trivial-server", str(port), "--trivial-loop", loop_kind],
+                            port, log)
+        if proc is None:
+            print(f"FAIL: the trivial aiosmtpd server ({loop_kind}) did not start:\n" + log.read_text())
+            return 1
+        try:
+            _, wall_a, lat_a, errors = send_all([port], msgs, k, per_connection)
+        finally:
+            stop_server(proc)
+        if errors:
+            print(f"FAIL (trivial server, {loop_kind}): " + "\n".join(errors[:5]))
+            return 1
+        runs[name] = {"rate": n / wall_a, "p50_ms": pct(lat_a, .5) * 1e3, "p99_ms": pct(lat_a, .99) * 1e3}
 
-    setups = [maild_setup(tmp, "maild, 1 listener", 1)]
+    loop = args.event_loop
+    setups = [maild_setup(tmp, "maild, 1 listener", 1, event_loop=loop)]
+    if args.compare_loops:
+        setups.append(maild_setup(tmp, "maild, 1 listener, asyncio", 1, event_loop="asyncio"))
     if args.listeners > 1:
-        setups.append(maild_setup(tmp, f"maild, {args.listeners} listeners", args.listeners))
+        setups.append(maild_setup(tmp, f"maild, {args.listeners} listeners", args.listeners, event_loop=loop))
     drop = None
     if args.pg:
         url, drop = pg_schema_url(args.pg)
-        setups.append(maild_setup(tmp, "2 nodes, PostgreSQL", max(1, args.listeners // 2), url, nodes=2))
+        setups.append(maild_setup(tmp, "2 nodes, PostgreSQL", max(1, args.listeners // 2), url, nodes=2,
+                                  event_loop=loop))
     try:
         for setup in setups:
             outcome = run_maild(setup, msgs, k, per_connection)
@@ -476,7 +507,7 @@ def run(msgs: list[Msg], k: int, tmp: Path, result: dict, args) -> int:
             runs[setup.name] = outcome
         if args.preload:        # the cost per message on a full database, against the empty one above
             import preload
-            full = maild_setup(tmp, f"maild, 1 listener, {args.preload:,} tickets", 1)
+            full = maild_setup(tmp, f"maild, 1 listener, {args.preload:,} tickets", 1, event_loop=loop)
             seconds = preload.make(Path(full.db_url[len("sqlite:///"):]), args.preload)
             print(f"preloaded {args.preload:,} tickets in {seconds:.0f} s")
             outcome = run_maild(full, msgs, k, per_connection)
@@ -485,7 +516,7 @@ def run(msgs: list[Msg], k: int, tmp: Path, result: dict, args) -> int:
                 return 1
             runs[full.name] = outcome
         if args.offered:        # the latency a sender sees at a steady load, not at saturation
-            paced = maild_setup(tmp, f"maild at {args.offered:.0f} mails-s", args.listeners)
+            paced = maild_setup(tmp, f"maild at {args.offered:.0f} mails-s", args.listeners, event_loop=loop)
             count = min(n, int(args.offered * 10))
             outcome = run_maild(paced, msgs[:count], k, per_connection, args.offered)
             if isinstance(outcome, str):
@@ -519,9 +550,12 @@ def report(result: dict, args) -> None:
     best = max((r for name, r in runs.items() if name.startswith("maild")), key=lambda r: r["rate"])
     print(f"acceptance, best maild / trivial: {best['ratio']:.2f} (target >= {TARGET_RATIO:.2f}: "
           f"{verdict(best['ratio'] >= TARGET_RATIO)})")
+    if "trivial aiosmtpd, uvloop" in runs:
+        result["ratio_uvloop"] = best["rate"] / runs["trivial aiosmtpd, uvloop"]["rate"]
+        print(f"  against the trivial server on uvloop, as maild's listeners run: {result['ratio_uvloop']:.2f}")
     print(f"tickets with answers queued, best: {best['tickets_per_s']:.0f}/s "
           f"(target >= {TARGET_TICKETS:.0f}: {verdict(best['tickets_per_s'] >= TARGET_TICKETS)})")
-    full = [r for name, r in runs.items() if name.startswith("maild, 1 listener, ")]
+    full = [r for name, r in runs.items() if name.startswith("maild, 1 listener, ") and name.endswith(" tickets")]
     if full:
         empty = runs["maild, 1 listener"]
         result["preload_ratio"] = full[0]["tickets_per_s"] / empty["tickets_per_s"]

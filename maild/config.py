@@ -18,6 +18,7 @@ from typing import Any
 
 from dateutil import tz
 
+from maild import eventloop
 from maild.config_schema import ALL_DEPARTMENTS_ONLY, SCHEMA
 from maild.config_sections import (  # noqa: F401 - the sections are config's to hand out
     AUTH_METHODS,
@@ -185,6 +186,13 @@ def load(
     if not 0 <= v["smtp"]["listeners"] <= 64:
         raise ConfigError(f"{source}: key 'smtp.listeners' must be 0 (one per two cores) to 64, "
                           f"not {v['smtp']['listeners']!r}")
+    loop = str(v["smtp"]["event_loop"])
+    if loop not in eventloop.CHOICES:
+        raise ConfigError(f"{source}: key 'smtp.event_loop' must be one of {', '.join(eventloop.CHOICES)}, "
+                          f"not {loop!r}")
+    if loop == "uvloop" and not eventloop.available():
+        raise ConfigError(f"{source}: key 'smtp.event_loop' is 'uvloop', but uvloop is not installed "
+                          "(pip install uvloop, or set it to 'auto')")
     origins = tuple((key, "given" if given else "file" if key in raw else "default")
                     for key, given in (("data_dir", data_dir), ("db", db), ("timezone", None)))
     return Config(
@@ -196,8 +204,8 @@ def load(
         templates_dir=templates_dir,
         hostname=_hostname(source, str(top["hostname"])),
         timezone=_zone(source, str(top["timezone"])),
-        smtp=SmtpConfig(host=host, port=port,
-                        **{k: int(value) for k, value in v["smtp"].items() if k != "listen"}),
+        smtp=SmtpConfig(host=host, port=port, event_loop=loop,
+                        **{k: int(value) for k, value in v["smtp"].items() if k not in ("listen", "event_loop")}),
         relay=RelayConfig(**v["relay"]),
         worker=WorkerConfig(**v["worker"]),
         tickets=TicketsConfig(**v["tickets"]),

@@ -49,6 +49,9 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
                       "spreads new connections over them), each with its own group commit; 0: one per two CPU cores "
                       "(the parsers and the worker need the others; docs/benchmarks.md). "
                       "`serve --listeners N` sets it for one run. The session limits are shared out among them."),
+        "event_loop": (str, "auto",
+                       "The listeners' event loop: `uvloop` (in C: about a sixth less CPU per connection, "
+                       "docs/benchmarks.md), `asyncio` (the stdlib's), or `auto`: uvloop where it is installed."),
         "session_lifetime": (int, 1800,
                              "Seconds one session may last in all; after that it is dropped with `421 4.4.2`."),
         "min_data_rate": (int, 64,

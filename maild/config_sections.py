@@ -21,6 +21,7 @@ class SmtpConfig:
     min_data_rate: int = 64             # bytes a second DATA must average ...
     min_rate_after: int = 30            # ... once it has run this many seconds (a byte every 3 s is no mail)
     listeners: int = 0                  # serve: SMTP listener processes on the one port (0: one per two cores)
+    event_loop: str = "auto"            # the listeners' loop: uvloop, asyncio, or auto (uvloop if installed)
 
     @property
     def listener_count(self) -> int:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from maild import metrics
+from maild import eventloop, metrics
 from maild.acting import cluster, diagnose
 from maild.app import App
 from maild.children import child_setup
@@ -119,7 +119,8 @@ def _listener_main(config: Config, listen_fd: int, wake_fd: int, close_fds: tupl
     child_setup(close_fds, nice=False, name="maild-listener")
     app = App.create(config)
     try:
-        asyncio.run(_listen_only(app, socket.socket(fileno=listen_fd), lambda: _kick(wake_fd)))
+        eventloop.run(_listen_only(app, socket.socket(fileno=listen_fd), lambda: _kick(wake_fd)),
+                      config.smtp.event_loop)
     finally:
         app.close()
 
@@ -265,8 +266,8 @@ class Daemon:
         self.app.organisation.reader.warm()
         for name in self.roles:
             self._start(name)
-        log.info("listening for SMTP on %s:%s%s", cfg.smtp.host, cfg.smtp.port,
-                 f" ({count} listener processes)" if count > 1 else "")
+        log.info("listening for SMTP on %s:%s%s, event loop %s", cfg.smtp.host, cfg.smtp.port,
+                 f" ({count} listener processes)" if count > 1 else "", eventloop.chosen(cfg.smtp.event_loop))
         if self.web_sock is not None:
             log.info("the employees' pages are at %s/", cfg.web.base_url)
         for line in where_mail_goes(cfg, [d.address for d in self.app.organisation().departments]):
@@ -300,4 +301,4 @@ class Daemon:
 
 
 def serve(app: App) -> None:
-    asyncio.run(Daemon(app).serve())
+    eventloop.run(Daemon(app).serve(), app.config.smtp.event_loop)

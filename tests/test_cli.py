@@ -6,6 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from maild import config
 from maild.admin.cli import main
 
 from conftest import mail
@@ -153,3 +154,32 @@ def test_tickets_show_names_a_requester_without_a_name_by_address_alone(run, tmp
     run("drain")
     text = run("tickets", "show", "OSA-000001").output
     assert "requester <ivan@torex.ru>;" in text and "requester  " not in text
+
+
+@pytest.mark.parametrize("value, says", [
+    ("libuv", "key 'smtp.event_loop' must be one of auto, uvloop, asyncio, not 'libuv'"),
+    ("asyncio", None),
+    ("uvloop", None),       # installed with maild on Linux (setup.cfg)
+])
+def test_the_event_loop_is_checked_when_the_config_is_read(tmp_path, value, says):
+    path = tmp_path / "maild.toml"
+    path.write_text(f'[smtp]\nevent_loop = "{value}"\n', encoding="utf-8")
+    if says is None:
+        assert config.load(path).smtp.event_loop == value
+        return
+    with pytest.raises(config.ConfigError) as err:
+        config.load(path)
+    assert says in str(err.value)
+
+
+def test_auto_takes_uvloop_where_it_is_installed_and_asyncio_otherwise():
+    from maild import eventloop
+    assert eventloop.chosen("asyncio") == "asyncio"
+    assert eventloop.chosen("auto") == ("uvloop" if eventloop.available() else "asyncio")
+    assert eventloop.run(_which_loop(), "asyncio") == "asyncio"
+    assert eventloop.run(_which_loop(), "uvloop") == "uvloop"
+
+
+async def _which_loop() -> str:
+    import asyncio
+    return "uvloop" if type(asyncio.get_running_loop()).__module__.startswith("uvloop") else "asyncio"

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import PROJECT, free_port, mail, wait_until
 
 MAILD = Path(sys.executable).with_name("maild")
@@ -105,18 +107,22 @@ def test_serve_on_a_taken_port_says_so_and_exits(tmp_path):
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, db_url):
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, db_url, loop):
     """`serve --listeners 2` (issue 16): two processes accept on one port (SO_REUSEPORT); with
     the first stopped the second still answers; a listener killed outright is started again and
-    the connections the kernel gave its socket meanwhile are answered."""
+    the connections the kernel gave its socket meanwhile are answered. On both event loops
+    (``smtp.event_loop``): the parent forks its children from inside the running loop."""
     import re
     import threading
     port = free_port()
     env = dict(os.environ, MAILD_DATA_DIR=str(tmp_path / "data"), MAILD_DB=db_url)
+    conf = tmp_path / "maild.toml"
+    conf.write_text(f'[smtp]\nevent_loop = "{loop}"\n', encoding="utf-8")
     subprocess.run([str(MAILD), "db", "init"], env=env, check=True, capture_output=True, timeout=60)
     with open(tmp_path / "serve.log", "w+") as log:
-        proc = subprocess.Popen([str(MAILD), "serve", "--smtp", f"127.0.0.1:{port}", "--listeners", "2"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(MAILD), "--config", str(conf), "serve", "--smtp", f"127.0.0.1:{port}",
+                                 "--listeners", "2"], env=env, stdout=log, stderr=subprocess.STDOUT)
     outbox = tmp_path / "data" / "outbox" / "new"
     accepted: list[int] = []
     errors: list[str] = []
@@ -131,6 +137,7 @@ def test_two_listeners_share_the_port_and_one_that_dies_loses_nothing(tmp_path, 
 
     try:
         assert wait_until(lambda: "(2 listener processes)" in Path(log.name).read_text()), Path(log.name).read_text()
+        assert f"(2 listener processes), event loop {loop}" in Path(log.name).read_text()
         [child] = re.findall(r"listener-1 started \(pid (\d+)\)", Path(log.name).read_text())
         # The first listener (this process) stopped: the second answers its share of new connections.
         proc.send_signal(signal.SIGSTOP)
