@@ -49,7 +49,7 @@ from maild.intake.spool import Spool, SpoolItem
 from maild.metrics import Metrics
 from maild.reading.classify import Verdict
 from maild.reading.mail import Mail
-from maild.reading.prepare import Parsed, read_and_parse_all
+from maild.reading.prepare import Parcels, Parsed, read_and_parse_all, read_and_parse_parcel
 from maild.sending.relay import Relay
 from maild.sending.render import Renderer
 from maild.sending.sender import Outgoing, Sender
@@ -125,6 +125,8 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.secret = auth.load_secret(config.auth, config.data_dir)
         self.parser_factory = parser_factory
+        self.parcels = Parcels()      # made before the pool forks, so its processes inherit it
+        self.parcels.of(organisation.policy)
         self.parser: Executor | None = parser_factory() if parser_factory else None
         self.log_batches = False
         self.outage = OutageLog(log)
@@ -182,8 +184,9 @@ class Worker:
         workers = max(1, self.config.worker.parse_processes)
         size = -(-len(items) // workers)
         store_in = (self.blobs, self.config.attachments)
-        return [self.parser.submit(read_and_parse_all, [item.path for item in items[i:i + size]],
-                                   self.organisation.policy, store_in)
+        parcel = self.parcels.of(self.organisation.policy)
+        return [self.parser.submit(read_and_parse_parcel, [item.path for item in items[i:i + size]],
+                                   parcel, store_in)
                 for i in range(0, len(items), size)]
 
     def _parsed(self, items: list[SpoolItem], parsing: list[Future] | None) -> list[Parsed]:

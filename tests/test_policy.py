@@ -265,3 +265,40 @@ def test_rules_test_tells_replies_as_the_worker_would(maild, tmp_path):
     stranger = dry("a.kozlova@torex.ru")
     assert stranger["disposition"] == "ticket-created" and "OSA-000001" in stranger["reason"]
     assert "link OSA-NNNNNN and OSA-000001" in stranger["plan"]
+
+
+def _in_a_parser_process(parcels):
+    """What a forked parser process sees of each parcel, and whether it unpickled it again."""
+    from maild.reading import prepare as parcel_mod
+    seen = []
+    for one in parcels:
+        before = dict(parcel_mod._UNPACKED)
+        policy = one.unpack()
+        seen.append((sorted(policy.org.domains), before.get(one.digest) is policy))
+    return seen
+
+
+def test_the_rules_reach_the_parser_processes_once_per_reload(rules_copy):
+    import multiprocessing as mp
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from maild.reading.prepare import Parcels
+
+    holder = OrganisationHolder(rules_copy, PROJECT / "templates")
+    parcels = Parcels()
+    first = parcels.of(holder.policy)
+    assert parcels.of(holder.policy) is first          # no new pickle per batch
+    assert pickle.loads(pickle.dumps(first)).unpack() is holder.policy
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("fork")) as pool:
+        # Forked after the parcel was made: the child has it unpacked already.
+        assert pool.submit(_in_a_parser_process, [first]).result() == [(["torex.ru"], True)]
+        (rules_copy / "organisation.toml").write_text(
+            (rules_copy / "organisation.toml").read_text(encoding="utf-8").replace(
+                '"torex.ru"', '"torex.ru", "plant.example"'), encoding="utf-8")
+        assert holder.reload_if_changed() is True
+        second = parcels.of(holder.policy)
+        assert second is not first and second.digest != first.digest
+        # The child unpickles the new rules on the first batch, and only then.
+        assert pool.submit(_in_a_parser_process, [second, second]).result() == [
+            (["plant.example", "torex.ru"], False), (["plant.example", "torex.ru"], True)]

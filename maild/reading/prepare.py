@@ -6,9 +6,16 @@ rules. All of it is pure (no database), so it runs in a process of its own
 Failure: a file that is not a spool file, mail that cannot be parsed, or a parser bug each
 come back as a ``Parsed`` with ``error`` set, never as an exception: the worker quarantines
 that one message with the reason, and its neighbours go on.
+
+The rules travel as a ``PolicyParcel``: pickling the whole ``Policy`` with every batch cost
+about 1.2 ms (0.45 to dump it, 0.7 to load it) — at a low load, where a batch is one
+message, more than the parse. A parcel is pickled once per snapshot of the rules and
+unpickled once per process and digest; a pool forked after it was made inherits it unpacked.
 """
 from __future__ import annotations
 
+import hashlib
+import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -80,3 +87,60 @@ def read_and_parse_all(paths: list[Path], policy: Policy,
                        store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> list[Parsed]:
     """One batch, read with one snapshot of the rules."""
     return [read_and_parse(path, policy, store_in) for path in paths]
+
+
+def read_and_parse_parcel(paths: list[Path], parcel: PolicyParcel,
+                          store_in: tuple[BlobStore, AttachmentsConfig] | None = None) -> list[Parsed]:
+    """The parser process's entry: the rules come as a parcel, unpickled once per process."""
+    return read_and_parse_all(paths, parcel.unpack(), store_in)
+
+
+# One process's unpacked snapshot, by digest: the newest only (a reload replaces it).
+_UNPACKED: dict[str, Policy] = {}
+
+
+class PolicyParcel:
+    """A snapshot of the rules, pickled once; only its bytes and digest cross to a child."""
+
+    __slots__ = ("digest", "payload", "policy")
+
+    def __init__(self, policy: Policy):
+        self.policy: Policy | None = policy
+        self.payload = pickle.dumps(policy, protocol=pickle.HIGHEST_PROTOCOL)
+        self.digest = hashlib.sha256(self.payload).hexdigest()
+        _remember(self.digest, policy)
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self.digest, self.payload
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        self.digest, self.payload = state
+        self.policy = None
+
+    def unpack(self) -> Policy:
+        """The policy, unpickled at most once in this process."""
+        if self.policy is None:
+            policy = _UNPACKED.get(self.digest)
+            if policy is None:
+                policy = pickle.loads(self.payload)
+                _remember(self.digest, policy)
+            self.policy = policy
+        return self.policy
+
+
+def _remember(digest: str, policy: Policy) -> None:
+    _UNPACKED.clear()
+    _UNPACKED[digest] = policy
+
+
+class Parcels:
+    """The worker's side: the parcel for the policy in force, made again only when a reload
+    swapped it (compared by identity, so no hashing per batch)."""
+
+    def __init__(self) -> None:
+        self._parcel: PolicyParcel | None = None
+
+    def of(self, policy: Policy) -> PolicyParcel:
+        if self._parcel is None or self._parcel.policy is not policy:
+            self._parcel = PolicyParcel(policy)
+        return self._parcel
