@@ -352,3 +352,51 @@ def test_a_deadlock_between_two_nodes_is_a_conflict_to_retry_not_an_outage(two_a
         second.close()
     [exc] = caught
     assert is_conflict(exc) and not is_unavailable(exc)
+
+
+def _cli(app: App, *args):
+    from click.testing import CliRunner
+
+    from maild.admin.cli import main
+    return CliRunner().invoke(main, [*args, "--data-dir", str(app.config.data_dir), "--db", app.config.db_url],
+                              catch_exceptions=False)
+
+
+def test_the_admin_of_any_node_sees_replays_and_retries_the_clusters_mail_and_prunes_only_done(two_apps):
+    a, b = two_apps
+    _put(a, "broken@torex.ru")
+    bad = a.spool.claim(10)[0]
+    a.spool.to_quarantine(bad, "cannot parse: a test's reason")   # node a quarantined it
+    _put(a, "fine@torex.ru")
+    assert b.worker().drain().created == 1                         # node b processed the other
+    # Node b's admin sees node a's quarantine, its envelope, and can replay it.
+    listed = json.loads(_cli(b, "quarantine", "list", "--json").output)
+    assert [(r["spool_id"], r["reason"], r["from"]) for r in listed] == [
+        (bad.id, "cannot parse: a test's reason", "ivan@torex.ru")]
+    shown = _cli(b, "quarantine", "show", bad.id)
+    assert shown.exit_code == 0 and "in the cluster's spool table" in shown.output
+    assert "MAIL FROM:<ivan@torex.ru>" in shown.output
+    assert _cli(b, "replay", bad.id).exit_code == 0
+    # Node a's admin replays the message node b took in: a's archive lacks it, the table has it.
+    with a.spool.engine.connect() as conn:
+        number = conn.execute(text("SELECT id FROM inbound WHERE message_key LIKE '%fine@torex.ru%'")).scalar_one()
+    replayed = _cli(a, "replay", str(number))
+    assert replayed.exit_code == 0, replayed.output
+    assert "recorded: ticket-created" in replayed.output
+    # Retried from node b: back in the table, processed, and gone from node a's list too.
+    assert _cli(b, "quarantine", "retry", bad.id).output.strip() == f"requeued {bad.id}"
+    assert _count(a.spool.engine, "SELECT count(*) FROM spool WHERE state = 'incoming'") == 1
+    assert json.loads(_cli(a, "quarantine", "list", "--json").output) == []
+    b.worker().drain()
+    # Pruning: only what is done, and done long enough ago.
+    _put(a, "waiting@torex.ru")
+    with a.spool.engine.begin() as conn:
+        conn.execute(text("UPDATE spool SET done_at = now() - interval '100 days', "
+                          "received_at = now() - interval '100 days' WHERE state = 'done'"))
+        conn.execute(text("UPDATE spool SET received_at = now() - interval '100 days', "
+                          "not_before = now() + interval '1 day' WHERE state = 'incoming'"))
+    assert json.loads(_cli(b, "spool", "prune", "--older-than", "90", "--json").output) == {"pruned": 2}
+    assert json.loads(_cli(b, "spool", "prune", "--older-than", "90", "--json").output) == {"pruned": 0}
+    with a.spool.engine.connect() as conn:
+        assert conn.execute(text("SELECT state FROM spool")).scalars().all() == ["incoming"]
+    assert _cli(b, "spool", "prune", "--older-than", "0").exit_code == 2   # at least a day

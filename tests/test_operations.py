@@ -124,3 +124,15 @@ def test_an_unreadable_spool_file_is_quarantined_and_the_queue_flows(maild):
     assert cli(maild, "quarantine", "show", f"{item}.reason").exit_code == 1
     shown = cli(maild, "quarantine", "show", item)
     assert shown.exit_code == 1 and "not readable" in shown.output and "Traceback" not in shown.output
+
+
+def test_spool_prune_keeps_waiting_mail_and_says_what_it_did(maild):
+    maild.send(mail(subject="Не печатает принтер"))         # waiting: never pruned, whatever its age
+    done = cli(maild, "spool", "prune", "--older-than", "1")
+    assert done.exit_code == 0
+    if maild.app.config.db_url.startswith("sqlite"):
+        assert done.output.startswith("nothing to prune: the spool table is used only with PostgreSQL")
+    else:
+        assert done.output.strip() == "pruned 0 processed messages done more than 1 days ago"
+    assert maild.drain().created == 1
+    assert json.loads(cli(maild, "spool", "prune", "--older-than", "1", "--json").output) == {"pruned": 0}

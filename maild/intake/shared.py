@@ -66,6 +66,13 @@ RETRY = text("UPDATE spool SET attempts = :attempts, not_before = now() + make_i
 QUARANTINE = text("UPDATE spool SET state = 'quarantined', reason = :reason, claim = NULL, lease_until = NULL "
                   "WHERE id = :id AND claim = :claim AND state = 'incoming'")
 PENDING = text("SELECT count(*) FROM spool WHERE state = 'incoming' AND not_before <= now()")
+QUARANTINED = text("SELECT id, reason FROM spool WHERE state = 'quarantined' ORDER BY id")
+KNOWN = text("SELECT id FROM spool WHERE id = ANY(:ids)")
+KEPT = text("SELECT envelope, raw FROM spool WHERE id = :id")
+REQUEUE = text("UPDATE spool SET state = 'incoming', attempts = 0, not_before = now(), claim = NULL, "
+               "lease_until = NULL, reason = '' WHERE id = :id AND state = 'quarantined'")
+# Only what is done: mail waiting or quarantined is never pruned, whatever its age.
+PRUNE = text("DELETE FROM spool WHERE state = 'done' AND done_at < now() - make_interval(days => :days)")
 FORGET_MINE = text("UPDATE spool SET claim = NULL, lease_until = NULL "
                    "WHERE node = :node AND state = 'incoming' AND claim IS NOT NULL")
 
@@ -262,3 +269,38 @@ class SharedSpool(Spool):
         except SQLAlchemyError:
             return 0
 
+    # -- the cluster's view, for the admin's commands ----------------------------
+    def quarantined(self) -> list[tuple[str, str]]:
+        """Quarantined on any node (the table), and what only this node's directory holds."""
+        local = dict(super().quarantined())
+        with self.engine.connect() as conn:
+            rows = {row.id: row.reason for row in conn.execute(QUARANTINED)}
+            in_table = set(conn.execute(KNOWN, {"ids": list(local)}).scalars()) if local else set()
+        # A local file whose row is in the table but no longer quarantined was put back from
+        # another node: a stale copy, not shown.
+        rows.update((i, reason) for i, reason in local.items() if i not in in_table)
+        return sorted(rows.items())
+
+    def is_quarantined(self, item_id: str) -> bool:
+        return super().is_quarantined(item_id) or item_id in dict(self.quarantined())
+
+    def kept(self, item_id: str) -> tuple[Envelope, bytes] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(KEPT, {"id": item_id}).first()
+        return None if row is None else (Envelope.from_json(row.envelope.encode("ascii")), bytes(row.raw))
+
+    def requeue(self, item_id: str) -> bool:
+        """Put back in the table, whichever node quarantined it; this node's copy goes. A
+        message only this node's directory holds goes up through ``incoming/`` (uplink)."""
+        with self.engine.begin() as conn:
+            in_table = conn.execute(REQUEUE, {"id": item_id}).rowcount == 1
+        if not in_table:
+            return super().requeue(item_id)
+        if super().is_quarantined(item_id):
+            (self.quarantine / item_id).unlink(missing_ok=True)
+            (self.quarantine / f"{item_id}.reason").unlink(missing_ok=True)
+        return True
+
+    def prune(self, days: int) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(PRUNE, {"days": days}).rowcount

@@ -266,6 +266,16 @@ class Spool:
             out.append((path.stem, path.read_text(encoding="utf-8").strip()))
         return out
 
+    def kept(self, item_id: str) -> tuple[Envelope, bytes] | None:
+        """A message by spool id from the copy every node shares (only the shared spool has
+        one; here: None). Raises OSError/ValueError for a copy that cannot be read."""
+        return None
+
+    def prune(self, days: int) -> int:
+        """Forget processed messages older than ``days`` from the shared copy (none here: a
+        node's processed mail is its archive of files)."""
+        return 0
+
 
 def _due(name: str, now: float) -> bool:
     parts = name.split("~")

@@ -54,11 +54,31 @@ def log_command(ctx: click.Context, since, until, disposition, limit, as_json) -
         echo(f"{'':>10}{r['reason']}")
 
 def _quarantined_envelope(app: App, item_id: str):
-    from maild.intake.spool import read
     try:
-        return read(app.spool.quarantine / item_id)[0]
-    except (OSError, ValueError):
+        return _stored(app, item_id)[0]
+    except Fail:
         return None
+
+
+def _stored(app: App, item_id: str) -> tuple:
+    """A spool message's envelope and bytes: this node's quarantine file, else the copy in
+    the cluster's spool table (a message another node took in or quarantined)."""
+    from maild.intake.spool import read
+    path = app.spool.quarantine / item_id
+    try:
+        if app.spool.is_quarantined(item_id) and path.is_file():
+            return read(path)
+        kept = app.spool.kept(item_id)
+    except (OSError, ValueError) as exc:
+        raise Fail(f"the stored message {item_id} is not readable: {exc}") from None
+    if kept is None:
+        raise Fail(f"no stored message {item_id}")
+    return kept
+
+
+def _reason(app: App, item_id: str) -> str:
+    return dict(app.spool.quarantined()).get(item_id, "")
+
 
 @command(main, "replay")
 @click.argument("ident")
@@ -70,22 +90,26 @@ def replay(ctx: click.Context, ident: str, as_json: bool) -> None:
     from maild.intake.spool import read
     app = _app(ctx)
     path, recorded = None, None
+    spool_id = ident
     if ident.isdigit():
         with using_database(app), app.sessions() as session:
             row = store.inbound_row(session, int(ident))
             if row is None:
                 raise Fail(f"no message {ident} in the log")
             path, recorded = app.config.data_dir / row.archive_path, (row.disposition, row.reason)
+            spool_id = row.spool_id
     else:
-        path = app.spool.quarantine / ident
         if not app.spool.is_quarantined(ident):
             raise Fail(f"no message {ident}: neither a log number nor a quarantined spool id")
-        recorded = ("quarantined", (app.spool.quarantine / f"{ident}.reason").read_text(encoding="utf-8").strip()
-                    if (app.spool.quarantine / f"{ident}.reason").exists() else "")
+        recorded, spool_id = ("quarantined", _reason(app, ident)), ident
     try:
-        envelope, raw = read(path)
+        envelope, raw = read(path) if path is not None else _stored(app, spool_id)
     except (OSError, ValueError) as exc:
-        raise Fail(f"the stored message is not readable: {path}: {exc}") from None
+        # This node's archive lacks it (another node of the cluster took it in): the shared copy.
+        try:
+            envelope, raw = _stored(app, spool_id)
+        except Fail:
+            raise Fail(f"the stored message is not readable: {path}: {exc}") from None
     try:
         result = _dry_run(app.config, app.organisation.policy, app.sessions.kw["bind"], raw, envelope,
                           fresh=recorded[0] != "quarantined")
@@ -107,10 +131,13 @@ def quarantine() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def quarantine_list(ctx: click.Context, as_json: bool) -> None:
-    """Quarantined messages, oldest first: spool id, when received, from, why."""
+    """Quarantined messages, oldest first: spool id, when received, from, why. With
+    PostgreSQL: those of every node."""
     app = _app(ctx)
     rows = []
-    for item_id, reason in app.spool.quarantined():
+    with using_database(app):
+        found = app.spool.quarantined()
+    for item_id, reason in found:
         envelope = _quarantined_envelope(app, item_id)
         rows.append({"spool_id": item_id, "received_at": envelope.received_at if envelope else None,
                      "from": envelope.mail_from if envelope else None, "reason": reason})
@@ -128,21 +155,15 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
 def quarantine_show(ctx: click.Context, spool_id: str) -> None:
     """The reason, the envelope and the message's headers."""
     from email.parser import BytesHeaderParser
-
-    from maild.intake.spool import read
     app = _app(ctx)
     path = app.spool.quarantine / spool_id
     if not app.spool.is_quarantined(spool_id):
         raise Fail(f"no quarantined message {spool_id}")
-    try:
-        envelope, raw = read(path)
-    except (OSError, ValueError) as exc:
-        raise Fail(f"the quarantined file is not readable: {path}: {exc}") from None
-    reason_file = app.spool.quarantine / f"{spool_id}.reason"
-    echo(f"reason: {reason_file.read_text(encoding='utf-8').strip() if reason_file.exists() else '-'}")
+    envelope, raw = _stored(app, spool_id)
+    echo(f"reason: {_reason(app, spool_id) or '-'}")
     echo(f"received: {views.shown(app.local, envelope.received_at)} from {envelope.peer or '-'}")
     echo(f"envelope: MAIL FROM:<{envelope.mail_from}> RCPT TO:{', '.join(envelope.rcpt_to)}")
-    echo(f"size: {len(raw)} bytes; file: {path}")
+    echo(f"size: {len(raw)} bytes; " + (f"file: {path}" if path.is_file() else "in the cluster's spool table"))
     echo("")
     for name, value in BytesHeaderParser().parsebytes(raw).items():
         echo(f"{name}: {str(value)[:200]}")
@@ -163,3 +184,29 @@ def quarantine_retry(ctx: click.Context, spool_ids: tuple[str, ...], everything:
             echo(f"requeued {i}")
     if missing:
         raise Fail(f"not in the quarantine: {', '.join(missing)}")
+
+
+@main.group("spool")
+def spool_group() -> None:
+    """The cluster's spool table (PostgreSQL): every accepted message, kept after processing."""
+
+
+@command(spool_group, "prune")
+@click.option("--older-than", "days", type=click.IntRange(min=1), required=True, metavar="DAYS",
+              help="Forget processed messages done more than DAYS days ago.")
+@click.option("--json", "as_json", is_flag=True, help='{"pruned": N}')
+@click.pass_context
+def spool_prune(ctx: click.Context, days: int, as_json: bool) -> None:
+    """Delete processed messages from the cluster's spool table. Mail waiting or
+    quarantined is never pruned; each node's archive of files is not touched. Without
+    PostgreSQL there is no such table in use, and nothing is pruned."""
+    app = _app(ctx)
+    with using_database(app):
+        pruned = app.spool.prune(days)
+    if as_json:
+        echo(json.dumps({"pruned": pruned}))
+    elif app.config.db_url.startswith("sqlite"):
+        echo("nothing to prune: the spool table is used only with PostgreSQL (a single node keeps "
+             "its processed mail in data_dir/archive)")
+    else:
+        echo(f"pruned {pruned} processed messages done more than {days} days ago")
