@@ -71,7 +71,7 @@ class Wakeup:
         return bool(ready)
 
 
-def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) -> None:
+def _worker_main(config: Config, wake_fd: int, send_fd: int, close_fds: tuple[int, ...] = ()) -> None:
     child_setup(close_fds, name="maild-worker")
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())
@@ -79,20 +79,25 @@ def _worker_main(config: Config, wake_fd: int, close_fds: tuple[int, ...] = ()) 
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     worker = app.worker(parser_process=True)
     try:
-        worker.run_forever(done, Wakeup(wake_fd), relay=False, heartbeat=app.heartbeat())
+        worker.run_forever(done, Wakeup(wake_fd), relay=False, heartbeat=app.heartbeat(),
+                           processed=lambda: _kick(send_fd))
     finally:
         worker.close()
         app.close()
 
 
-def _sender_main(config: Config, close_fds: tuple[int, ...] = ()) -> None:
+def _sender_main(config: Config, send_r: int, send_w: int, close_fds: tuple[int, ...] = ()) -> None:
     child_setup(close_fds, name="maild-sender")
     app = App.create(config)
     signal.signal(signal.SIGHUP, lambda *_: app.organisation.reload())   # SIGHUP would kill it
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+
+    def stop(*_) -> None:
+        done.set()
+        _kick(send_w)       # ends the idle wait at once (a signal does not interrupt select)
+    signal.signal(signal.SIGTERM, stop)
     try:
-        app.worker().sender.send_forever(done)
+        app.worker().sender.send_forever(done, Wakeup(send_r))
     finally:
         app.close()
 
@@ -185,13 +190,14 @@ class Daemon:
     def __init__(self, app: App):
         self.app = app
         self.ctx = mp.get_context("fork")
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
+        self.wake_r, self.wake_w = os.pipe()        # the worker's: mail was accepted
+        self.send_r, self.send_w = os.pipe()        # the sender's: the worker queued mail
+        for fd in (self.wake_r, self.wake_w, self.send_r, self.send_w):
+            os.set_blocking(fd, False)
         # name -> (target, args); the processes themselves are in self.children.
         self.roles: dict[str, tuple[Callable[..., None], tuple[object, ...]]] = {
-            "worker": (_worker_main, (app.config, self.wake_r)),
-            "sender": (_sender_main, (app.config,))}
+            "worker": (_worker_main, (app.config, self.wake_r, self.send_w)),
+            "sender": (_sender_main, (app.config, self.send_r, self.send_w))}
         self.children: dict[str, mp.process.BaseProcess] = {}
         self.listen_fds: tuple[int, ...] = ()   # children close these (a restart forks them)
         self.web_sock: socket.socket | None = None    # `[web] enabled`: bound here, served by the web child

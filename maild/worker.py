@@ -207,9 +207,11 @@ class Worker:
                 self.spool.release(item)
 
     def run_forever(self, stop: threading.Event | None = None, wakeup=None, relay: bool = True,
-                    heartbeat: Callable[[int, str], None] | None = None) -> None:
+                    heartbeat: Callable[[int, str], None] | None = None,
+                    processed: Callable[[], None] | None = None) -> None:
         """Drain, then wait for a wake-up (an object with ``wait(timeout)``) or the poll interval.
-        ``heartbeat``: a cluster node's (acting/cluster.Heartbeat), told after every round."""
+        ``heartbeat``: a cluster node's (acting/cluster.Heartbeat), told after every round;
+        ``processed``: told after a round that processed mail (``serve`` wakes the sender)."""
         stop = stop or threading.Event()
         self.spool.recover()
         self.log_batches = True
@@ -217,6 +219,8 @@ class Worker:
         while not stop.is_set():
             try:
                 summary = self.drain(relay=relay)
+                if processed is not None and summary.processed:
+                    processed()
                 if summary.sent or summary.send_deferred or summary.send_failed:
                     log.info(summary.line())
                 if summary.deferred_db:

@@ -33,6 +33,9 @@ from maild.values import Notice, OutboxKind, Recipient
 log = logging.getLogger("maild.worker")
 
 SENDER_YIELD_SECONDS = 5.0
+# An idle sender woken by the worker: 9.5 ms of CPU a second polling every 0.2 s came to
+# about 1 ms at this interval (maild serve at rest, measured in docs/benchmarks.md).
+SENDER_IDLE_SECONDS = 2.0
 FAILURE_LOOK_SECONDS = 30.0
 
 
@@ -71,11 +74,15 @@ class Sender:
     def engine(self) -> Engine:
         return self.sessions.kw["bind"]
 
-    def send_forever(self, stop: threading.Event) -> None:
+    def send_forever(self, stop: threading.Event, wakeup=None) -> None:
         """The outgoing side on its own (``maild serve`` runs it in a process of its own).
         Inbound goes first: while mail waits in the spool the sender holds back (it would
         take CPU and the database from the worker), but never longer than
-        SENDER_YIELD_SECONDS, so acknowledgements still leave during a long burst."""
+        SENDER_YIELD_SECONDS, so acknowledgements still leave during a long burst.
+        ``wakeup`` (an object with ``wait(timeout)``): the worker's word that it queued mail;
+        with it an idle sender looks only every SENDER_IDLE_SECONDS (for retries, and mail
+        that commands or another node queued), not every poll interval."""
+        idle = (wakeup.wait, SENDER_IDLE_SECONDS) if wakeup is not None else (stop.wait, self.poll_interval)
         while not stop.is_set():
             waited = 0.0
             while self.spool.pending() and waited < SENDER_YIELD_SECONDS and not stop.is_set():
@@ -88,8 +95,8 @@ class Sender:
                     log.info(out.line())
             except Exception:
                 log.exception("relay round failed; next round in a moment")
-            if not out.sent:
-                stop.wait(self.poll_interval)
+            if not out.sent and not stop.is_set():
+                idle[0](idle[1])
 
     def send(self) -> Outgoing:
         """Relay due outgoing mail; a database outage only postpones it."""
