@@ -282,7 +282,7 @@ class SharedSpool(Spool):
         return sorted(rows.items())
 
     def is_quarantined(self, item_id: str) -> bool:
-        return super().is_quarantined(item_id) or item_id in dict(self.quarantined())
+        return item_id in dict(self.quarantined())     # a stale local copy is not
 
     def kept(self, item_id: str) -> tuple[Envelope, bytes] | None:
         with self.engine.connect() as conn:
@@ -296,7 +296,7 @@ class SharedSpool(Spool):
             in_table = conn.execute(REQUEUE, {"id": item_id}).rowcount == 1
         if not in_table:
             return super().requeue(item_id)
-        if super().is_quarantined(item_id):
+        if self.quarantine_file(item_id) is not None:
             (self.quarantine / item_id).unlink(missing_ok=True)
             (self.quarantine / f"{item_id}.reason").unlink(missing_ok=True)
         return True

@@ -195,9 +195,9 @@ class Spool:
     def requeue(self, item_id: str) -> bool:
         """A quarantined file back into ``incoming`` with its attempts forgotten (the
         admin's ``maild quarantine retry``); False when there is no such file."""
-        if not self.is_quarantined(item_id):
+        path = self.quarantine_file(item_id)
+        if path is None:
             return False
-        path = self.quarantine / item_id
         os.rename(path, self.incoming / item_id)
         (self.quarantine / f"{item_id}.reason").unlink(missing_ok=True)
         return True
@@ -257,8 +257,13 @@ class Spool:
 
     def is_quarantined(self, item_id: str) -> bool:
         """A quarantined message (not its .reason file, not a path)."""
-        return ("/" not in item_id and not item_id.startswith(".") and not item_id.endswith(".reason")
-                and (self.quarantine / item_id).is_file())
+        return self.quarantine_file(item_id) is not None
+
+    def quarantine_file(self, item_id: str) -> Path | None:
+        """This node's file of a quarantined message (None: no such file, or not an id)."""
+        path = self.quarantine / item_id
+        safe = "/" not in item_id and not item_id.startswith(".") and not item_id.endswith(".reason")
+        return path if safe and path.is_file() else None
 
     def quarantined(self) -> list[tuple[str, str]]:
         out = []

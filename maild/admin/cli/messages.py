@@ -64,9 +64,9 @@ def _stored(app: App, item_id: str) -> tuple:
     """A spool message's envelope and bytes: this node's quarantine file, else the copy in
     the cluster's spool table (a message another node took in or quarantined)."""
     from maild.intake.spool import read
-    path = app.spool.quarantine / item_id
+    path = app.spool.quarantine_file(item_id)      # no listing of the quarantine per message
     try:
-        if app.spool.is_quarantined(item_id) and path.is_file():
+        if path is not None:
             return read(path)
         kept = app.spool.kept(item_id)
     except (OSError, ValueError) as exc:
