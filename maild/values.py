@@ -45,6 +45,7 @@ class Disposition(enum.StrEnum):
     COMMAND_APPLIED = "command-applied"
     COMMAND_REFUSED = "command-refused"
     HISTORY_SENT = "history-sent"
+    SEARCH_SENT = "search-sent"             # #найти from an employee: their tickets that matched
     PROFILE_SENT = "profile-sent"
     PROFILE_UPDATED = "profile-updated"
     PROFILE_PENDING = "profile-pending"
@@ -84,6 +85,7 @@ class OutboxKind(enum.StrEnum):
     OUTSIDE = "outside"
     HISTORY = "history"
     PROFILE = "profile"
+    SEARCH = "search"               # an employee's #найти answered
     BUDGET = "budget"
     PARTICIPANTS = "participants"
     WEB_LINK = "web-link"           # a link the web pages asked for (confirm a request, sign in)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
+from sqlalchemy.types import NullType
 
-from maild.acting import db, migrate
+from maild.acting import db, migrate, search
 from maild.admin.cli import main
 
 from conftest import DB_KINDS, IN_CI, PG_URL, PROJECT, pg_schema
@@ -72,7 +73,8 @@ def described(engine) -> dict:
         pk = inspector.get_pk_constraint(name)
         columns = {}
         for c in inspector.get_columns(name):
-            type_ = c["type"].compile(dialect=dialect)
+            # An FTS5 table's columns have no type (NullType), and nothing to compile.
+            type_ = "untyped" if isinstance(c["type"], NullType) else c["type"].compile(dialect=dialect)
             nullable = c["nullable"]
             # SQLite reports its INTEGER PRIMARY KEY (the rowid) as nullable or not depending on
             # the spelling ("INTEGER PRIMARY KEY" or "INTEGER NOT NULL, PRIMARY KEY (id)"); it is
@@ -200,7 +202,8 @@ def test_revisions_from_the_first_to_head_build_exactly_schema_sql(new_db):
     lines = migrate.upgrade(migrated)
     assert [line.split(":")[0] for line in lines] == applied(2)
     want, got = described(from_schema), described(migrated)
-    assert set(got) == set(want) == set(db.schema_tables()) | {db.VERSION_TABLE}
+    assert set(got) == set(want) == set(db.schema_tables()) | {db.VERSION_TABLE} | set(search.tables(
+        from_schema.dialect.name))
     for table in want:                                # one table at a time, for a readable failure
         assert got[table] == want[table], table
     # The version table db.create_schema writes by hand is Alembic's, and Alembic reads it.
@@ -388,3 +391,25 @@ def test_the_daemon_does_not_load_alembic(tmp_path):
             "assert 'maild.acting.migrate' not in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_an_upgraded_database_finds_what_it_held_before(new_db):
+    """Revision 0011 indexes the entries and subjects already there (SQLite's FTS tables are
+    filled; PostgreSQL's indexes fill themselves)."""
+    engine = new_db()
+    migrate.upgrade(engine, "0010")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO people (id, email, name, created_at, updated_at) "
+                          "VALUES (1, 'ivan@torex.ru', '', :t, :t)"), {"t": T0})
+        conn.execute(text("INSERT INTO tickets (id, number, department, subject, status, requester_id, source, "
+                          "created_at, updated_at) VALUES (1, 'OSA-000001', 'OSA', 'Сканеры не видят сеть', "
+                          "'open', 1, 'email', :t, :t)"), {"t": T0})
+        conn.execute(text("INSERT INTO entries (ticket_id, type, author_id, created_at, body, full_body) "
+                          "VALUES (1, 'message', 1, :t, 'Сканер в бухгалтерии не сканирует', '')"), {"t": T0})
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        by_subject = search.search(conn, "сети", search.Scope.staff("OSA"))
+        by_body = search.search(conn, "бухгалтерией", search.Scope.staff("OSA"))
+    assert [(h.number, h.where) for h in by_subject.hits] == [("OSA-000001", "subject")]
+    assert [(h.number, h.where) for h in by_body.hits] == [("OSA-000001", "message")]
+    assert by_body.hits[0].lines == ("Сканер в бухгалтерии не сканирует",)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.engine import Connection
 
-from maild.acting import store
+from maild.acting import search, store
 from maild.acting.batch import OutboxBatch
 from maild.acting.blobs import BlobStore
 from maild.acting.models import AttachmentRow, Entry, Inbound, Outbox, Ticket, TicketChange
@@ -76,6 +76,7 @@ class Actions:
         self.limits = limits
         self.renderer = renderer
         self.blobs = blobs
+        self.index = search.Index(conn)
         self._thread_ids: list[dict] = []
         self._outbox: list[dict] = []
         self._changes: list[dict] = []
@@ -112,6 +113,7 @@ class Actions:
             assignee=planned.assignee, category=planned.category, kind=planned.kind, created_at=created,
             updated_at=created, closed_at=None, resolution=None, filed_by=filed_by,
             transferred_from=transferred_from)).scalar_one()
+        self.index.ticket(ticket_id, planned.subject)
         if transferred_from:
             self._change(ticket_id, created, "department", transferred_from, code, code)
         self._change(ticket_id, created, "opened", None, code, code)
@@ -139,6 +141,7 @@ class Actions:
             ticket_id=ticket.id, type=type_, author_id=author.id if author else None,
             created_at=self.clock.now(), body=body, full_body=mail.text, inbound_id=inbound_id,
             unauthenticated=unauthenticated)).scalar_one()
+        self.index.entry(entry_id, type_, body)
         if mail.attachments:
             rows, total = [], 0
             for attachment in mail.attachments:

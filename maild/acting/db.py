@@ -22,6 +22,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from maild.acting import search
 from maild.config import PROJECT_DIR, ConfigError
 
 SCHEMA_FILE = PROJECT_DIR / "schema.sql"
@@ -184,7 +185,7 @@ def schema_statements(dialect: str, schema: str | None = None) -> list[str]:
 # The revision of maild/migrations that schema.sql is. A database made from schema.sql is stamped
 # with it, and ``maild serve`` starts only on a database at it; tests/test_migrations.py checks
 # that it is the newest revision and that the revisions build exactly schema.sql.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 VERSION_TABLE = "alembic_version"          # Alembic's, in Alembic's layout (see create_schema)
 _SCHEMA_LOCK = 0x6D61696C64                # pg_advisory_xact_lock key: one schema change at a time
 
@@ -269,6 +270,7 @@ def create_schema(conn) -> None:
     (a test checks that Alembic reads it)."""
     for statement in schema_statements(conn.dialect.name):
         conn.execute(text(statement))
+    search.create(conn)     # each database's own full-text index, not in schema.sql's common SQL
     conn.execute(text(f"CREATE TABLE {VERSION_TABLE} (version_num VARCHAR(32) NOT NULL, "
                       f"CONSTRAINT {VERSION_TABLE}_pkc PRIMARY KEY (version_num))"))
     conn.execute(text(f"INSERT INTO {VERSION_TABLE} (version_num) VALUES (:rev)"), {"rev": SCHEMA_REVISION})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from maild.acting import search
 from maild.acting.models import Entry, Outbox, Ticket
 from maild.values import LocalTime
 
@@ -107,6 +108,21 @@ def ticket_lines(tickets: list[Ticket], local: LocalTime) -> list[str]:
     return lines
 
 
+def search_hit(h: search.Hit) -> dict:
+    return {"number": h.number, "department": h.department, "status": h.status, "subject": h.subject,
+            "requester": h.requester, "at": _time(h.at), "where": h.where, "lines": list(h.lines)}
+
+
+def search_lines(found: search.Found, local: LocalTime) -> list[str]:
+    """A ticket a line, newest first, and under it the lines that matched."""
+    lines = []
+    for h in found.hits:
+        lines.append(f"{h.number:<11} {h.status:<9} {local.when(h.at):<22}  {h.requester or '-':<28} {h.subject}")
+        lines += [f"    {'' if h.where == 'message' else _SEARCH_WHERE[h.where] + ': '}{line}" for line in h.lines]
+    return lines
+
+
+_SEARCH_WHERE = {"subject": "subject", "response": "ANSWER", "note": "INTERNAL NOTE"}
 _LABELS = {"message": "", "response": "ANSWER", "note": "INTERNAL NOTE", "event": "EVENT"}
 
 

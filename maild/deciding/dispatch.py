@@ -8,7 +8,7 @@ the message returns its plan. This is the decision — the worker writes what it
     report_on_ours       a robot's mail to our own mail's return path  the mail marked; an event
     own_address          mail in a helpdesk address's own name         a record, no answer
     outside              a sender outside the corporate domains        one explanation a day
-    self_service         #история, #профиль, confirming a profile      the answer, no ticket
+    self_service         #история, #профиль, #найти, confirming        the answer, no ticket
     command              staff command lines at the top                all or none, a receipt
     robot                automatic mail naming no ticket of ours       a record, no answer
     conversation         a reply, a response, a robot on a ticket      an entry and the mail
@@ -167,7 +167,7 @@ def self_service(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None
         request = selfservice.Request("confirm")
     else:
         request = selfservice.read(m.mail.subject, m.written, {d.code for d in c.org.departments},
-                                   f.found is not None)
+                                   f.found is not None, staff=f.member is not None)
     if request is None:
         return None
     author = f.sender_person(plan)       # _may_command: there is a sender

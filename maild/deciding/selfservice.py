@@ -44,6 +44,9 @@ _FIELD_LINE = re.compile(r"^\s*([^\W\d_]+)\.?\s*[:=—-]\s*(.*?)\s*$")
 FIELD_LIMITS = {"phone": 100, "office": 100, "company": 200}
 UNREAD_LINE = 100                # a line not understood is shown back this long at most
 ANSWERS_PER_HOUR = 5
+ANSWERED_KINDS = ("profile", "history", "search")     # outbox kinds the hourly limit counts
+
+
 def confirms(recipients: tuple[str, ...]) -> bool:
     """Sent to the address of a "confirm your profile" mail."""
     return any((auth.signed_ticket(r) or ("",))[0] == PROFILE_SIGNATURE for r in recipients)
@@ -53,12 +56,16 @@ def asks_by_subject(subject: str) -> bool:
     return _PREFIX.sub("", subject).strip(" .!?").lower() in HISTORY_SUBJECTS
 
 
-def read(subject: str, written: str, codes: set[str], names_ticket: bool = False) -> Request | None:
+def read(subject: str, written: str, codes: set[str], names_ticket: bool = False, staff: bool = False
+         ) -> Request | None:
     """The request in a mail: ``written`` is what the sender wrote (quotes stripped), read
     by the commands' own parser. A subject asks for history only in new mail: a reply to
-    a ticket titled "история" is a reply."""
+    a ticket titled "история" is a reply. A staff member's ``#найти`` is a staff command
+    (their department's tickets), not this."""
     block = commands.read(written)
     first = block.commands[0] if block is not None else None
+    if block is not None and first is not None and first.keyword == "find" and not staff:
+        return Request("find", words=first.args, leftover=len(block.commands) > 1 or bool(block.text.strip()))
     if block is not None and first is not None and first.keyword == "history":
         return Request("history", match.parse_number(first.args, codes) if first.args else None,
                        leftover=len(block.commands) > 1 or bool(block.text.strip()))
@@ -107,10 +114,10 @@ class SelfService:
         if not person.email.isascii():
             return Disposition.NOT_ANSWERED, f"{person.email}: an address our relay cannot answer"
         since = self.plan.now - timedelta(hours=1)
-        answered = (sum(store.count_since(self.plan.conn, person.email, kind, since) for kind in ("profile", "history"))
-                    + sum(self.plan.pending_count(person.email, kind) for kind in ("profile", "history")))
+        answered = (sum(store.count_since(self.plan.conn, person.email, kind, since) for kind in ANSWERED_KINDS)
+                    + sum(self.plan.pending_count(person.email, kind) for kind in ANSWERED_KINDS))
         if answered >= ANSWERS_PER_HOUR:
             return Disposition.NOT_ANSWERED, f"{person.email} had {ANSWERS_PER_HOUR} answers this hour already"
-        command = commands.BY_KEY["history" if request.kind == "history" else "profile"]
+        command = commands.BY_KEY[request.kind if request.kind in ("history", "find") else "profile"]
         assert isinstance(command, SelfServiceCommand)
         return command.answer(Asking(self.plan, request, person, department, mail, proof))

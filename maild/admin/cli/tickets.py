@@ -5,7 +5,7 @@ import json
 
 import click
 
-from maild.acting import store
+from maild.acting import search, store
 from maild.admin import views
 from maild.admin.cli.base import Fail, _app, _department, command, echo, job_done, main, using_database
 from maild.deciding import match
@@ -51,6 +51,41 @@ def tickets_show(ctx: click.Context, number: str, as_json: bool, full: bool) -> 
             echo(json.dumps(views.ticket(ticket, entries=True), ensure_ascii=False, indent=2))
         else:
             echo(views.ticket_text(ticket, app.local, full=full))
+
+@command(tickets, "search")
+@click.argument("words", nargs=-1, required=True)
+@click.option("--dept", help="Only this department's tickets.")
+@click.option("--requester", metavar="ADDRESS",
+              help="Only this person's tickets, as they see them (#найти from them): no internal notes.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="At most this many tickets.")
+@click.option("--json", "as_json", is_flag=True, help="JSON object (see docs/cli.md for the shape).")
+@click.pass_context
+def tickets_search(ctx: click.Context, words: tuple[str, ...], dept, requester, limit: int, as_json: bool) -> None:
+    """Tickets whose subject or one message holds every word, in any form, newest first."""
+    app = _app(ctx)
+    department = _department(app, dept)
+    with using_database(app), app.sessions() as session:
+        conn = session.connection()
+        scope = search.Scope(department=department.code if department else None)
+        if requester:
+            person = store.person_ref(conn, requester.strip().lower())
+            if person is None:
+                raise Fail(f"nobody with the address {requester} has written to the helpdesk")
+            scope = search.Scope(department=scope.department, requester_id=person.id, public_only=True)
+        found = search.search(conn, " ".join(words), scope, limit)
+    if not found.words:
+        raise Fail("nothing to search for: every word given is too common to narrow a search (и, в, не...)")
+    if as_json:
+        echo(json.dumps({"words": list(found.words), "cut": found.cut,
+                         "tickets": [views.search_hit(h) for h in found.hits]}, ensure_ascii=False, indent=2))
+        return
+    for line in views.search_lines(found, app.local):
+        echo(line)
+    if not found.hits:
+        echo("no ticket matches")
+    elif found.cut:
+        echo(f"(the newest {limit} shown; --limit shows more)")
+
 
 @main.group()
 def outbox() -> None:

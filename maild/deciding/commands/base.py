@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from maild.acting import store
+from maild.acting.search import Found
 from maild.deciding.operations import AddEntry
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.reading.mail import Mail
@@ -99,6 +100,7 @@ class Outputs:
     help: bool = False                  # the list of commands (#помощь)
     queue: tuple | None = None          # (scope, rows, cut) of #список
     canned: dict | None = None          # name -> description of #шаблон alone
+    found: tuple[str, Found] | None = None    # (the words asked, what #найти found)
     unsent: bool = False                # text or files that went to nobody
 
 

@@ -172,4 +172,5 @@ class Commander:
                        [Recipient(member.email, member.name)], mail, staff={"name": member.name},
                        lines=lines, applied=applied, help=o.help, queue=o.queue, canned=o.canned,
                        unsent=o.unsent, commands=help_rows() if o.help else [],
+                       found=o.found[1] if o.found else None, found_asked=o.found[0] if o.found else "",
                        subject=ticket.subject if ticket is not None else mail.subject)

@@ -8,6 +8,7 @@ from maild.deciding.commands.canned import Canned
 from maild.deciding.commands.category import Category
 from maild.deciding.commands.cc import Cc
 from maild.deciding.commands.close import Close, Reopen
+from maild.deciding.commands.find import Find
 from maild.deciding.commands.help import Help
 from maild.deciding.commands.listing import List
 from maild.deciding.commands.new import New
@@ -19,7 +20,7 @@ from maild.deciding.commands.transfer import Transfer
 from maild.deciding.organisation import Department, Organisation
 
 COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Close(),
-                                 Reopen(), Cc(), New(), List(), Help(), History(), Profile())
+                                 Reopen(), Cc(), New(), List(), Help(), History(), Profile(), Find())
 BY_KEY = {c.key: c for c in COMMANDS}
 STAFF: dict[str, StaffCommand] = {c.key: c for c in COMMANDS if isinstance(c, StaffCommand)}
 BY_WORD = {word: c.key for c in COMMANDS for word in c.words}

@@ -24,11 +24,12 @@ PROFILE_SIGNATURE = "PROFILE-0"
 
 @dataclass(frozen=True)
 class Request:
-    kind: str                               # history | profile | confirm (a reply to "confirm")
+    kind: str                               # history | profile | find | confirm (a reply to "confirm")
     number: str | None = None               # history of one ticket
     fields: tuple[tuple[str, str], ...] = ()     # profile: (field, value)
     unread: tuple[str, ...] = ()            # profile lines not understood
     leftover: bool = False                  # text besides the request: not registered anywhere
+    words: str = ""                         # find: what to search for
 
 
 @dataclass(frozen=True)
