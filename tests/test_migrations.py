@@ -97,8 +97,10 @@ def described(engine) -> dict:
 
 
 def rows(engine, *tables: str) -> dict[str, list[tuple]]:
+    """What the tables hold, but PostgreSQL's search vectors (derived, added by 0012)."""
     with engine.connect() as conn:
-        return {t: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))] for t in tables}
+        return {t: [tuple(v for k, v in r._mapping.items() if k != "search_vector")
+                    for r in conn.execute(text(f"SELECT * FROM {t} ORDER BY 1"))] for t in tables}
 
 
 def columns(engine, table: str) -> set[str]:
@@ -243,6 +245,7 @@ def test_a_database_of_the_last_release_is_stamped_and_keeps_its_data(new_db):
         conn.execute(text("UPDATE outbox SET reported = TRUE"))
         insert(conn, "ticket_changes", ticket_id=1, at=T0, field="opened", new="OSA", department="OSA")
     tables = FIRST_TABLES + ("ticket_changes",)
+    before_columns = column_lists(engine, tables)
     before = rows(engine, *tables)
     assert db.VERSION_TABLE not in inspect(engine).get_table_names()
     with pytest.raises(db.SchemaOutdated, match="maild db upgrade"):
@@ -252,7 +255,7 @@ def test_a_database_of_the_last_release_is_stamped_and_keeps_its_data(new_db):
     assert lines[0] == ("stamped 0009: the database predates schema revisions and has exactly "
                         "revision 0009's tables, columns and indexes")
     assert [line.split(":")[0] for line in lines[1:]] == applied(10)
-    assert rows(engine, *tables) == before
+    assert old_columns(before, engine, before_columns) == before
     with engine.connect() as conn:
         assert migrate.current(conn) == db.SCHEMA_REVISION
     assert migrate.upgrade(engine) == [UP_TO_DATE]
