@@ -43,11 +43,17 @@ CREATE TABLE IF NOT EXISTS tickets (
     closed_at    TIMESTAMP WITH TIME ZONE,
     resolution   VARCHAR(30),
     filed_by     VARCHAR(64),         -- staff login, for tickets filed on behalf of a caller
-    transferred_from VARCHAR(10)      -- the department it came from, if it was transferred
+    transferred_from VARCHAR(10),     -- the department it came from, if it was transferred
+    respond_by   TIMESTAMP WITH TIME ZONE,    -- deadlines (deciding/deadlines.py): the first response
+    resolve_by   TIMESTAMP WITH TIME ZONE,    -- ... and the resolution
+    responded_at TIMESTAMP WITH TIME ZONE,    -- the first response
+    paused_minutes INTEGER,                   -- working minutes left on resolve_by while the clock stops
+    escalated    INTEGER NOT NULL DEFAULT 0   -- who was told of the missed deadline: 1 assignee, 2 lead
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tickets_number ON tickets (number);
 CREATE INDEX IF NOT EXISTS tickets_department_status ON tickets (department, status);
 CREATE INDEX IF NOT EXISTS tickets_requester ON tickets (requester_id);
+CREATE INDEX IF NOT EXISTS tickets_open_due ON tickets (status, escalated);
 
 -- Every inbound message and what became of it. message_key is the Message-ID (or, for
 -- mail without one, "sha256:" and the hash of its bytes): unique, so a retried delivery

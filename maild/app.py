@@ -52,7 +52,7 @@ class App:
     @classmethod
     def create(cls, config: Config) -> App:
         db.check_url(config.db_url)             # one sentence now, not a traceback later
-        organisation = OrganisationHolder(config.rules_dir, config.templates_dir)
+        organisation = OrganisationHolder(config.rules_dir, config.templates_dir, config.timezone)
         check_notifications(config, organisation())
         if (problem := diagnose.of_data_dir(config.data_dir)) is not None:
             raise problem

@@ -86,6 +86,7 @@ class OutboxKind(enum.StrEnum):
     HISTORY = "history"
     PROFILE = "profile"
     SEARCH = "search"               # an employee's #найти answered
+    DEADLINE = "deadline"           # a missed deadline, to staff (deciding/escalation.py)
     BUDGET = "budget"
     PARTICIPANTS = "participants"
     WEB_LINK = "web-link"           # a link the web pages asked for (confirm a request, sign in)
@@ -139,6 +140,11 @@ class TicketRef:
     kind: str | None = None
     resolution: str | None = None
     priority: str = "normal"
+    respond_by: datetime | None = None      # deadlines (deciding/deadlines.py)
+    resolve_by: datetime | None = None
+    responded_at: datetime | None = None
+    paused_minutes: int | None = None
+    escalated: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,9 @@ class FixedClock:
         return self.at
 
 
+WEEKDAYS_GENITIVE = ("понедельника", "вторника", "среды", "четверга", "пятницы", "субботы", "воскресенья")
+
+
 @dataclass(frozen=True)
 class LocalTime:
     """Moments as people read them: in the company's zone (the ``timezone`` key), each time
@@ -231,6 +240,12 @@ class LocalTime:
     def when(self, moment: datetime) -> str:
         """``02.12.2026 01:36 UTC+4``: day, time and the zone it is in."""
         return f"{self.local(moment):%d.%m.%Y %H:%M} {self.label(moment)}"
+
+    def by(self, moment: datetime) -> str:
+        """``14:00 вторника, 08.12.2026``: a deadline in plain words (after "до"), in the
+        company's zone."""
+        local = self.local(moment)
+        return f"{local:%H:%M} {WEEKDAYS_GENITIVE[local.weekday()]}, {local:%d.%m.%Y}"
 
     def day(self, moment: datetime | date) -> str:
         """``02.12.2026``, the company's day of the moment."""

@@ -36,12 +36,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from maild.acting import store
 from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, OutboxBatch
 from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
 from maild.acting.db import OutageLog, cause, is_conflict, is_unavailable
 from maild.config import Config
-from maild.deciding import auth, dispatch, facts, rules
+from maild.deciding import auth, dispatch, escalation, facts, rules
 from maild.deciding.plan import Planner
 from maild.deciding.policy import OrganisationHolder, Policy
 from maild.intake import spool as spool_mod
@@ -62,6 +63,8 @@ security = logging.getLogger("maild.security")
 _REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
                       Disposition.UNAUTHENTICATED_STAFF, Disposition.COMMAND_APPLIED, Disposition.COMMAND_REFUSED})
 
+
+ESCALATE_EVERY = 60.0        # seconds between looks for missed deadlines
 
 @dataclass(frozen=True)
 class Outcome:
@@ -216,8 +219,12 @@ class Worker:
         self.spool.recover()
         self.log_batches = True
         last_error = ""
+        next_look = 0.0
         while not stop.is_set():
             try:
+                if time.monotonic() >= next_look:
+                    next_look = time.monotonic() + ESCALATE_EVERY
+                    self.escalate()
                 summary = self.drain(relay=relay)
                 if processed is not None and summary.processed:
                     processed()
@@ -231,6 +238,22 @@ class Worker:
             if heartbeat is not None:
                 heartbeat(self.spool.local_pending(), last_error)
             (wakeup or stop).wait(self.config.worker.poll_interval)
+
+    def escalate(self) -> int:
+        """Tell of the deadlines missed since the last look (deciding/escalation.py), each
+        ticket's stage in a transaction of its own; returns how many were due."""
+        org = self.organisation()
+        if org.deadlines is None or not org.deadlines.departments:
+            return 0
+        now = self.clock.now()
+        with self.engine.connect() as conn:
+            due = escalation.due_now(store.overdue(conn, now), org.deadlines, now)
+        for one in due:
+            with self.engine.begin() as conn:
+                if store.claim_escalation(conn, one.ticket.id, one.stage):
+                    planner = Planner(conn, now, self.config.notifications, None, org.deadlines)
+                    apply(self.actions(conn), escalation.plan(planner, one, org), None)
+        return len(due)
 
     # -- one batch ------------------------------------------------------------------
     def process_batch(self, items: list[SpoolItem], parsed: list[Parsed], summary: DrainSummary) -> bool:
@@ -355,7 +378,7 @@ class Worker:
                 context: facts.Context) -> Outcome:
         """One message, in the caller's transaction: decided (a plan), then written; its
         outgoing mail rows go to ``outbox`` (inserted once for the batch) when given."""
-        planner = Planner(conn, self.clock.now(), self.config.notifications, outbox)
+        planner = Planner(conn, self.clock.now(), self.config.notifications, outbox, context.org.deadlines)
         plan = dispatch.decide(facts.Message(p.item.id, p.envelope, p.mail, p.verdict, p.key, p.routing),
                                context, planner)
         applied = apply(self.actions(conn, outbox), plan, self._record(p))

@@ -112,7 +112,8 @@ class Actions:
             priority=planned.priority, requester_id=requester_id, source=source,
             assignee=planned.assignee, category=planned.category, kind=planned.kind, created_at=created,
             updated_at=created, closed_at=None, resolution=None, filed_by=filed_by,
-            transferred_from=transferred_from)).scalar_one()
+            transferred_from=transferred_from, respond_by=planned.respond_by, resolve_by=planned.resolve_by,
+            escalated=0)).scalar_one()
         self.index.ticket(ticket_id, planned.subject)
         if transferred_from:
             self._change(ticket_id, created, "department", transferred_from, code, code)

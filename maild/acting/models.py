@@ -90,6 +90,11 @@ class Ticket(Base):
     resolution: Mapped[str | None] = mapped_column(String(30))   # why it was closed
     filed_by: Mapped[str | None] = mapped_column(String(64))     # staff login (phone tickets)
     transferred_from: Mapped[str | None] = mapped_column(String(10))
+    respond_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_minutes: Mapped[int | None] = mapped_column(Integer)
+    escalated: Mapped[int] = mapped_column(Integer, default=0)
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
     entries: Mapped[list[Entry]] = relationship(back_populates="ticket", order_by="Entry.id")
@@ -100,6 +105,7 @@ class Ticket(Base):
         Index("tickets_number", "number", unique=True),
         Index("tickets_department_status", "department", "status"),
         Index("tickets_requester", "requester_id"),
+        Index("tickets_open_due", "status", "escalated"),
     )
 
 

@@ -48,7 +48,8 @@ T_PARTICIPANT, T_OUTBOX, T_CHANGE = Participant.__table__, Outbox.__table__, Tic
 _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TICKET.c.subject,
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
                    T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
-                   T_TICKET.c.resolution, T_TICKET.c.priority)
+                   T_TICKET.c.resolution, T_TICKET.c.priority, T_TICKET.c.respond_by, T_TICKET.c.resolve_by,
+                   T_TICKET.c.responded_at, T_TICKET.c.paused_minutes, T_TICKET.c.escalated)
 _INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number, T_INBOUND.c.spool_id, T_INBOUND.c.ticket_id,
                          T_INBOUND.c.mail_from).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
@@ -148,6 +149,28 @@ def mark_reported(conn: Connection, outbox_id: int) -> None:
     conn.execute(update(T_OUTBOX).where(T_OUTBOX.c.id == outbox_id).values(reported=True))
 
 
+# Open tickets whose deadline in force has passed and whose last stage of telling is not
+# reached (deciding/escalation.py decides which stage is due).
+_OVERDUE = select(*_TICKET_COLUMNS).where(
+    T_TICKET.c.status == "open", T_TICKET.c.escalated < 2,
+    ((T_TICKET.c.responded_at.is_(None) & (T_TICKET.c.respond_by <= bindparam("now")))
+     | (T_TICKET.c.paused_minutes.is_(None) & (T_TICKET.c.resolve_by <= bindparam("now"))))).order_by(
+    T_TICKET.c.id).limit(500)
+_CLAIM_ESCALATION = update(T_TICKET).where(T_TICKET.c.id == bindparam("tid"),
+                                           T_TICKET.c.escalated < bindparam("stage")).values(
+    escalated=bindparam("stage"))
+
+
+def overdue(conn: Connection, now: datetime) -> list[TicketRef]:
+    return [TicketRef(*row) for row in conn.execute(_OVERDUE, {"now": now})]
+
+
+def claim_escalation(conn: Connection, ticket_id: int, stage: int) -> bool:
+    """This run tells ``stage`` of the ticket (in the transaction that queues the mail);
+    False: another node did, or is doing it (the second update waits for the first)."""
+    return conn.execute(_CLAIM_ESCALATION, {"tid": ticket_id, "stage": stage}).rowcount == 1
+
+
 def ticket_by_id(conn: Connection, ticket_id: int) -> TicketRef | None:
     row = conn.execute(select(*_TICKET_COLUMNS).where(T_TICKET.c.id == ticket_id)).first()
     return TicketRef(*row) if row else None
@@ -167,7 +190,7 @@ _COUNT_SINCE = select(func.count()).select_from(T_OUTBOX).where(
 # and mail a staff member wrote (a response, a status change): a loop needs a robot on
 # both sides, and those are people's words. What is left answers automatically.
 STAFF_KINDS = frozenset({"alert", "receipt", "security", "failure", "digest", "report", "loop", "loop-notice",
-                         "response", "status"})
+                         "response", "status", "deadline"})
 _BUDGETED = (T_OUTBOX.c.created_at > bindparam("since"), T_OUTBOX.c.kind.not_in(sorted(STAFF_KINDS)))
 _BUDGET_TO = select(func.count()).select_from(T_OUTBOX).where(T_OUTBOX.c.recipient == bindparam("to"), *_BUDGETED)
 _BUDGET_ABOUT = select(func.count()).select_from(T_OUTBOX).where(T_OUTBOX.c.ticket_id == bindparam("tid"), *_BUDGETED)

@@ -98,7 +98,8 @@ def explain(raw: bytes, envelope: Envelope, org: Organisation, rule_table, reade
         auth_config or AuthConfig(), secret, hostname, reopen_days, max_participants, sender_budget, *web))
     notes: list[str] = []
     with _read_only(engine, notes) as conn:
-        planner = Planner(conn, (clock or SystemClock()).now(), notifications or NotificationsConfig())
+        planner = Planner(conn, (clock or SystemClock()).now(), notifications or NotificationsConfig(),
+                          deadlines=org.deadlines)
         try:
             plan = dispatch.decide(message, context, planner)
         except dispatch.Unroutable as exc:

@@ -10,6 +10,10 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from maild.deciding.deadlines import Deadlines
 
 CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
 ADDRESS_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -75,6 +79,7 @@ class Organisation:
     domains: tuple[str, ...]
     departments: tuple[Department, ...]
     kind_words: tuple[tuple[str, tuple[str, ...]], ...] = ()   # (kind, words): tip the balance
+    deadlines: Deadlines | None = None      # working time and terms (deciding/deadlines.py)
 
     def department(self, code: str) -> Department | None:
         code = code.upper()

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from maild.acting import store
 from maild.config import NotificationsConfig
+from maild.deciding.deadlines import Clock, Deadlines, clock_of
 from maild.deciding.operations import (
     AddEntry,
     AddEvent,
@@ -107,11 +108,12 @@ class Planner:
     """Records a message's operations; reads through ``conn`` with its own on top."""
 
     def __init__(self, conn: Connection, now: datetime, notifications: NotificationsConfig,
-                 pending: Pending | None = None):
+                 pending: Pending | None = None, deadlines: Deadlines | None = None):
         self.conn = conn
         self.now = now
         self.notifications = notifications
         self.pending = pending or NothingPending()
+        self.deadlines = deadlines or Deadlines()
         self.operations: list[Operation] = []
         self.warnings: list[str] = []
         self._people: dict[str, PersonRef] = {}         # by address: planned or looked up
@@ -182,11 +184,13 @@ class Planner:
                     routing: Routing | None = None, source: str = "email",
                     filed_by: str | None = None) -> TicketRef:
         category = routing.category.name if routing and routing.category else None
+        clock = self.deadlines.opened(department.code, category, self.now)
         ticket = TicketRef(self._new_id(), f"{department.code}-{NEW_NUMBER}", department.code, subject,
                            Status.OPEN, self.now, requester.id if requester else None,
                            routing.assign if routing else None, None, category,
                            routing.kind if routing else None, None,
-                           routing.priority if routing else "normal")
+                           routing.priority if routing else "normal",
+                           respond_by=clock.respond_by, resolve_by=clock.resolve_by)
         transferred = routing.transferred_from.code if routing and routing.transferred_from else None
         self.operations.append(OpenTicket(ticket, transferred, source, filed_by, ticket.priority))
         return ticket
@@ -202,19 +206,45 @@ class Planner:
         self.operations.append(AddEvent(ticket, text, author))
 
     def set_status(self, ticket: TicketRef, status: str, resolution: str | None = None) -> TicketRef:
+        """The status, and the deadlines' clock with it: it stops when the ticket leaves
+        the department's hands (answered: the first response, if it was; closed) and runs
+        again when it comes back (deciding/deadlines.py)."""
         self.operations.append(SetStatus(ticket, status, resolution))
-        return replace(ticket, status=status, closed_at=self.now if status == Status.CLOSED else None,
-                       resolution=resolution)
+        changed = replace(ticket, status=status, closed_at=self.now if status == Status.CLOSED else None,
+                          resolution=resolution)
+        if ticket.status == Status.OPEN and status != Status.OPEN:
+            return self.set_clock(changed, self.deadlines.stopped(ticket, self.now, status == Status.ANSWERED))
+        if ticket.status != Status.OPEN and status == Status.OPEN:
+            return self.set_clock(changed, self.deadlines.resumed(ticket, self.now))
+        return changed
 
     def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
+        """The category, and its terms: the deadlines are counted again from the opening."""
         self.operations.append(SetCategory(ticket, category, kind))
-        return replace(ticket, category=category, kind=kind)
+        changed = replace(ticket, category=category, kind=kind)
+        if category != ticket.category and ticket.status == Status.OPEN:
+            return self.set_clock(changed, self.deadlines.recounted(ticket, ticket.department, category,
+                                                                    ticket.created_at))
+        return changed
 
     def set_fields(self, ticket: TicketRef, **fields: object) -> TicketRef:
-        """Fields the staff steer: assignee, priority, department (and where it came from)."""
+        """Fields the staff steer: assignee, priority, department (and where it came from).
+        A transfer counts the deadlines again, from now, in the new department's terms."""
         self.operations.append(SetFields(ticket, tuple(fields.items())))
         known: dict[str, Any] = {k: v for k, v in fields.items() if k in TicketRef.__dataclass_fields__}
-        return replace(ticket, **known)
+        changed = replace(ticket, **known)
+        if "department" in fields and fields["department"] != ticket.department:
+            return self.set_clock(changed, self.deadlines.recounted(ticket, changed.department, changed.category,
+                                                                    self.now))
+        return changed
+
+    def set_clock(self, ticket: TicketRef, clock: Clock) -> TicketRef:
+        """The ticket's deadline fields (nothing when they stay as they are)."""
+        if clock == clock_of(ticket):
+            return ticket
+        self.operations.append(SetFields(ticket, tuple(clock.fields().items())))
+        values: dict[str, Any] = clock.fields()
+        return replace(ticket, **values)
 
     def remember_message_id(self, ticket: TicketRef, mail: Mail) -> None:
         """The mail belongs to the ticket's conversation even without an entry of its own."""

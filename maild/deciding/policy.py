@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC
+from dataclasses import replace
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import NamedTuple
 
-from maild.deciding import organisation, rules_file
+from maild.deciding import calendar, deadlines, organisation, rules_file
 from maild.deciding.organisation import Organisation, RulesError
 from maild.deciding.rules import RuleTable
 from maild.routing import reader as reader_mod
@@ -27,9 +28,12 @@ class Policy(NamedTuple):
     reader: Reader
 
 
-def load_policy(rules_dir: Path, templates_dir: Path) -> Policy:
-    """The organisation, the rule table and the reading, checked together (raises RulesError)."""
+def load_policy(rules_dir: Path, templates_dir: Path, zone: tzinfo = UTC) -> Policy:
+    """The organisation (with its deadlines: ``zone`` for a department's hours that name
+    none), the rule table and the reading, checked together (raises RulesError)."""
     org = organisation.load(rules_dir)
+    logins = {d.code: {s.login for s in d.staff} for d in org.departments}
+    org = replace(org, deadlines=deadlines.load(rules_dir, calendar.load_calendar(rules_dir), zone, logins))
     names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")
              if not set(p.relative_to(templates_dir).parts) & set(BODY_ONLY_DIRS)}
     return Policy(org, rules_file.load(rules_dir, org, names), reader_mod.load(rules_dir, org))
@@ -39,10 +43,11 @@ class OrganisationHolder:
     """The rules in force. ``reload`` swaps them only when the new files are valid; a
     change watch (``watch``) reloads when a file under rules/ changes."""
 
-    def __init__(self, rules_dir, templates_dir):
+    def __init__(self, rules_dir, templates_dir, zone: tzinfo = UTC):
         self.rules_dir = Path(rules_dir)
         self.templates_dir = Path(templates_dir)
-        self._current = load_policy(self.rules_dir, self.templates_dir)
+        self.zone = zone
+        self._current = load_policy(self.rules_dir, self.templates_dir, zone)
         self._stamp = self._files_stamp()
         self._lock = threading.Lock()
 
@@ -69,7 +74,7 @@ class OrganisationHolder:
     def reload(self) -> bool:
         self._stamp = self._files_stamp()
         try:
-            new = load_policy(self.rules_dir, self.templates_dir)
+            new = load_policy(self.rules_dir, self.templates_dir, self.zone)
         except RulesError as exc:
             log.error("rules not reloaded, the old ones stay in force: %s", exc)
             return False

@@ -77,6 +77,10 @@ class Conversation:
         if ticket.status == Status.CLOSED:
             ticket = a.set_status(ticket, Status.OPEN)
             a.event(ticket, "Заявка снова открыта: заявитель ответил после закрытия", author)
+        elif ticket.status == Status.ANSWERED:
+            # The requester answered: the ticket waits for the department again (and its
+            # deadline's clock runs again).
+            ticket = a.set_status(ticket, Status.OPEN)
         self._alert_reply(ticket, department, mail, author, body)
 
     def _new(self, decision: Decision, ticket: TicketRef, department: Department, mail: Mail,

@@ -11,7 +11,8 @@ slower); every header value is stripped of CR/LF first, so a subject or a name c
 inject a header. Every mail carries ``Auto-Submitted`` and our loop header.
 
 Times in templates go through the filters ``when`` (``02.12.2026 01:36 UTC+4``), ``day``
-(``02.12.2026``) and ``day_before`` (the last day of a period that ends at a midnight): the
+(``02.12.2026``), ``by`` (a deadline: ``14:00 вторника, 08.12.2026``) and ``day_before`` (the
+last day of a period that ends at a midnight): the
 company's zone (``values.LocalTime``), never a bare UTC ``strftime``.
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ BODY_ONLY_DIRS = (CANNED_DIR, "parts")     # templates without a Subject line: c
 
 def time_filters(local: LocalTime) -> dict[str, Callable[..., str]]:
     """The template filters for times (``rules check`` compiles the templates with them too)."""
-    return {"when": local.when, "day": local.day, "day_before": local.day_before}
+    return {"when": local.when, "day": local.day, "day_before": local.day_before, "by": local.by}
 
 
 class TemplateMissing(Exception):

@@ -174,7 +174,7 @@ def _rules_only(ctx: click.Context):
     opts = ctx.find_root().obj["opts"]
     try:
         cfg = config_mod.load(opts["config"], data_dir=opts["data_dir"], db=opts["db"], rules=opts["rules"])
-        return cfg, policy.load_policy(cfg.rules_dir, cfg.templates_dir)
+        return cfg, policy.load_policy(cfg.rules_dir, cfg.templates_dir, cfg.timezone)
     except (ConfigError, RulesError) as exc:
         raise Fail(str(exc), EX_CONFIG) from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from maild.acting import store
@@ -59,6 +60,7 @@ class Step:
     staff: Staff | None = None              # assign
     department: Department | None = None    # transfer
     value: str = ""                         # priority, category, reason, canned name, scope, address
+    at: datetime | None = None              # deadline
     person: PersonRef | None = None         # new
 
 
@@ -82,6 +84,7 @@ class Checking:
     block: CommandMail
     state: Virtual
     written_to: Department
+    now: datetime | None = None         # the planner's: what "in 4 hours" counts from
 
     @property
     def home(self) -> Department:

@@ -73,7 +73,7 @@ class Commander:
         state = Virtual(ticket, self.org.department(ticket.department) if ticket else None,
                         ticket.status if ticket else "",
                         {p.email for p in self.plan.participants(ticket)} if ticket else set())
-        checking = Checking(self.org, self.renderer, member, block, state, written_to)
+        checking = Checking(self.org, self.renderer, member, block, state, written_to, self.plan.now)
         lines, steps = [], []
         foreign = ticket is not None and ticket.department != member.department
         for command in block.commands:

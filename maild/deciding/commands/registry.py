@@ -8,6 +8,7 @@ from maild.deciding.commands.canned import Canned
 from maild.deciding.commands.category import Category
 from maild.deciding.commands.cc import Cc
 from maild.deciding.commands.close import Close, Reopen
+from maild.deciding.commands.deadline import Deadline
 from maild.deciding.commands.find import Find
 from maild.deciding.commands.help import Help
 from maild.deciding.commands.listing import List
@@ -19,8 +20,8 @@ from maild.deciding.commands.take import Take
 from maild.deciding.commands.transfer import Transfer
 from maild.deciding.organisation import Department, Organisation
 
-COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Close(),
-                                 Reopen(), Cc(), New(), List(), Help(), History(), Profile(), Find())
+COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Deadline(),
+                                 Close(), Reopen(), Cc(), New(), List(), Help(), History(), Profile(), Find())
 BY_KEY = {c.key: c for c in COMMANDS}
 STAFF: dict[str, StaffCommand] = {c.key: c for c in COMMANDS if isinstance(c, StaffCommand)}
 BY_WORD = {word: c.key for c in COMMANDS for word in c.words}
