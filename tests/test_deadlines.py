@@ -228,3 +228,60 @@ def test_a_forged_deadline_command_changes_nothing(desk):
     write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
     write(desk, PETROV, "Re: [#OSA-000001] Не печатает принтер", "#срок 31.12.2026 15:00 потом")   # no proof
     assert as_utc(ticket_row(desk).resolve_by) == saratov(2026, 12, 9, 9, 0)
+
+
+def test_the_digest_lists_the_missed_and_the_near_deadlines(desk):
+    from maild.reports import digest
+    at(desk, saratov(2026, 12, 7, 9, 0))
+    write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")      # respond by 14:00 Mon
+    at(desk, saratov(2026, 12, 8, 9, 0))
+    write(desk, IVAN, "Не работает мышь", "Мышь не двигается.")                        # respond by 14:00 Tue
+    at(desk, saratov(2026, 12, 1, 9, 0))
+    write(desk, IVAN, "Монитор", "Нужен второй монитор.")                               # long overdue
+    write(desk, PETROV, "Re: [#OSA-000003] Монитор", "Закажем.", headers=TRUSTED_DKIM)  # answered: no clock
+    desk.sink.messages.clear()
+    morning = saratov(2026, 12, 8, 8, 30)
+    with desk.app.engine_begin() as conn:
+        digest.send(desk.app.actions(conn), desk.app.organisation(), morning)
+    desk.drain()
+    body = desk.sent_to("p.petrov@torex.ru")[0].body.replace("\r\n", "\n")
+    late = body.split("Срок истёк:")[1].split("\n\n")[0]
+    near = body.split("Срок истекает в ближайший рабочий день:")[1].split("\n\n")[0]
+    assert "OSA-000001  ответить до 14:00 понедельника, 07.12.2026" in late and "OSA-000002" not in late
+    assert "OSA-000002  ответить до 14:00 вторника, 08.12.2026" in near and "OSA-000001" not in near
+    assert "OSA-000003" not in late + near
+
+
+def test_the_report_counts_answers_within_the_deadline_per_category(desk):
+    from maild.reports import report
+    at(desk, saratov(2026, 12, 7, 9, 0))
+    write(desk, IVAN, "[Принтер] Не печатает принтер", "Принтер на 3 этаже не печатает.")     # by 14:00
+    write(desk, IVAN, "[Принтер] Замятие бумаги", "Бумага застревает в принтере.")              # by 14:00
+    write(desk, IVAN, "[Почта] Не уходят письма", "Письма висят в исходящих.")                 # by 10:00
+    at(desk, saratov(2026, 12, 7, 11, 0))
+    write(desk, PETROV, "Re: [#OSA-000001] Не печатает принтер", "Проверьте сейчас.", headers=TRUSTED_DKIM)
+    write(desk, PETROV, "Re: [#OSA-000003] Не уходят письма", "Проверьте сейчас.", headers=TRUSTED_DKIM)
+    with desk.app.engine_begin() as conn:
+        rows = {r.category: r for r in report.summary(conn, saratov(2026, 12, 1, 0, 0),
+                                                       saratov(2026, 12, 31, 0, 0)).rows}
+    assert (rows["Принтер"].answered_in_time, rows["Принтер"].with_deadline) == (1, 2)
+    assert (rows["Почта"].answered_in_time, rows["Почта"].with_deadline) == (0, 1)      # an hour late
+    assert report.in_time(rows["Принтер"]) == "1/2"
+
+
+@pytest.mark.parametrize("year", [2026, 2027])
+def test_rules_calendar_drafts_the_year_the_shipped_file_holds(year):
+    """`maild rules calendar YEAR`: the library's draft is the file's table for that year."""
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from maild.admin.cli import main
+    pytest.importorskip("holidays")
+    result = CliRunner().invoke(main, ["rules", "calendar", str(year)])
+    assert result.exit_code == 0, result.output
+    drafted = tomllib.loads(result.output)["year"][0]
+    shipped = next(t for t in tomllib.loads((PROJECT / "rules" / "calendar.toml").read_text(encoding="utf-8"))["year"]
+                   if t["year"] == year)
+    for key in ("holidays", "days_off", "working", "short"):
+        assert sorted(drafted[key]) == sorted(shipped[key]), key

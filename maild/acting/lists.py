@@ -79,10 +79,16 @@ class QueueRow:
     created_at: datetime
     requester: str
     updated_at: datetime
+    respond_by: datetime | None = None          # the deadlines' clock (deciding/deadlines.py)
+    resolve_by: datetime | None = None
+    responded_at: datetime | None = None
+    paused_minutes: int | None = None
 
 
 _QUEUE = select(T_TICKET.c.number, T_TICKET.c.subject, T_TICKET.c.status, T_TICKET.c.priority,
-                T_TICKET.c.assignee, T_TICKET.c.created_at, T_PERSON.c.email, T_TICKET.c.updated_at).select_from(
+                T_TICKET.c.assignee, T_TICKET.c.created_at, T_PERSON.c.email, T_TICKET.c.updated_at,
+                T_TICKET.c.respond_by, T_TICKET.c.resolve_by, T_TICKET.c.responded_at,
+                T_TICKET.c.paused_minutes).select_from(
     T_TICKET.outerjoin(T_PERSON, T_TICKET.c.requester_id == T_PERSON.c.id)).where(
     T_TICKET.c.department == bindparam("dept"))
 

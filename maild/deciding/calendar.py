@@ -182,3 +182,29 @@ def load_calendar(rules_dir: Path) -> Calendar:
         working |= lists["working"]
         short |= lists["short"]
     return Calendar(frozenset(days_off), frozenset(working), frozenset(short), frozenset(years))
+
+
+def draft(year: int) -> str:
+    """A ``[[year]]`` table for ``rules/calendar.toml`` from the ``holidays`` library (which
+    follows the government's decrees on moved days off): ``maild rules calendar YEAR``. The
+    admin checks it against the decree before adding it; the file, not the library, is what
+    the daemon reads."""
+    import holidays  # only this command needs it: the daemon reads the file
+
+    ru = holidays.country_holidays("RU", years=year)
+    statutory = sorted(date(year, m, d) for m, d in FIXED_HOLIDAYS)
+    moved = sorted(d for d in ru if d.weekday() < 5 and d not in statutory)
+    working = sorted(d for d in ru.weekend_workdays if d.year == year)
+
+    def works(day: date) -> bool:
+        return day in working or (day.weekday() < 5 and day not in ru)
+    short = sorted(d - timedelta(days=1) for d in statutory
+                   if (d - timedelta(days=1)).year == year and works(d - timedelta(days=1)))
+
+    def dates(days: list[date]) -> str:
+        return "[" + ", ".join(d.isoformat() for d in days) + "]"
+    return "\n".join((
+        "[[year]]", f"year = {year}",
+        f"# Drafted from the holidays library {holidays.__version__}: check it against the decree.",
+        f"holidays = {dates(statutory)}", f"days_off = {dates(moved)}", f"working = {dates(working)}",
+        f"short = {dates(short)}", ""))

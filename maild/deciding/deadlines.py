@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
+from typing import Protocol
 
 from dateutil import tz
 
@@ -79,6 +80,20 @@ class Clock:
 
 def clock_of(ticket: TicketRef) -> Clock:
     return Clock(ticket.respond_by, ticket.resolve_by, ticket.responded_at, ticket.paused_minutes, ticket.escalated)
+
+
+class Timed(Protocol):
+    """What has a deadline's clock: a TicketRef, a queue row."""
+    @property
+    def status(self) -> str: ...
+    @property
+    def respond_by(self) -> datetime | None: ...
+    @property
+    def resolve_by(self) -> datetime | None: ...
+    @property
+    def responded_at(self) -> datetime | None: ...
+    @property
+    def paused_minutes(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -150,7 +165,7 @@ class Deadlines:
         return Clock(old.respond_by, to, old.responded_at, paused, 0)
 
     @staticmethod
-    def due(ticket: TicketRef) -> Due | None:
+    def due(ticket: Timed) -> Due | None:
         """The deadline in force: the first response while none is given, then the
         resolution while the clock runs; None when the ticket is held to none."""
         if ticket.status != "open":

@@ -124,6 +124,8 @@ class SummaryRow:
     transferred_in: int = 0         # received from another department in the period
     median_first_response_hours: float | None = None
     median_close_hours: float | None = None
+    with_deadline: int = 0          # opened in the period with a response deadline (deciding/deadlines.py)
+    answered_in_time: int = 0       # ... whose first response came by it
 
 
 @dataclass
@@ -155,6 +157,9 @@ def summary(conn: Connection, since: datetime, until: datetime, department: str 
         select(e.c.ticket_id, func.min(e.c.created_at)).where(
             e.c.type == "response", e.c.unauthenticated.is_(False), e.c.ticket_id.in_(opened_ids))
         .group_by(e.c.ticket_id)).all()) if opened_ids else {}
+    respond_by = dict(conn.execute(
+        select(t.c.id, t.c.respond_by).where(t.c.id.in_(opened_ids), t.c.respond_by.is_not(None))).all()
+    ) if opened_ids else {}
     groups: dict[tuple[str, str], tuple[SummaryRow, list[float], list[float]]] = {}
 
     def group(dept: str, category: str | None):
@@ -177,6 +182,9 @@ def summary(conn: Connection, since: datetime, until: datetime, department: str 
             answered = first.get(h.ticket_id)
             if answered is not None:
                 responses.append((_aware(answered, h.at) - h.created_at).total_seconds())
+            if (due := respond_by.get(h.ticket_id)) is not None:
+                out.with_deadline += 1
+                out.answered_in_time += answered is not None and _aware(answered, h.at) <= _aware(due, h.at)
         elif h.field == "status" and h.new == "closed":
             out, _, closes = group(h.department, h.category)
             out.closed += 1
@@ -207,7 +215,8 @@ def summary(conn: Connection, since: datetime, until: datetime, department: str 
 
 
 SUMMARY_COLUMNS = ("department", "category", "opened", "closed", "closed_unprocessed", "transferred",
-                   "transferred_in", "median_first_response_hours", "median_close_hours")
+                   "transferred_in", "median_first_response_hours", "median_close_hours", "with_deadline",
+                   "answered_in_time")
 
 
 def summary_records(report: Summary) -> dict:
@@ -217,12 +226,13 @@ def summary_records(report: Summary) -> dict:
 
 def summary_table(report: Summary) -> str:
     head = (f"{'dept':<5} {'category':<28} {'opened':>6} {'closed':>6} {'unproc':>6} {'tr.out':>6} "
-            f"{'tr.in':>6} {'1st resp h':>10} {'close h':>8}")
+            f"{'tr.in':>6} {'1st resp h':>10} {'close h':>8} {'in time':>8}")
     lines = [head]
     for r in report.rows:
         lines.append(f"{r.department:<5} {r.category[:28]:<28} {r.opened:>6} {r.closed:>6} "
                      f"{r.closed_unprocessed:>6} {r.transferred:>6} {r.transferred_in:>6} "
-                     f"{_figure(r.median_first_response_hours):>10} {_figure(r.median_close_hours):>8}")
+                     f"{_figure(r.median_first_response_hours):>10} {_figure(r.median_close_hours):>8} "
+                     f"{in_time(r):>8}")
     if not report.rows:
         lines.append("(nothing opened or closed in the period)")
     lines.append("")
@@ -232,6 +242,11 @@ def summary_table(report: Summary) -> str:
     if not report.backlog:
         lines.append("  (none)")
     return "\n".join(lines)
+
+
+def in_time(row: SummaryRow) -> str:
+    """``7/9``: answered within the deadline, of the tickets that had one ("-": none had)."""
+    return f"{row.answered_in_time}/{row.with_deadline}" if row.with_deadline else "-"
 
 
 def _figure(value: float | None) -> str:

@@ -28,6 +28,18 @@ from maild.values import Envelope, LocalTime, SystemClock
 def rules_group() -> None:
     """Check the rule files and try them on a mail."""
 
+@command(rules_group, "calendar")
+@click.argument("year", type=click.IntRange(2000, 2100))
+def rules_calendar(year: int) -> None:
+    """Print a draft [[year]] table for rules/calendar.toml (holidays, moved days off, working
+    weekend days, shortened days) from the holidays library; check it against the decree."""
+    from maild.deciding.calendar import draft
+    try:
+        echo(draft(year).rstrip("\n"))
+    except ImportError:
+        raise Fail("the holidays library is not installed: pip install 'holidays>=0.109'", 1) from None
+
+
 @command(rules_group, "check")
 @click.pass_context
 def rules_check(ctx: click.Context) -> None:
