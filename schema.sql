@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     resolve_by   TIMESTAMP WITH TIME ZONE,    -- ... and the resolution
     responded_at TIMESTAMP WITH TIME ZONE,    -- the first response
     paused_minutes INTEGER,                   -- working minutes left on resolve_by while the clock stops
-    escalated    INTEGER NOT NULL DEFAULT 0   -- who was told of the missed deadline: 1 assignee, 2 lead
+    escalated    INTEGER NOT NULL DEFAULT 0,  -- who was told of the missed deadline: 1 assignee, 2 lead
+    merged_into  BIGINT REFERENCES tickets (id)   -- #объединить: the ticket this one lives on in
 );
 CREATE UNIQUE INDEX IF NOT EXISTS tickets_number ON tickets (number);
 CREATE INDEX IF NOT EXISTS tickets_department_status ON tickets (department, status);

@@ -88,7 +88,7 @@ class AuthConfig:
 # Which switch of [notifications] a template's mail answers to (templates not listed always go).
 SWITCH_OF_TEMPLATE = {
     "ack": "ack", "response": "response",
-    "closed": "status", "reopened": "status", "transferred": "status",
+    "closed": "status", "reopened": "status", "transferred": "status", "merged": "status",
     "uncategorised": "closed_unprocessed", "not_handled": "closed_unprocessed",
     "new_ticket_alert": "new_ticket", "reply_alert": "reply", "assigned": "assignment",
     "transfer_alert": "transfer", "note_alert": "note", "digest": "digest",

@@ -145,6 +145,7 @@ class TicketRef:
     responded_at: datetime | None = None
     paused_minutes: int | None = None
     escalated: int = 0
+    merged_into: int | None = None          # #объединить: the surviving ticket's id
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,15 @@ _SET_CATEGORY = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid")).valu
 _ADD_PARTICIPANT = text("INSERT INTO participants (ticket_id, person_id, created_at) "
                         "VALUES (:tid, :pid, :ts) ON CONFLICT (ticket_id, person_id) DO NOTHING")
 _SET_FIELDS = update(_T_TICKET).where(_T_TICKET.c.id == bindparam("tid"))
+# A merge (Actions.merge): what belongs to the conversation follows it; the outbox keeps
+# what was sent about the old ticket.
+_MERGE = [text("UPDATE entries SET ticket_id = :new WHERE ticket_id = :old"),
+          text("UPDATE thread_ids SET ticket_id = :new WHERE ticket_id = :old"),
+          text("UPDATE inbound SET ticket_id = :new WHERE ticket_id = :old"),
+          text("INSERT INTO participants (ticket_id, person_id, created_at) SELECT :new, person_id, :ts "
+               "FROM participants WHERE ticket_id = :old ON CONFLICT (ticket_id, person_id) DO NOTHING"),
+          text("UPDATE tickets SET merged_into = :new, updated_at = :ts WHERE id = :old"),
+          text("UPDATE tickets SET updated_at = :ts WHERE id = :new")]
 _REMOVE_PARTICIPANT = text("DELETE FROM participants WHERE ticket_id = :tid AND person_id = :pid")
 _UPDATE_INBOUND = update(Inbound.__table__).where(Inbound.__table__.c.id == bindparam("iid")).values(
     ticket_id=bindparam("tid"), disposition=bindparam("disp"), reason=bindparam("why"))
@@ -230,6 +239,17 @@ class Actions:
                                       {"a": b.id, "b": a.id, "reason": reason, "ts": stamp}])
         self.event(a, f"Связана с заявкой {b.number}: {reason}")
         self.event(b, f"Связана с заявкой {a.number}: {reason}")
+
+    def merge(self, ticket: TicketRef, into: TicketRef) -> None:
+        """Move ``ticket``'s entries (attachments are the entries'), the Message-IDs and
+        records of its conversation and its people (its requester among them) to ``into``;
+        ``ticket`` points to ``into``. The FTS rows are keyed by entry id: nothing to index."""
+        moved = {"old": ticket.id, "new": into.id, "ts": self.clock.now()}
+        for statement in _MERGE:
+            self.conn.execute(statement, moved)
+        if ticket.requester_id is not None and ticket.requester_id != into.requester_id:
+            self.conn.execute(_ADD_PARTICIPANT, {"tid": into.id, "pid": ticket.requester_id, "ts": moved["ts"]})
+        self._change(ticket.id, moved["ts"], "merged", ticket.number, into.number, into.department)
 
     def queue(self, ticket: TicketRef | None, department: Department, notice: Notice,
               recipients: list[Recipient], reply_to: Mail | None,

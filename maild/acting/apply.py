@@ -157,6 +157,8 @@ def _one(a: Actions, op: ops.Operation, ids: _Ids, inbound_id: int | None) -> No
         a.remove_participant(ids.named(op.ticket), ids.person(op.person))
     elif isinstance(op, ops.Link):
         a.link(ids.named(op.a), ids.named(op.b), op.reason)
+    elif isinstance(op, ops.Merge):
+        a.merge(ids.named(op.ticket), ids.named(op.into))
     elif isinstance(op, ops.Send):
         a.queue(ids.ticket(op.ticket), op.department, op.notice, list(op.recipients), op.reply_to,
                 thread=list(op.thread) if op.thread else None, files=op.files, signed_for=op.signed_for,

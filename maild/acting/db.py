@@ -185,7 +185,7 @@ def schema_statements(dialect: str, schema: str | None = None) -> list[str]:
 # The revision of maild/migrations that schema.sql is. A database made from schema.sql is stamped
 # with it, and ``maild serve`` starts only on a database at it; tests/test_migrations.py checks
 # that it is the newest revision and that the revisions build exactly schema.sql.
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
 VERSION_TABLE = "alembic_version"          # Alembic's, in Alembic's layout (see create_schema)
 _SCHEMA_LOCK = 0x6D61696C64                # pg_advisory_xact_lock key: one schema change at a time
 

@@ -95,6 +95,7 @@ class Ticket(Base):
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_minutes: Mapped[int | None] = mapped_column(Integer)
     escalated: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into: Mapped[int | None] = mapped_column(ID, ForeignKey("tickets.id"))
 
     requester: Mapped[Person | None] = relationship(lazy="joined")
     entries: Mapped[list[Entry]] = relationship(back_populates="ticket", order_by="Entry.id")

@@ -49,7 +49,8 @@ _TICKET_COLUMNS = (T_TICKET.c.id, T_TICKET.c.number, T_TICKET.c.department, T_TI
                    T_TICKET.c.status, T_TICKET.c.created_at, T_TICKET.c.requester_id,
                    T_TICKET.c.assignee, T_TICKET.c.closed_at, T_TICKET.c.category, T_TICKET.c.kind,
                    T_TICKET.c.resolution, T_TICKET.c.priority, T_TICKET.c.respond_by, T_TICKET.c.resolve_by,
-                   T_TICKET.c.responded_at, T_TICKET.c.paused_minutes, T_TICKET.c.escalated)
+                   T_TICKET.c.responded_at, T_TICKET.c.paused_minutes, T_TICKET.c.escalated,
+                   T_TICKET.c.merged_into)
 _INBOUND_BY_KEY = select(T_INBOUND.c.id, T_TICKET.c.number, T_INBOUND.c.spool_id, T_INBOUND.c.ticket_id,
                          T_INBOUND.c.mail_from).select_from(
     T_INBOUND.outerjoin(T_TICKET, T_INBOUND.c.ticket_id == T_TICKET.c.id)).where(
@@ -169,6 +170,21 @@ def claim_escalation(conn: Connection, ticket_id: int, stage: int) -> bool:
     """This run tells ``stage`` of the ticket (in the transaction that queues the mail);
     False: another node did, or is doing it (the second update waits for the first)."""
     return conn.execute(_CLAIM_ESCALATION, {"tid": ticket_id, "stage": stage}).rowcount == 1
+
+
+MAX_MERGES = 10     # a chain of merges longer than this is a loop (it cannot be made): stop
+
+
+def surviving(conn: Connection, ticket: TicketRef) -> TicketRef:
+    """The ticket a merged one lives on in (#объединить), through a chain of merges."""
+    for _ in range(MAX_MERGES):
+        if ticket.merged_into is None:
+            break
+        found = ticket_by_id(conn, ticket.merged_into)
+        if found is None:
+            break
+        ticket = found
+    return ticket
 
 
 def ticket_by_id(conn: Connection, ticket_id: int) -> TicketRef | None:

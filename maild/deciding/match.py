@@ -46,14 +46,22 @@ def find(conn: Connection, mail: Mail, codes: set[str], rcpt: tuple[str, ...] = 
     ids = tuple(dict.fromkeys(mail.references + mail.in_reply_to))
     ticket = store.ticket_by_message_ids(conn, ids)
     if ticket is not None:
-        return Match(ticket, "In-Reply-To/References name a message of this ticket")
+        return _surviving(conn, Match(ticket, "In-Reply-To/References name a message of this ticket"))
     for number in subject_tokens(mail.subject, codes):
         ticket = store.ticket_by_number(conn, number)
         if ticket is not None:
-            return Match(ticket, f"subject token [#{number}]")
+            return _surviving(conn, Match(ticket, f"subject token [#{number}]"))
     for address in rcpt:
         signed = auth.signed_ticket(address)      # the signature is checked for staff in auth
         ticket = store.ticket_by_number(conn, signed[0]) if signed else None
         if ticket is not None:
-            return Match(ticket, f"reply address for {ticket.number}")
+            return _surviving(conn, Match(ticket, f"reply address for {ticket.number}"))
     return None
+
+
+def _surviving(conn: Connection, found: Match) -> Match:
+    """A merged ticket's mail belongs to the ticket it was merged into (#объединить)."""
+    survivor = store.surviving(conn, found.ticket)
+    if survivor.id == found.ticket.id:
+        return found
+    return Match(survivor, f"{found.how}; {found.ticket.number} was merged into {survivor.number}")

@@ -97,6 +97,13 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Merge:
+    """``ticket``'s entries, conversation and participants move to ``into``."""
+    ticket: TicketRef
+    into: TicketRef
+
+
+@dataclass(frozen=True)
 class Send:
     ticket: TicketRef | None
     department: Department
@@ -122,4 +129,5 @@ class SetProfile:
 
 
 Operation = (AddPerson | RenamePerson | OpenTicket | AddEntry | AddEvent | SetStatus | SetCategory | SetFields
-             | RememberMessageId | AddParticipants | RemoveParticipant | Link | Send | MarkBounced | SetProfile)
+             | RememberMessageId | AddParticipants | RemoveParticipant | Link | Merge | Send | MarkBounced
+             | SetProfile)

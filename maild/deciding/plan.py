@@ -32,6 +32,7 @@ from maild.deciding.operations import (
     AddPerson,
     Link,
     MarkBounced,
+    Merge,
     OpenTicket,
     Operation,
     RememberMessageId,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from maild.deciding.rules import Routing
 
 MAX_NAME = 400
+MERGED = "merged"           # tickets.resolution of a ticket merged into another
 NEW_NUMBER = "NNNNNN"       # what a ticket a plan opens is numbered until it is written
 
 
@@ -260,6 +262,14 @@ class Planner:
     def link(self, a: TicketRef, b: TicketRef, reason: str) -> None:
         """Two tickets linked both ways, with an event on each."""
         self.operations.append(Link(a, b, reason))
+
+    def merge(self, ticket: TicketRef, into: TicketRef) -> TicketRef:
+        """``ticket`` into ``into`` (#объединить): its entries (with their attachments), its
+        conversation's Message-IDs and its people move; it is closed as merged and points to
+        ``into``, so a later reply to it lands there (store.surviving)."""
+        self.operations.append(Merge(ticket, into))
+        closed = self.set_status(ticket, Status.CLOSED, resolution=MERGED)
+        return replace(closed, merged_into=into.id)
 
     def mark_bounced(self, outbox_id: int, why: str) -> None:
         self.operations.append(MarkBounced(outbox_id, why))

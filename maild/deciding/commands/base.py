@@ -10,6 +10,7 @@ checked first, then planned only if none was refused.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -62,6 +63,7 @@ class Step:
     value: str = ""                         # priority, category, reason, canned name, scope, address
     at: datetime | None = None              # deadline
     person: PersonRef | None = None         # new
+    ticket: TicketRef | None = None         # merge: the ticket merged into
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Checking:
     state: Virtual
     written_to: Department
     now: datetime | None = None         # the planner's: what "in 4 hours" counts from
+    ticket_named: Callable[[str], TicketRef | None] | None = None   # a number as written -> its ticket
 
     @property
     def home(self) -> Department:

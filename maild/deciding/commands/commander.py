@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from maild.acting import store
+from maild.deciding import match
 from maild.deciding.auth import AuthResult
 from maild.deciding.commands.base import Applying, Checking, CommandLine, CommandMail, Outputs, Refusal, Step, Virtual
 from maild.deciding.commands.registry import STAFF, alert_hints, help_rows
@@ -20,7 +22,7 @@ from maild.reading.mail import Mail
 from maild.sending.render import Renderer
 from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
 
-STATUS_TEMPLATES = {"close": "closed", "reopen": "reopened", "transfer": "transferred"}
+STATUS_TEMPLATES = {"close": "closed", "reopen": "reopened", "transfer": "transferred", "merge": "merged"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class Commander:
         state = Virtual(ticket, self.org.department(ticket.department) if ticket else None,
                         ticket.status if ticket else "",
                         {p.email for p in self.plan.participants(ticket)} if ticket else set())
-        checking = Checking(self.org, self.renderer, member, block, state, written_to, self.plan.now)
+        checking = Checking(self.org, self.renderer, member, block, state, written_to, self.plan.now,
+                            self._ticket_named)
         lines, steps = [], []
         foreign = ticket is not None and ticket.department != member.department
         for command in block.commands:
@@ -101,6 +104,12 @@ class Commander:
             if state.department is None or state.department.code != k.member.department:
                 return Refusal("other-department", state.department.short if state.department else "")
         return command.check(c, k)
+
+    def _ticket_named(self, text: str) -> TicketRef | None:
+        """The ticket a command names (``OSA-123``, ``#OSA-000123``), merges followed."""
+        number = match.parse_number(text, {d.code for d in self.org.departments})
+        found = store.ticket_by_number(self.plan.conn, number) if number else None
+        return store.surviving(self.plan.conn, found) if found else None
 
     # -- planning -------------------------------------------------------------------------
     def apply(self, steps: list[Step], block: CommandMail, member: Staff, author: PersonRef,

@@ -12,6 +12,7 @@ from maild.deciding.commands.deadline import Deadline
 from maild.deciding.commands.find import Find
 from maild.deciding.commands.help import Help
 from maild.deciding.commands.listing import List
+from maild.deciding.commands.merge import Merge
 from maild.deciding.commands.new import New
 from maild.deciding.commands.note import Note
 from maild.deciding.commands.priority import Priority
@@ -21,7 +22,8 @@ from maild.deciding.commands.transfer import Transfer
 from maild.deciding.organisation import Department, Organisation
 
 COMMANDS: tuple[Command, ...] = (Take(), Assign(), Transfer(), Note(), Canned(), Category(), Priority(), Deadline(),
-                                 Close(), Reopen(), Cc(), New(), List(), Help(), History(), Profile(), Find())
+                                 Close(), Reopen(), Merge(), Cc(), New(), List(), Help(), History(), Profile(),
+                                 Find())
 BY_KEY = {c.key: c for c in COMMANDS}
 STAFF: dict[str, StaffCommand] = {c.key: c for c in COMMANDS if isinstance(c, StaffCommand)}
 BY_WORD = {word: c.key for c in COMMANDS for word in c.words}
