@@ -115,7 +115,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], object, str]]] = {
     "notifications": {
         "ack": (bool, True, "Acknowledgements of new tickets, to the requester."),
         "response": (bool, True, "Staff responses, to the requester and the participants."),
-        "status": (bool, True, "Closed, reopened, transferred and merged notices, to the requester and the participants."),
+        "status": (bool, True, "Closed, reopened, transferred and merged notices, to the requester and "
+                               "the participants."),
         "closed_unprocessed": (bool, True, "\"Closed without processing\" by the rules, to the requester."),
         "new_ticket": (bool, True, "New-ticket alerts, to staff (see `new_ticket_to`)."),
         "reply": (bool, True, "A requester's reply, to the assignee (else the department's staff)."),
