@@ -113,3 +113,22 @@ def test_a_forged_merge_changes_nothing(maild):
     write(maild, OLGA, "Принтер", "И у нас.")
     write(maild, PETROV, "Re: [#OSA-000002] x", "#объединить OSA-000001 да")       # no proof of Petrov
     assert tickets(maild)["OSA-000002"] == ("open", None, None)
+
+
+def test_a_second_mail_about_the_same_problem_is_offered_as_a_repeat_never_merged(maild):
+    write(maild, IVAN, "Не печатает принтер в 305", "Принтер в кабинете 305 не печатает, горит ошибка.")
+    write(maild, OLGA, "Не печатает принтер в 305", "Принтер в кабинете 305 не печатает.")    # another person
+    write(maild, IVAN, "Сломалась мышь", "Мышь не двигается курсор.")                           # another problem
+    maild.sink.messages.clear()
+    outcome = write(maild, IVAN, "Принтер 305 так и не печатает", "Принтер в 305 всё ещё не печатает.")
+    assert outcome.disposition == "ticket-created" and outcome.ticket == "OSA-000004"
+    alert = maild.sent_to("p.petrov@torex.ru")[0].body
+    assert "Похоже на повтор заявки OSA-000001" in alert and "#объединить OSA-000001" in alert
+    assert tickets(maild)["OSA-000004"] == ("open", None, None)                 # offered, not merged
+    maild.sink.messages.clear()
+    write(maild, IVAN, "Монитор мерцает", "Монитор мерцает и гаснет.")
+    assert "Похоже на повтор" not in maild.sent_to("p.petrov@torex.ru")[0].body
+    # The alert's line does what it says: answered with it, the repeat is merged.
+    maild.sink.messages.clear()
+    assert merge(maild, "OSA-000004", "OSA-000001").disposition == "command-applied"
+    assert tickets(maild)["OSA-000004"] == ("closed", "merged", "OSA-000001")

@@ -300,6 +300,17 @@ _FIRST_MESSAGE = select(T_ENTRY.c.body).where(T_ENTRY.c.ticket_id == bindparam("
                                               T_ENTRY.c.type == "message").order_by(T_ENTRY.c.id).limit(1)
 
 
+_RECENT = select(*_TICKET_COLUMNS).where(
+    T_TICKET.c.requester_id == bindparam("pid"), T_TICKET.c.department == bindparam("dept"),
+    T_TICKET.c.created_at >= bindparam("since")).order_by(T_TICKET.c.id.desc()).limit(20)
+
+
+def recent_tickets(conn: Connection, person_id: int, department: str, since: datetime) -> list[TicketRef]:
+    """A requester's tickets in a department opened since ``since``, newest first (a few)."""
+    return [TicketRef(*row) for row in conn.execute(_RECENT, {"pid": person_id, "dept": department,
+                                                              "since": since})]
+
+
 def first_message(conn: Connection, ticket_id: int) -> str:
     """The request as the requester wrote it (for staff who take a ticket over)."""
     return conn.execute(_FIRST_MESSAGE, {"tid": ticket_id}).scalar() or ""

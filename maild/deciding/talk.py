@@ -11,7 +11,7 @@ from typing import Any
 
 from maild import values
 from maild.acting import store
-from maild.deciding import rules
+from maild.deciding import repeats, rules
 from maild.deciding.conversation import UNCATEGORISED, Decision, Effect, sender_warning
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
@@ -226,6 +226,8 @@ class Conversation:
                                requester=requester, previous=previous, transfer=transfer,
                                filed_by=filed_by)
         to_all = self.plan.notifications.new_tickets_to_all(department.code)
+        repeat = repeats.probable(self.plan.conn, ticket, f"{ticket.subject}\n{mail.text if body is None else body}",
+                                  self.plan.now)
         self.plan.send(ticket, department, Notice(OutboxKind.ALERT, "new_ticket_alert", "auto-generated", True),
                            self.staff_for(ticket, department, exclude=filed_by.email if filed_by else "",
                                           everyone=to_all),
@@ -234,7 +236,7 @@ class Conversation:
                            previous=previous,
                            transfer=transfer, why=routing.explain_ru() if routing is not None else "",
                            triage=routing.suggestions() if routing is not None else [],
-                           warning=sender_warning(mail), commands=self.hints(department))
+                           warning=sender_warning(mail), commands=self.hints(department), repeat=repeat)
 
     def _alert_reply(self, ticket: TicketRef, department: Department, mail: Mail,
                      author: PersonRef | None, body: str) -> None:
