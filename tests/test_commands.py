@@ -344,7 +344,8 @@ def test_a_note_without_text_is_refused(maild):
 
 @pytest.mark.parametrize("body,why", [
     ("#take", "ответьте на письмо по заявке"),
-    ("#new", "нужен адрес сотрудника"),
+    ("#new", "нет пересланного письма с автором"),          # #новая alone needs a forward (issue 17)
+    ("#new x", "нужен адрес сотрудника"),
     ("#new someone@gmail.com", "не адрес сотрудника"),
     ("#new osticket@torex.ru", "не адрес сотрудника"),
     ("#new o.belova@torex.ru\n#note\nтекст", "#заметка к нему не нужна"),

@@ -12,6 +12,7 @@ the message returns its plan. This is the decision — the worker writes what it
     command              staff command lines at the top                all or none, a receipt
     robot                automatic mail naming no ticket of ours       a record, no answer
     conversation         a reply, a response, a robot on a ticket      an entry and the mail
+    on_behalf            #от имени above a colleague's forwarded mail  a ticket for the colleague
     new_request          everything else                               a ticket (or held: budget)
 
 A case reads the database (through the planner's connection) and never writes it.
@@ -22,14 +23,16 @@ department among the recipients, which intake refuses).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from maild.acting import store
-from maild.deciding import auth, commands, conversation, rules, selfservice, talk, web_jobs
+from maild.deciding import auth, behalf, commands, conversation, rules, selfservice, talk, web_jobs
 from maild.deciding.conversation import Effect
 from maild.deciding.facts import Context, Facts, Message, facts
 from maild.deciding.organisation import Department
 from maild.deciding.plan import Plan, Planner
+from maild.reading import forwards
 from maild.reading.classify import Kind
 from maild.sending import verp
 from maild.values import Disposition, Notice, OutboxKind, Recipient
@@ -258,6 +261,44 @@ def _copies_proven(m: Message, f: Facts, c: Context, number: str) -> bool:
         mail, m.envelope, f.known.email, number, c.settings.auth, c.settings.secret).ok
 
 
+def on_behalf(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
+    """``#от имени`` (deciding/behalf.py): the forwarded mail's author is the requester, when
+    the forwarder's mail is proven; else the forwarder's own request, saying why."""
+    if f.found is not None or f.member is not None or not f.sender or m.verdict.automatic:
+        return None
+    if not behalf.asked(m.written):
+        return None
+    author = forwards.original_author(m.mail)
+    why = behalf.refusal(author, f.sender, c.org)
+    if why is None:
+        proof = auth.check(m.mail, m.envelope, f.sender, None, c.settings.auth, c.settings.secret)
+        why = None if proof.ok else f"письмо отправителя не подтверждено ({proof.said or proof.how})"
+    if why is not None or author is None:
+        result = new_request(m, f, c, plan)
+        if result.ticket is not None:
+            plan.event(result.ticket, f"«#от имени» не применена: {why}")
+        return result
+    department = f.written_to
+    if department is None:
+        raise Unroutable(f"no department address among {', '.join(m.envelope.rcpt_to)}")
+    forwarded = replace(m.mail, text=forwards.body(m.mail), text_from_html=False, html="")
+    routing = rules.route(forwarded, m.envelope.rcpt_to, author.email, department, c.org, c.table, c.reader)
+    # The policy's own answers and closings are for the employee's mail, as with #новая.
+    routing = replace(routing, close=None, reply=None)
+    employee = plan.person(author.email, author.name, rename=False)
+    forwarder = f.author(plan)
+    ticket = plan.open_ticket(routing.department, forwards.without_prefix(m.mail.subject), employee, routing)
+    plan.add_entry(ticket, "message", forwarded, employee, touch=False)
+    if forwarder is not None:
+        plan.add_participants(ticket, [forwarder])
+    by = {"name": forwarder.name if forwarder else "", "email": f.sender}
+    plan.event(ticket, f"Переслана от имени сотрудника: {by['name'] or by['email']}")
+    talk.Conversation(plan, c.org, c.settings.max_participants, _hints(c)).notify_new(
+        ticket, routing.department, forwarded, employee, routing=routing, forwarded_by=by)
+    return plan.finish(Disposition.TICKET_CREATED, f"#от имени from {f.sender}: filed for {author.email}; "
+                       + routing.explain(), ticket, routing=routing)
+
+
 def new_request(m: Message, f: Facts, c: Context, plan: Planner) -> Plan:
     """A new ticket with the department written to and the admin's categories and rules
     (worked out beside the parsing, unless this is not the department it assumed); a
@@ -308,4 +349,4 @@ def _over_budget(m: Message, f: Facts, plan: Planner, department: Department, bu
 
 
 CASES: tuple[Case, ...] = (duplicate, web_link, report_on_ours, own_address, outside, self_service, command, robot,
-                           on_ticket, new_request)
+                           on_ticket, on_behalf, new_request)

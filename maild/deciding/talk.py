@@ -211,7 +211,7 @@ class Conversation:
     def notify_new(self, ticket: TicketRef, department: Department, mail: Mail,
                    author: PersonRef | None, previous: TicketRef | None = None,
                    routing: Routing | None = None, body: str | None = None,
-                   filed_by: Staff | None = None) -> None:
+                   filed_by: Staff | None = None, forwarded_by: dict | None = None) -> None:
         """The acknowledgement to the requester and the alert to the department (not to
         ``filed_by``, the staff member who filed it on the requester's behalf)."""
         requester = values.card(author)
@@ -224,14 +224,14 @@ class Conversation:
             self.plan.send(ticket, department, Notice(OutboxKind.ACK, "ack", "auto-replied"),
                                [Recipient(author.email, author.name)], None if filed_by else mail,
                                requester=requester, previous=previous, transfer=transfer,
-                               filed_by=filed_by)
+                               filed_by=filed_by, forwarded_by=forwarded_by)
         to_all = self.plan.notifications.new_tickets_to_all(department.code)
         repeat = repeats.probable(self.plan.conn, ticket, f"{ticket.subject}\n{mail.text if body is None else body}",
                                   self.plan.now)
         self.plan.send(ticket, department, Notice(OutboxKind.ALERT, "new_ticket_alert", "auto-generated", True),
                            self.staff_for(ticket, department, exclude=filed_by.email if filed_by else "",
                                           everyone=to_all),
-                           mail, requester=requester, filed_by=filed_by,
+                           mail, requester=requester, filed_by=filed_by, forwarded_by=forwarded_by,
                            body=mail.text if body is None else body, attachments=mail.attachments,
                            previous=previous,
                            transfer=transfer, why=routing.explain_ru() if routing is not None else "",

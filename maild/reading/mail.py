@@ -74,6 +74,8 @@ class Mail:
     # with a staff member's authority.
     sole_author: bool = True
     report: str = ""        # the text of a delivery-status / disposition-notification part
+    forwarded_from: Address | None = None   # From of the first attached message (reading/forwards.py)
+    forwarded_text: str = ""                # ... and its text, with its header lines
 
     @property
     def deceptive_name(self) -> bool:

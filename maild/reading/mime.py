@@ -50,6 +50,7 @@ class _Walker:
         self.attachments: list[Attachment] = []
         self.defects: list[str] = []
         self.forwarded: list[str] = []     # the text of attached messages, for mail without its own
+        self.first_forwarded: Message | None = None    # the first attached message (its From)
         self.reports: list[str] = []       # delivery-status parts, for bounce handling
 
     def walk(self, part: Message, depth: int = 0) -> None:
@@ -70,6 +71,8 @@ class _Walker:
             subject = decode_header(inner.get("Subject")) if isinstance(inner, Message) else ""
             self._attach(part, data, ctype, default_name=(subject or "message") + ".eml")
             if isinstance(inner, Message):
+                if self.first_forwarded is None:
+                    self.first_forwarded = inner
                 self._forwarded_text(inner, subject, depth)
             return
         if part.is_multipart():

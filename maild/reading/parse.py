@@ -191,4 +191,7 @@ def parse(raw: bytes) -> Mail:
         defects=tuple(defects + walker.defects),
         sole_author=len(authors) == 1 and not _deceptive(authors[0].name, authors[0].email),
         report="\n".join(walker.reports),
+        forwarded_from=next(iter(_addresses(walker.first_forwarded, "From")), None)
+        if walker.first_forwarded is not None else None,
+        forwarded_text=walker.forwarded[0] if walker.forwarded else "",
     )

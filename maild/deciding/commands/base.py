@@ -19,7 +19,7 @@ from maild.acting import store
 from maild.acting.search import Found
 from maild.deciding.operations import AddEntry
 from maild.deciding.organisation import Department, Organisation, Staff
-from maild.reading.mail import Mail
+from maild.reading.mail import Address, Mail
 from maild.sending.render import Renderer
 from maild.values import PersonRef, TicketRef
 
@@ -64,6 +64,7 @@ class Step:
     at: datetime | None = None              # deadline
     person: PersonRef | None = None         # new
     ticket: TicketRef | None = None         # merge: the ticket merged into
+    forwarded: bool = False                 # new: for the author of the forwarded mail
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Checking:
     written_to: Department
     now: datetime | None = None         # the planner's: what "in 4 hours" counts from
     ticket_named: Callable[[str], TicketRef | None] | None = None   # a number as written -> its ticket
+    forwarded: Address | None = None    # the author of a forwarded message (reading/forwards.py)
 
     @property
     def home(self) -> Department:

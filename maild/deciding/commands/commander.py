@@ -18,7 +18,8 @@ from maild.deciding.commands.registry import STAFF, alert_hints, help_rows
 from maild.deciding.organisation import Department, Organisation, Staff
 from maild.deciding.plan import Planner
 from maild.deciding.talk import Conversation
-from maild.reading.mail import Mail
+from maild.reading import forwards
+from maild.reading.mail import Address, Mail
 from maild.sending.render import Renderer
 from maild.values import Notice, OutboxKind, PersonRef, Recipient, Status, TicketRef
 
@@ -57,7 +58,7 @@ class Commander:
             self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines, said=proof.said)
             return Result(False, f"command mail in the name of {member.email} not authenticated: {proof.how}", own)
         self.talk.copies_proven = True          # authenticated staff: its copies may join
-        lines, steps = self.resolve(block, member, ticket, written_to)
+        lines, steps = self.resolve(block, member, ticket, written_to, forwards.original_author(mail))
         refused = [line for line in lines if line.refusal is not None]
         if refused:
             self._receipt(member, home, own, mail, lines, applied=False)
@@ -71,12 +72,12 @@ class Commander:
 
     # -- checking -------------------------------------------------------------------------
     def resolve(self, block: CommandMail, member: Staff, ticket: TicketRef | None,
-                written_to: Department) -> tuple[list[ReceiptLine], list[Step]]:
+                written_to: Department, forwarded: Address | None = None) -> tuple[list[ReceiptLine], list[Step]]:
         state = Virtual(ticket, self.org.department(ticket.department) if ticket else None,
                         ticket.status if ticket else "",
                         {p.email for p in self.plan.participants(ticket)} if ticket else set())
         checking = Checking(self.org, self.renderer, member, block, state, written_to, self.plan.now,
-                            self._ticket_named)
+                            self._ticket_named, forwarded)
         lines, steps = [], []
         foreign = ticket is not None and ticket.department != member.department
         for command in block.commands:
