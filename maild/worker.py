@@ -247,10 +247,11 @@ class Worker:
             return 0
         now = self.clock.now()
         with self.engine.connect() as conn:
-            due = escalation.due_now(store.overdue(conn, now), org.deadlines, now)
+            due = escalation.due_now(store.overdue(conn, now, sorted(org.deadlines.departments)),
+                                     org.deadlines, now)
         for one in due:
             with self.engine.begin() as conn:
-                if store.claim_escalation(conn, one.ticket.id, one.stage):
+                if store.claim_escalation(conn, one.ticket, one.stage):
                     planner = Planner(conn, now, self.config.notifications, None, org.deadlines)
                     apply(self.actions(conn), escalation.plan(planner, one, org), None)
         return len(due)

@@ -285,3 +285,68 @@ def test_rules_calendar_drafts_the_year_the_shipped_file_holds(year):
                    if t["year"] == year)
     for key in ("holidays", "days_off", "working", "short"):
         assert sorted(drafted[key]) == sorted(shipped[key]), key
+
+
+# -- what a hostile review found (each once a bug) ------------------------------------------
+def test_an_overdue_ticket_answered_and_answered_back_tells_the_lead_only_once(desk):
+    at(desk, saratov(2026, 12, 7, 9, 0))
+    write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    at(desk, saratov(2026, 12, 7, 10, 0))
+    write(desk, PETROV, "Re: [#OSA-000001] Не печатает принтер", "Какая модель?", headers=TRUSTED_DKIM)
+    write(desk, IVAN, "Re: [#OSA-000001] Не печатает принтер", "HP 1320.")        # resolve by Wed 09:00
+    for moment in (saratov(2026, 12, 9, 10, 30), saratov(2026, 12, 9, 12, 30)):     # stage 1, then 2
+        at(desk, moment)
+        assert desk.worker().escalate() == 1
+    assert ticket_row(desk).escalated == 2
+    at(desk, saratov(2026, 12, 9, 13, 30))       # a question and its answer: still the same deadline
+    write(desk, PETROV, "Re: [#OSA-000001] Не печатает принтер", "А лампа горит?", headers=TRUSTED_DKIM)
+    write(desk, IVAN, "Re: [#OSA-000001] Не печатает принтер", "Горит.")
+    assert ticket_row(desk).escalated == 2
+    at(desk, saratov(2026, 12, 9, 16, 0))
+    assert desk.worker().escalate() == 0
+
+
+def test_a_response_sent_with_close_is_the_first_response(desk):
+    at(desk, saratov(2026, 12, 7, 9, 0))
+    write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    at(desk, saratov(2026, 12, 7, 9, 30))
+    write(desk, PETROV, "Re: [#OSA-000001] Не печатает принтер", "#закрыть\nЗаменили картридж.", headers=TRUSTED_DKIM)
+    assert as_utc(ticket_row(desk).responded_at) == saratov(2026, 12, 7, 9, 30)
+    at(desk, saratov(2026, 12, 14, 9, 0))        # reopened a week later: the response deadline was met
+    write(desk, IVAN, "Re: [#OSA-000001] Не печатает принтер", "Опять не печатает.")
+    assert desk.worker().escalate() == 0
+
+
+@pytest.mark.parametrize("said, why", [("1000д долго", "до 400 дней"), ("31.12.2030 потом", "дальше 400 дней"),
+                                       ("31.02.2027 x", "нет в календаре")])
+def test_a_deadline_out_of_reach_is_refused_not_a_failure(desk, said, why):
+    at(desk, saratov(2026, 12, 7, 9, 0))
+    write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    desk.sink.messages.clear()
+    outcome = write(desk, PETROV, "Re: [#OSA-000001] Не печатает принтер", f"#срок {said}", headers=TRUSTED_DKIM)
+    assert outcome.disposition == "command-refused"
+    assert why in desk.sent_to("p.petrov@torex.ru")[0].body
+
+
+@pytest.mark.parametrize("line, said", [('lunch = "25:00-26:00"', "lunch"), ('zone = "/etc/passwd"', "zone"),
+                                        ('zone = "UTC+3"', "zone")])
+def test_a_wrong_hours_value_names_the_file_and_line(tmp_path, line, said):
+    import shutil
+
+    from maild.deciding.policy import load_policy
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT / "rules", rules)
+    path = rules / "departments" / "OSA.toml"
+    source = path.read_text(encoding="utf-8")
+    key = line.split(" =")[0]
+    source = "\n".join(line if row.startswith(f"{key} =") else row for row in source.splitlines())
+    if f"{key} =" not in path.read_text(encoding="utf-8"):
+        source = source.replace('[hours]\n', f'[hours]\n{line}\n')
+    path.write_text(source, encoding="utf-8")
+    with pytest.raises(RulesError, match=rf"OSA.toml: line \d+: \[hours\] {said}"):
+        load_policy(rules, PROJECT / "templates")
+    (rules / "departments" / "OSA.toml").write_text(
+        (PROJECT / "rules" / "departments" / "OSA.toml").read_text(encoding="utf-8").replace(
+            'lead = "petrov"', 'lead = ["petrov"]'), encoding="utf-8")
+    with pytest.raises(RulesError, match=r"OSA.toml: line \d+: \[deadlines\] lead"):
+        load_policy(rules, PROJECT / "templates")

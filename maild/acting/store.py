@@ -154,22 +154,30 @@ def mark_reported(conn: Connection, outbox_id: int) -> None:
 # reached (deciding/escalation.py decides which stage is due).
 _OVERDUE = select(*_TICKET_COLUMNS).where(
     T_TICKET.c.status == "open", T_TICKET.c.escalated < 2,
+    T_TICKET.c.department.in_(bindparam("departments", expanding=True)),
     ((T_TICKET.c.responded_at.is_(None) & (T_TICKET.c.respond_by <= bindparam("now")))
      | (T_TICKET.c.paused_minutes.is_(None) & (T_TICKET.c.resolve_by <= bindparam("now"))))).order_by(
     T_TICKET.c.id).limit(500)
-_CLAIM_ESCALATION = update(T_TICKET).where(T_TICKET.c.id == bindparam("tid"),
-                                           T_TICKET.c.escalated < bindparam("stage")).values(
+# The ticket as it was read: same stage, same clock, still open (an answer or a #срок on
+# another node in between makes the escalation stale, and it is not sent).
+_CLOCK_FIELDS = ("respond_by", "resolve_by", "responded_at", "paused_minutes")
+_CLAIM_ESCALATION = update(T_TICKET).where(
+    T_TICKET.c.id == bindparam("tid"), T_TICKET.c.status == "open", T_TICKET.c.escalated == bindparam("seen"),
+    *(T_TICKET.c[name].is_not_distinct_from(bindparam(f"was_{name}")) for name in _CLOCK_FIELDS)).values(
     escalated=bindparam("stage"))
 
 
-def overdue(conn: Connection, now: datetime) -> list[TicketRef]:
-    return [TicketRef(*row) for row in conn.execute(_OVERDUE, {"now": now})]
+def overdue(conn: Connection, now: datetime, departments: list[str]) -> list[TicketRef]:
+    """Open tickets of these departments past a deadline, with a stage left to tell."""
+    return [TicketRef(*row) for row in conn.execute(_OVERDUE, {"now": now, "departments": departments})]
 
 
-def claim_escalation(conn: Connection, ticket_id: int, stage: int) -> bool:
-    """This run tells ``stage`` of the ticket (in the transaction that queues the mail);
-    False: another node did, or is doing it (the second update waits for the first)."""
-    return conn.execute(_CLAIM_ESCALATION, {"tid": ticket_id, "stage": stage}).rowcount == 1
+def claim_escalation(conn: Connection, ticket: TicketRef, stage: int) -> bool:
+    """This run tells ``stage`` of the ticket as it was read (in the transaction that queues
+    the mail); False: another node did or is doing it, or the ticket changed since."""
+    was = {f"was_{name}": getattr(ticket, name) for name in _CLOCK_FIELDS}
+    return conn.execute(_CLAIM_ESCALATION, {"tid": ticket.id, "seen": ticket.escalated, "stage": stage,
+                                            **was}).rowcount == 1
 
 
 MAX_MERGES = 10     # a chain of merges longer than this is a loop (it cannot be made): stop

@@ -114,6 +114,7 @@ class WorkTime:
         a, b = _utc(start), _utc(end)
         if b < a:
             return -self.between(b, a)
+        b = min(b, a + timedelta(days=MAX_DAYS))     # a stored moment far away: counted as far as that
         total = timedelta(0)
         day, last = a.astimezone(self.hours.zone).date(), b.astimezone(self.hours.zone).date()
         while day <= last:
@@ -152,6 +153,8 @@ def load_calendar(rules_dir: Path) -> Calendar:
     if not isinstance(tables, list):
         raise src.error(src.table_line("year"), "the calendar is [[year]] tables, one a year")
     for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise src.error(src.table_line("year", i), "the calendar is [[year]] tables, one a year")
         year = table.get("year")
         if not isinstance(year, int) or not 2000 <= year <= 2100:
             raise src.error(src.key_line("year", i, "year"), "[[year]] needs year = YYYY (a number)")
@@ -198,8 +201,10 @@ def draft(year: int) -> str:
 
     def works(day: date) -> bool:
         return day in working or (day.weekday() < 5 and day not in ru)
-    short = sorted(d - timedelta(days=1) for d in statutory
-                   if (d - timedelta(days=1)).year == year and works(d - timedelta(days=1)))
+    # ст. 95: the working day right before a public holiday is an hour shorter (31 December
+    # before the next year's 1 January too).
+    eves = [d - timedelta(days=1) for d in statutory] + [date(year, 12, 31)]
+    short = sorted({d for d in eves if d.year == year and works(d)})
 
     def dates(days: list[date]) -> str:
         return "[" + ", ".join(d.isoformat() for d in days) + "]"

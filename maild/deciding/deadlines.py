@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from dateutil import tz
@@ -24,20 +24,22 @@ from maild.deciding.calendar import Calendar, Hours, WorkTime
 from maild.deciding.organisation import Source
 from maild.values import TicketRef
 
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*(?:d|д|дн|дня|дней|день))?\s*(?:(\d+)\s*(?:h|ч|час|часа|часов))?\s*"
-                       r"(?:(\d+)\s*(?:m|м|мин|минут|минуты))?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^(?:(\d{1,5})(?:d|д|дн|дня|дней|день))?(?:(\d{1,6})(?:h|ч|час|часа|часов))?"
+                       r"(?:(\d{1,7})(?:m|м|мин|минут|минуты))?$", re.IGNORECASE)
+MAX_DAYS_AHEAD = 400        # no deadline, term or #срок further away (a year and a month)
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 def duration(text: str, day_minutes: int) -> int | None:
     """Working minutes of ``2d``, ``4h``, ``1h30m``, ``90m`` (or 2д, 4ч, 30мин): None when
     it is not one. A day is the department's full working day."""
-    found = _DURATION.match(text or "")
+    found = _DURATION.match("".join((text or "").split()))      # "1 ч 30 мин" is "1ч30мин"
     if not found or not any(found.groups()):
         return None
     days, hours, minutes = (int(g) if g else 0 for g in found.groups())
     total = days * day_minutes + hours * 60 + minutes
-    return total if total > 0 else None
+    # More working time than MAX_DAYS_AHEAD calendar days hold is no duration anyone means.
+    return total if 0 < total <= MAX_DAYS_AHEAD * day_minutes * 5 // 7 else None
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,24 @@ class Deadlines:
 
     @staticmethod
     def due(ticket: Timed) -> Due | None:
-        """The deadline in force: the first response while none is given, then the
-        resolution while the clock runs; None when the ticket is held to none."""
+        """The deadline in force while the ticket waits for the department: the earlier of
+        the first response (until one is given) and the resolution (while the clock runs);
+        None when it is held to none."""
         if ticket.status != "open":
             return None
-        if ticket.responded_at is None and ticket.respond_by is not None:
-            return Due(ticket.respond_by, "respond")
-        if ticket.paused_minutes is None and ticket.resolve_by is not None:
-            return Due(ticket.resolve_by, "resolve")
-        return None
+        return held_to(ticket, running=True)
+
+
+def held_to(ticket: Timed, running: bool = False) -> Due | None:
+    """The earliest deadline not yet met (``running``: the resolution only while its clock
+    runs). A ticket's escalation stage belongs to this deadline: it starts again only when
+    this moment changes."""
+    found = []
+    if ticket.responded_at is None and ticket.respond_by is not None:
+        found.append(Due(ticket.respond_by, "respond"))
+    if ticket.resolve_by is not None and not (running and ticket.paused_minutes is not None):
+        found.append(Due(ticket.resolve_by, "resolve"))
+    return min(found, key=lambda d: d.at) if found else None
 
 
 def replace_paused(clock: Clock, paused: int | None) -> Clock:
@@ -189,8 +200,12 @@ def target(text: str, work: WorkTime, now: datetime, zone: tzinfo) -> datetime |
     minutes = duration(" ".join(words), work.hours.day_minutes)
     if minutes is not None:
         return work.add(now, minutes)
+    if words and re.fullmatch(r"\d+\s*\D*", " ".join(words)) and not _day(words[0], date(2000, 1, 1)):
+        return f"«{' '.join(words)}»: длительность — до {MAX_DAYS_AHEAD} дней (4ч, 2д, 1ч30м)"
     day = _day(words[0] if words else "", now.astimezone(zone).date())
     if day is None:
+        if words and re.fullmatch(r"\d{1,2}\.\d{1,2}(?:\.\d{4})?", words[0]):
+            return f"даты {words[0]} нет в календаре"
         return "срок — это длительность (4ч, 2д, 1ч30м) или дата (05.12.2026 или 05.12.2026 14:00)"
     if len(words) > 1:
         clock = _CLOCK.match(words[1])
@@ -204,6 +219,8 @@ def target(text: str, work: WorkTime, now: datetime, zone: tzinfo) -> datetime |
         moment = end
     if moment <= now:
         return f"{moment.astimezone(zone):%d.%m.%Y %H:%M} уже прошло"
+    if moment - now > timedelta(days=MAX_DAYS_AHEAD):
+        return f"срок дальше {MAX_DAYS_AHEAD} дней не назначается"
     return moment
 
 
@@ -216,11 +233,9 @@ def split_target(text: str) -> tuple[str, str]:
     if _day(words[0], date(2000, 1, 1)) is not None:
         take = 2 if len(words) > 1 and _CLOCK.match(words[1]) else 1
     else:
-        take = 1
-        while take < len(words) and duration(" ".join(words[:take + 1]), 480) is not None:
-            take += 1
-        if duration(words[0], 480) is None and len(words) > 1 and duration(" ".join(words[:2]), 480) is not None:
-            take = 2        # "4 ч": the number and its unit apart
+        # The longest run of first words that reads as a duration ("1 ч 30 м" is four).
+        runs = [k for k in range(1, min(len(words), 6) + 1) if duration(" ".join(words[:k]), 480) is not None]
+        take = max(runs) if runs else 1
     return " ".join(words[:take]), " ".join(words[take:]).strip(" .,;:—-")
 
 
@@ -228,14 +243,18 @@ def _day(word: str, today: date) -> date | None:
     found = re.fullmatch(r"(\d{1,2})\.(\d{1,2})(?:\.(\d{4}))?", word)
     if not found:
         return None
-    year = int(found[3]) if found[3] else today.year
-    try:
-        day = date(year, int(found[2]), int(found[1]))
-    except ValueError:
-        return None
-    if not found[3] and day < today:
-        day = day.replace(year=year + 1)        # 05.01 said in December: next January
-    return day
+    day_, month = int(found[1]), int(found[2])
+    years = [int(found[3])] if found[3] else [today.year, today.year + 1]
+    for year in years:
+        try:
+            day = date(year, month, day_)
+        except ValueError:
+            continue        # 29.02 of a year that has none: the next that has it, or none
+        # Without a year: this year's, unless it is more than a month gone (05.01 said in
+        # December is next January; 01.12 said on 03.12 is two days gone, and said so).
+        if found[3] or day >= today - timedelta(days=31):
+            return day
+    return None
 
 
 # -- the rules files' sections --------------------------------------------------------------
@@ -258,7 +277,7 @@ def load(rules_dir, calendar: Calendar, default_zone: tzinfo, logins: dict[str, 
         terms = _terms(src, table, "deadlines", 0, hours.day_minutes)
         escalate = _span(src, table, "escalate", "deadlines", 0, hours.day_minutes, default="2h")
         lead = table.get("lead")
-        if lead is not None and lead not in logins.get(code, set()):
+        if lead is not None and (not isinstance(lead, str) or lead not in logins.get(code, set())):
             raise src.error(src.key_line("deadlines", 0, "lead"),
                             f"[deadlines] lead {lead!r} is not a login of this department's [[staff]]")
         by_category = {}
@@ -279,11 +298,11 @@ def _span(src: Source, table: dict, key: str, header: str, index: int, day: int,
     value = table.get(key, default)
     if value is None:
         return None
-    minutes = duration(value, day) if isinstance(value, str) else None
+    minutes = duration(value, day) if isinstance(value, str) and len(value) <= 40 else None
     if minutes is None:
         raise src.error(src.key_line(header, index, key),
                         f"[{header}] {key} = {value!r}: a working time like \"4h\", \"2d\", \"1h30m\" "
-                        "(d: the department's working day)")
+                        f"(d: the department's working day), at most {MAX_DAYS_AHEAD} days")
     return minutes
 
 
@@ -292,7 +311,7 @@ def _hours(src: Source, table: dict, default_zone: tzinfo) -> Hours:
         raise src.error(src.table_line("hours"), "[hours] must be a table")
     zone = default_zone
     if "zone" in table:
-        named = tz.gettz(str(table["zone"])) if "/" in str(table["zone"]) else None
+        named = _zone(str(table["zone"]))
         if named is None:
             raise src.error(src.key_line("hours", 0, "zone"),
                             f"[hours] zone {table['zone']!r}: a zone name like \"Europe/Saratov\"")
@@ -304,13 +323,25 @@ def _hours(src: Source, table: dict, default_zone: tzinfo) -> Hours:
     if "lunch" in table:
         parts = str(table["lunch"]).replace("–", "-").split("-")
         clocks = [_CLOCK.match(p.strip()) for p in parts]
-        if len(parts) != 2 or not all(clocks):
+        if len(parts) != 2 or not all(c and int(c[1]) <= 23 and int(c[2]) <= 59 for c in clocks):
             raise src.error(src.key_line("hours", 0, "lunch"), "[hours] lunch is \"12:00-13:00\"")
         first, second = (time(int(c[1]), int(c[2])) for c in clocks if c)
         lunch = (first, second)
         if not start < first < second < end:
             raise src.error(src.key_line("hours", 0, "lunch"), "[hours] lunch must lie inside start-end")
     return Hours(zone, start, end, lunch)
+
+
+def _zone(name: str) -> tzinfo | None:
+    """An IANA zone name's zone (as the config's ``timezone`` is read), None for anything
+    else: a path, a POSIX rule ("UTC+3", whose sign dateutil reads the other way)."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*", name):
+        return None
+    try:
+        zone = tz.gettz(name)
+    except (ValueError, OSError, Warning):
+        return None
+    return None if zone is None or isinstance(zone, tz.tzrangebase) else zone
 
 
 def _time(src: Source, table: dict, key: str, default: str) -> time:

@@ -37,9 +37,11 @@ def due_now(tickets: Iterable[TicketRef], deadlines: Deadlines, now: datetime) -
         if due is None or due.at > now or department is None:
             continue
         late = department.work.between(due.at, now)
-        stage = LEAD if late >= department.escalate else ASSIGNEE
-        if stage > ticket.escalated:
-            out.append(Escalation(ticket, stage, due, late))
+        # One stage a look: the assignee is told before the lead, even after a downtime.
+        if ticket.escalated < ASSIGNEE:
+            out.append(Escalation(ticket, ASSIGNEE, due, late))
+        elif ticket.escalated < LEAD and late >= department.escalate:
+            out.append(Escalation(ticket, LEAD, due, late))
     return out
 
 

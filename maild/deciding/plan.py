@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from maild.acting import store
 from maild.config import NotificationsConfig
-from maild.deciding.deadlines import Clock, Deadlines, clock_of
+from maild.deciding.deadlines import Clock, Deadlines, clock_of, held_to
 from maild.deciding.operations import (
     AddEntry,
     AddEvent,
@@ -201,8 +201,11 @@ class Planner:
                   of_this_mail: bool = True, touch: bool = True, body: str | None = None,
                   unauthenticated: bool = False) -> None:
         """An entry for the message: ``body`` is what the person wrote (default: the whole
-        text); ``of_this_mail``: linked to this message's record."""
+        text); ``of_this_mail``: linked to this message's record. A response is the first
+        response if none was given (whatever the status becomes: a reply with #закрыть too)."""
         self.operations.append(AddEntry(ticket, type_, mail, author, of_this_mail, touch, body, unauthenticated))
+        if type_ == "response" and not unauthenticated and ticket.responded_at is None:
+            self.operations.append(SetFields(ticket, (("responded_at", self.now),)))
 
     def event(self, ticket: TicketRef, text: str, author: PersonRef | None = None) -> None:
         self.operations.append(AddEvent(ticket, text, author))
@@ -221,10 +224,12 @@ class Planner:
         return changed
 
     def set_category(self, ticket: TicketRef, category: str, kind: str) -> TicketRef:
-        """The category, and its terms: the deadlines are counted again from the opening."""
+        """The category, and its terms: while the ticket waits for its first response (the
+        triage), the deadlines are counted again from the opening in the new terms; later
+        the clock is left as it is (a pause, a #срок are the department's own)."""
         self.operations.append(SetCategory(ticket, category, kind))
         changed = replace(ticket, category=category, kind=kind)
-        if category != ticket.category and ticket.status == Status.OPEN:
+        if category != ticket.category and ticket.status == Status.OPEN and ticket.responded_at is None:
             return self.set_clock(changed, self.deadlines.recounted(ticket, ticket.department, category,
                                                                     ticket.created_at))
         return changed
@@ -241,12 +246,21 @@ class Planner:
         return changed
 
     def set_clock(self, ticket: TicketRef, clock: Clock) -> TicketRef:
-        """The ticket's deadline fields (nothing when they stay as they are)."""
-        if clock == clock_of(ticket):
-            return ticket
-        self.operations.append(SetFields(ticket, tuple(clock.fields().items())))
+        """The ticket's deadline fields (nothing when they stay as they are). Who was told
+        of a missed deadline stays told unless the deadline held to moved: a pause and a
+        resume of an overdue ticket, or a recount to the same moment, tell nobody again."""
         values: dict[str, Any] = clock.fields()
+        if held_to(replace(ticket, **values)) == held_to(ticket):
+            values["escalated"] = ticket.escalated
+        if Clock(**values) == clock_of(ticket):
+            return ticket
+        self.operations.append(SetFields(ticket, tuple(values.items())))
         return replace(ticket, **values)
+
+    def restart_clock(self, ticket: TicketRef) -> TicketRef:
+        """The deadlines counted afresh from now, in the ticket's terms (a ticket closed at
+        once by the rules and reopened by its requester is, for the department, new)."""
+        return self.set_clock(ticket, self.deadlines.recounted(ticket, ticket.department, ticket.category, self.now))
 
     def remember_message_id(self, ticket: TicketRef, mail: Mail) -> None:
         """The mail belongs to the ticket's conversation even without an entry of its own."""

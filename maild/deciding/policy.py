@@ -33,7 +33,11 @@ def load_policy(rules_dir: Path, templates_dir: Path, zone: tzinfo = UTC) -> Pol
     none), the rule table and the reading, checked together (raises RulesError)."""
     org = organisation.load(rules_dir)
     logins = {d.code: {s.login for s in d.staff} for d in org.departments}
-    org = replace(org, deadlines=deadlines.load(rules_dir, calendar.load_calendar(rules_dir), zone, logins))
+    try:
+        org = replace(org, deadlines=deadlines.load(rules_dir, calendar.load_calendar(rules_dir), zone, logins))
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        # A value of a shape no check foresaw: still the admin's file, never a traceback.
+        raise RulesError(f"{rules_dir}: calendar.toml or a department's [hours]/[deadlines]: {exc}") from None
     names = {p.name.removesuffix(".txt.j2") for p in Path(templates_dir).rglob("*.txt.j2")
              if not set(p.relative_to(templates_dir).parts) & set(BODY_ONLY_DIRS)}
     return Policy(org, rules_file.load(rules_dir, org, names), reader_mod.load(rules_dir, org))

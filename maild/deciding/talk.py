@@ -151,7 +151,7 @@ class Conversation:
             return
         category, how = found
         ticket = a.set_category(ticket, category.name, category.kind)
-        ticket = a.set_status(ticket, Status.OPEN)
+        ticket = a.restart_clock(a.set_status(ticket, Status.OPEN))
         a.event(ticket, f"Заявка открыта снова с категорией «{category.name}» ({how})", author)
         self.notify_new(ticket, department, mail, author)
 
