@@ -224,7 +224,7 @@ class Worker:
             try:
                 if time.monotonic() >= next_look:
                     next_look = time.monotonic() + ESCALATE_EVERY
-                    self.escalate()
+                    self._escalate_in_round()
                 summary = self.drain(relay=relay)
                 if processed is not None and summary.processed:
                     processed()
@@ -238,6 +238,15 @@ class Worker:
             if heartbeat is not None:
                 heartbeat(self.spool.local_pending(), last_error)
             (wakeup or stop).wait(self.config.worker.poll_interval)
+
+    def _escalate_in_round(self) -> None:
+        """The loop's look for missed deadlines: an unreachable database waits for the next
+        look (the drain says so in the log); anything else is logged and the loop goes on."""
+        try:
+            self.escalate()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("looking for missed deadlines failed; next look in a minute")
 
     def escalate(self) -> int:
         """Tell of the deadlines missed since the last look (deciding/escalation.py), each

@@ -127,6 +127,20 @@ def test_the_acknowledgement_and_the_alert_say_the_deadline_in_plain_words(desk)
     assert as_utc(row.resolve_by) == saratov(2026, 12, 8, 16, 0)
 
 
+@pytest.mark.parametrize("opened, promised", [
+    # A pre-holiday Tuesday (ends 16:00) and the Unity Day holiday after it.
+    (saratov(2026, 11, 3, 15, 0), "Мы ответим до 11:00 четверга, 05.11.2026."),
+    # Friday before the moved working Saturday of 20 February 2027.
+    (saratov(2027, 2, 19, 16, 30), "Мы ответим до 11:30 субботы, 20.02.2027."),
+    # The New Year holidays: 31 December 2026 (moved from 3 January) to 10 January.
+    (saratov(2026, 12, 30, 15, 0), "Мы ответим до 10:00 понедельника, 11.01.2027."),
+])
+def test_the_acknowledgement_counts_holidays_and_moved_days(desk, opened, promised):
+    at(desk, opened)
+    write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    assert promised in desk.sent_to("ivan@torex.ru")[0].body
+
+
 def test_a_categorys_own_terms_win(desk):
     at(desk, saratov(2026, 12, 7, 9, 0))
     write(desk, IVAN, "[Учётная запись и пароль] Заблокировалась учётная запись",
