@@ -36,15 +36,15 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maild.acting import store
 from maild.acting.actions import INSERT_CHANGES, INSERT_OUTBOX, Actions, OutboxBatch
 from maild.acting.apply import InboundRecord, apply
 from maild.acting.blobs import BlobStore
 from maild.acting.db import OutageLog, cause, is_conflict, is_unavailable
 from maild.config import Config
-from maild.deciding import auth, dispatch, escalation, facts, rules
+from maild.deciding import auth, dispatch, facts, rules
 from maild.deciding.plan import Planner
 from maild.deciding.policy import OrganisationHolder, Policy
+from maild.escalator import ESCALATE_EVERY, Escalator
 from maild.intake import spool as spool_mod
 from maild.intake.spool import Spool, SpoolItem
 from maild.metrics import Metrics
@@ -63,8 +63,6 @@ security = logging.getLogger("maild.security")
 _REPLIES = frozenset({Disposition.REPLY_ADDED, Disposition.RESPONSE_ADDED, Disposition.AUTO_REPLY_RECORDED,
                       Disposition.UNAUTHENTICATED_STAFF, Disposition.COMMAND_APPLIED, Disposition.COMMAND_REFUSED})
 
-
-ESCALATE_EVERY = 60.0        # seconds between looks for missed deadlines
 
 @dataclass(frozen=True)
 class Outcome:
@@ -220,11 +218,13 @@ class Worker:
         self.log_batches = True
         last_error = ""
         next_look = 0.0
+        escalator = Escalator(lambda: self.engine, self.organisation, self.actions, self.config.notifications,
+                              self.clock)
         while not stop.is_set():
             try:
                 if time.monotonic() >= next_look:
                     next_look = time.monotonic() + ESCALATE_EVERY
-                    self._escalate_in_round()
+                    escalator.look_quietly()
                 summary = self.drain(relay=relay)
                 if processed is not None and summary.processed:
                     processed()
@@ -239,31 +239,10 @@ class Worker:
                 heartbeat(self.spool.local_pending(), last_error)
             (wakeup or stop).wait(self.config.worker.poll_interval)
 
-    def _escalate_in_round(self) -> None:
-        """The loop's look for missed deadlines: an unreachable database waits for the next
-        look (the drain says so in the log); anything else is logged and the loop goes on."""
-        try:
-            self.escalate()
-        except Exception as exc:
-            if not is_unavailable(exc):
-                log.exception("looking for missed deadlines failed; next look in a minute")
-
     def escalate(self) -> int:
-        """Tell of the deadlines missed since the last look (deciding/escalation.py), each
-        ticket's stage in a transaction of its own; returns how many were due."""
-        org = self.organisation()
-        if org.deadlines is None or not org.deadlines.departments:
-            return 0
-        now = self.clock.now()
-        with self.engine.connect() as conn:
-            due = escalation.due_now(store.overdue(conn, now, sorted(org.deadlines.departments)),
-                                     org.deadlines, now)
-        for one in due:
-            with self.engine.begin() as conn:
-                if store.claim_escalation(conn, one.ticket, one.stage):
-                    planner = Planner(conn, now, self.config.notifications, None, org.deadlines)
-                    apply(self.actions(conn), escalation.plan(planner, one, org), None)
-        return len(due)
+        """Look for missed deadlines now (maild/escalator.py); how many were due."""
+        return Escalator(lambda: self.engine, self.organisation, self.actions, self.config.notifications,
+                         self.clock).look()
 
     # -- one batch ------------------------------------------------------------------
     def process_batch(self, items: list[SpoolItem], parsed: list[Parsed], summary: DrainSummary) -> bool:
