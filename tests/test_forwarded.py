@@ -118,3 +118,30 @@ def test_an_unproven_or_outside_forward_is_the_forwarders_own_request(maild):
     send(maild, ORLOVA, "Fwd: Не печатает принтер", outside, headers=TRUSTED_DKIM)
     assert ticket(maild, "OSA-000002").email == "m.orlova@torex.ru"
     assert not maild.sent_to("olga@gmail.com")
+
+
+def test_a_crafted_forward_header_is_no_author_and_nothing_fails(maild):
+    for junk in ("(" * 1500, "[mailto:" * 12000, " " * 80000 + "x"):
+        body = "#от имени\n\n---------- Forwarded message ---------\nFrom: " + junk + "\n\nтекст"
+        outcome = send(maild, ORLOVA, "Fwd: x", body, headers=TRUSTED_DKIM)
+        assert outcome.disposition == "ticket-created"                     # the forwarder's own
+    rows = send(maild, PETROV, "Fwd: x", "#новая\n\n---------- Forwarded message ---------\nFrom: " + "(" * 1500,
+                headers=TRUSTED_DKIM)
+    assert rows.disposition == "command-refused"
+    assert "нет пересланного письма" in maild.sent_to("p.petrov@torex.ru")[-1].body
+
+
+def test_what_a_forwarder_files_for_others_counts_in_their_hourly_budget(harness_factory):
+    from dataclasses import replace
+    h = harness_factory(configure=lambda cfg: replace(cfg, loop_guard=replace(cfg.loop_guard,
+                                                                               new_tickets_per_sender_hour=2)))
+    outcomes = [send(h, ORLOVA, "Fwd: Не печатает принтер",
+                     GMAIL_FORWARD.format(command="#от имени").replace("o.belova", f"c{i}"), headers=TRUSTED_DKIM)
+                for i in range(4)]
+    assert [o.disposition for o in outcomes] == ["ticket-created"] * 2 + ["held-over-budget"] * 2
+
+
+def test_a_staff_member_is_never_filed_for(maild):
+    forged = GMAIL_FORWARD.format(command="#от имени").replace("Ольга Белова <o.belova@torex.ru>", PETROV)
+    send(maild, ORLOVA, "Fwd: Не печатает принтер", forged, headers=TRUSTED_DKIM)
+    assert ticket(maild).email == "m.orlova@torex.ru"

@@ -132,3 +132,55 @@ def test_a_second_mail_about_the_same_problem_is_offered_as_a_repeat_never_merge
     maild.sink.messages.clear()
     assert merge(maild, "OSA-000004", "OSA-000001").disposition == "command-applied"
     assert tickets(maild)["OSA-000004"] == ("closed", "merged", "OSA-000001")
+
+
+def test_a_staff_reply_to_the_merged_tickets_signed_address_still_proves_them(maild):
+    from maild.deciding import auth
+    write(maild, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    write(maild, IVAN, "Принтер опять", "Всё ещё не печатает.")
+    merge(maild, "OSA-000002", "OSA-000001")
+    maild.sink.messages.clear()
+    signed = auth.signed_address(maild.worker().secret, "osticket@torex.ru", "OSA-000002", "p.petrov@torex.ru")
+    maild.send(mail(subject="Re: [#OSA-000002] Принтер опять", sender=PETROV, body="Заменили картридж."),
+               rcpt=signed, sender="p.petrov@torex.ru")
+    outcome = maild.drain().outcomes[-1]
+    assert (outcome.disposition, outcome.ticket) == ("response-added", "OSA-000001")
+    assert maild.sent_to("ivan@torex.ru")
+    # An address signed for a ticket that was not merged into this one proves nothing.
+    write(maild, IVAN, "Мышь", "Мышь не работает.")
+    maild.sink.messages.clear()
+    other = auth.signed_address(maild.worker().secret, "osticket@torex.ru", "OSA-000003", "p.petrov@torex.ru")
+    maild.send(mail(subject="Re: [#OSA-000001] Принтер", sender=PETROV, body="Ответ."), rcpt=other,
+               sender="p.petrov@torex.ru")
+    assert maild.drain().outcomes[-1].disposition != "response-added"
+
+
+def test_after_a_merge_the_mail_acts_on_nothing_else_and_its_words_go_to_the_survivor(maild):
+    write(maild, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    write(maild, IVAN, "Принтер опять", "Всё ещё не печатает.")
+    write(maild, IVAN, "Монитор", "Монитор мерцает.")
+    refused = write(maild, PETROV, "Re: [#OSA-000002] x", "#объединить OSA-000001\n#объединить OSA-000003",
+                    headers=TRUSTED_DKIM)
+    assert refused.disposition == "command-refused"
+    assert "уже объединена выше" in maild.sent_to("p.petrov@torex.ru")[-1].body
+    for second in ("#открыть", "#передать ДАБ"):
+        assert write(maild, PETROV, "Re: [#OSA-000002] x", f"#объединить OSA-000001\n{second}",
+                     headers=TRUSTED_DKIM).disposition == "command-refused"
+    assert tickets(maild)["OSA-000002"] == ("open", None, None)
+    maild.sink.messages.clear()
+    write(maild, PETROV, "Re: [#OSA-000002] x", "#объединить OSA-000001\nЭто та же проблема, ждите мастера.",
+          headers=TRUSTED_DKIM)
+    assert ("response", "Это та же проблема, ждите мастера.") in entries_of(maild, "OSA-000001")
+    [told] = maild.sent_to("ivan@torex.ru")
+    assert "ждите мастера" in told.body and "объединена с заявкой OSA-000001" in told.body
+
+
+def test_a_ticket_with_participants_needs_a_yes_too(maild):
+    """Its participants would join the other ticket and read it: a forwarder of #от имени too."""
+    write(maild, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    maild.send(mail(subject="Принтер опять", sender=IVAN, body="Всё ещё не печатает.",
+                    headers={"Cc": OLGA, **TRUSTED_DKIM}), sender="ivan@torex.ru")
+    maild.drain()
+    refused = merge(maild, "OSA-000002", "OSA-000001")
+    assert refused.disposition == "command-refused"
+    assert merge(maild, "OSA-000002", "OSA-000001", " да").disposition == "command-applied"

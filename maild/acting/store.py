@@ -248,6 +248,15 @@ _HELD_FROM = select(func.count()).select_from(T_INBOUND).where(
     T_INBOUND.c.received_at >= bindparam("since"))
 
 
+_JOINED_SINCE = select(func.count()).select_from(T_PARTICIPANT).where(
+    T_PARTICIPANT.c.person_id == bindparam("pid"), T_PARTICIPANT.c.created_at >= bindparam("since"))
+
+
+def joined_since(conn: Connection, person_id: int, since: datetime) -> int:
+    """Tickets the person joined as a participant since ``since`` (#от имени counts them)."""
+    return conn.execute(_JOINED_SINCE, {"pid": person_id, "since": since}).scalar_one()
+
+
 def opened_by(conn: Connection, person_id: int, since: datetime) -> int:
     """Tickets this person opened since then (the per-sender budget)."""
     return conn.execute(_OPENED_BY, {"pid": person_id, "since": since}).scalar_one()

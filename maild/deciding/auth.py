@@ -187,8 +187,8 @@ def from_trusted_network(envelope: Envelope, config: AuthConfig) -> bool:
     return _by_network(envelope, config).ok
 
 
-def _by_address(envelope: Envelope, config: AuthConfig, secret: bytes, ticket: str | None, sender: str,
-                mailbox_only: bool) -> AuthResult:
+def _by_address(envelope: Envelope, config: AuthConfig, secret: bytes, ticket: str | tuple[str, ...] | None,
+                sender: str, mailbox_only: bool) -> AuthResult:
     # The address is a secret only until someone copies it (a Cc'd requester sees it, any
     # SMTP client can set MAIL FROM): the envelope sender must be the staff member, and the
     # mail must come through the company relay.
@@ -201,9 +201,10 @@ def _by_address(envelope: Envelope, config: AuthConfig, secret: bytes, ticket: s
         if signed is None:
             continue
         number, day, sig = signed
-        if ticket is not None and number != ticket:
-            return AuthResult(False, f"the reply address is signed for {number}, not {ticket}",
-                              f"адрес для ответа выдан для заявки {number}, а не {ticket}")
+        allowed = (ticket,) if isinstance(ticket, str) else ticket
+        if allowed is not None and number not in allowed:
+            return AuthResult(False, f"the reply address is signed for {number}, not {allowed[0]}",
+                              f"адрес для ответа выдан для заявки {number}, а не {allowed[0]}")
         if not hmac.compare_digest(sig, signature(secret, number, sender, day)):
             return AuthResult(False, f"the reply address is not signed for {sender}",
                               f"адрес для ответа выдан не для {sender}")
@@ -222,9 +223,10 @@ def _by_address(envelope: Envelope, config: AuthConfig, secret: bytes, ticket: s
     return AuthResult(False, "not sent to a signed reply address", "письмо не на выданный вам адрес для ответа")
 
 
-def check(mail: Mail, envelope: Envelope, sender: str, ticket: str | None, config: AuthConfig,
+def check(mail: Mail, envelope: Envelope, sender: str, ticket: str | tuple[str, ...] | None, config: AuthConfig,
           secret: bytes, mailbox_only: bool = False) -> AuthResult:
-    """Whether the mail is really from ``sender``, for ``ticket``. ``mailbox_only``: the
+    """Whether the mail is really from ``sender``, for ``ticket`` (or any of these numbers:
+    a ticket and the ones merged into it, whose reply addresses still reach it). ``mailbox_only``: the
     question is only whether the person reads that mailbox (a reply to a confirmation mail
     we sent there), not whether the mail carries a staff member's authority."""
     reasons, said = [], []

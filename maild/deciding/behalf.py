@@ -12,13 +12,13 @@ import re
 from maild.deciding.organisation import Organisation
 from maild.reading.mail import Address
 
-_LINE = re.compile(r"^\s*#\s*(?:от\s+имени|on\s+behalf)\s*[.:]?\s*$", re.I)
+_LINE = re.compile(r"^# ?(?:от имени|on behalf) ?[.:]?$", re.I)
 
 
 def asked(written: str) -> bool:
     """The mail asks for #от имени: its first line that is not blank is the line."""
     first = next((line for line in written.splitlines() if line.strip()), "")
-    return bool(_LINE.match(first))
+    return bool(_LINE.match(" ".join(first[:100].split())))      # anyone's text: cut before reading
 
 
 def refusal(author: Address | None, sender: str, org: Organisation) -> str | None:
@@ -28,6 +28,14 @@ def refusal(author: Address | None, sender: str, org: Organisation) -> str | Non
     address = author.email.lower()
     if not org.is_corporate(address) or org.is_department_address(address):
         return f"автор пересланного письма {address} — не сотрудник компании"
-    if address == sender.lower():
+    if org.staff_by_email(address) is not None:
+        return f"автор пересланного письма {address} — сотрудник отдела: он заводит заявки сам (#новая)"
+    if _base(address) == _base(sender):
         return "автор пересланного письма — сам отправитель"
     return None
+
+
+def _base(address: str) -> str:
+    """``m.orlova+x@torex.ru`` is ``m.orlova@torex.ru``."""
+    local, _, domain = address.lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"

@@ -197,7 +197,7 @@ def command(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
     if not commands.is_command_mail(block, member, ticket, written_to, customer):
         return None
     author = f.sender_person(plan)
-    proof = auth.check(m.mail, m.envelope, member.email, ticket.number if ticket else None,
+    proof = auth.check(m.mail, m.envelope, member.email, f.found.numbers if f.found else None,
                        c.settings.auth, c.settings.secret)
     result = commands.Commander(plan, c.org, c.renderer, c.table, c.reader, c.settings.max_participants).run(
         block, member, author, m.mail, ticket, written_to, proof)
@@ -221,7 +221,8 @@ def _decision(m: Message, f: Facts, c: Context, plan: Planner) -> conversation.D
         participant_ids = {person.id for person in plan.participants(ticket)}
         role = conversation.role_of(c.org, ticket, f.known, participant_ids, f.member)
         if role is conversation.Role.STAFF and f.member is not None:     # STAFF: the mail speaks for one
-            proof = auth.check(m.mail, m.envelope, f.member.email, ticket.number, c.settings.auth, c.settings.secret)
+            proof = auth.check(m.mail, m.envelope, f.member.email, f.found.numbers if f.found else ticket.number,
+                               c.settings.auth, c.settings.secret)
     return conversation.decide(ticket, f.found.how if f.found else "", role, m.verdict, plan.now,
                                c.settings.reopen_days, proof)
 
@@ -268,11 +269,17 @@ def on_behalf(m: Message, f: Facts, c: Context, plan: Planner) -> Plan | None:
         return None
     if not behalf.asked(m.written):
         return None
-    author = forwards.original_author(m.mail)
-    why = behalf.refusal(author, f.sender, c.org)
-    if why is None:
-        proof = auth.check(m.mail, m.envelope, f.sender, None, c.settings.auth, c.settings.secret)
-        why = None if proof.ok else f"письмо отправителя не подтверждено ({proof.said or proof.how})"
+    # The proof first: an unproven mail's text is not even read for an author.
+    proof = auth.check(m.mail, m.envelope, f.sender, None, c.settings.auth, c.settings.secret)
+    author = forwards.original_author(m.mail) if proof.ok else None
+    why = (behalf.refusal(author, f.sender, c.org) if proof.ok
+           else f"письмо отправителя не подтверждено ({proof.said or proof.how})")
+    budget, since = c.settings.new_tickets_per_sender_hour, plan.now - timedelta(hours=1)
+    forwarder_id = f.known.id if f.known is not None else 0
+    if why is None and forwarder_id > 0 and (store.opened_by(plan.conn, forwarder_id, since)
+                                             + store.joined_since(plan.conn, forwarder_id, since)) >= budget:
+        # What the forwarder files for others counts in their hour's budget, as their own.
+        return _over_budget(m, f, plan, f.written_to or c.org.departments[0], budget, since)
     if why is not None or author is None:
         result = new_request(m, f, c, plan)
         if result.ticket is not None:

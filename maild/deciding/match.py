@@ -24,6 +24,12 @@ TOKEN_RE = re.compile(r"\[\s*#?\s*([A-Za-z][A-Za-z0-9]{1,9})\s*-\s*0*(\d{1,9})\s
 class Match:
     ticket: TicketRef
     how: str        # the reason, recorded with the message
+    via: str | None = None      # the merged ticket the mail named, if it named one
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        """The numbers a staff member's reply address may be signed for."""
+        return (self.ticket.number,) + ((self.via,) if self.via else ())
 
 
 def subject_tokens(subject: str, codes: set[str]) -> list[str]:
@@ -64,4 +70,5 @@ def _surviving(conn: Connection, found: Match) -> Match:
     survivor = store.surviving(conn, found.ticket)
     if survivor.id == found.ticket.id:
         return found
-    return Match(survivor, f"{found.how}; {found.ticket.number} was merged into {survivor.number}")
+    return Match(survivor, f"{found.how}; {found.ticket.number} was merged into {survivor.number}",
+                 found.ticket.number)

@@ -41,7 +41,7 @@ def probable(conn: Connection, ticket: TicketRef, text: str, now: datetime,
     mine = set(reader.query(text))
     best: Repeat | None = None
     for other in store.recent_tickets(conn, ticket.requester_id, ticket.department, now - WINDOW):
-        if other.id == ticket.id or other.merged_into is not None:
+        if other.id == ticket.id or other.merged_into is not None or other.status == "closed":
             continue
         theirs = set(reader.query(f"{other.subject}\n{store.first_message(conn, other.id)}"))
         common = len(mine & theirs)

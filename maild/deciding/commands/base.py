@@ -76,6 +76,7 @@ class Virtual:
     participants: set[str] = field(default_factory=set)
     new: bool = False           # a #new above will have made the ticket
     transferred: bool = False
+    merged_into: str = ""       # a #объединить above merged the ticket into this one
 
 
 @dataclass
@@ -89,7 +90,8 @@ class Checking:
     written_to: Department
     now: datetime | None = None         # the planner's: what "in 4 hours" counts from
     ticket_named: Callable[[str], TicketRef | None] | None = None   # a number as written -> its ticket
-    forwarded: Address | None = None    # the author of a forwarded message (reading/forwards.py)
+    forwarded: Callable[[], Address | None] | None = None   # the author of a forwarded message, read
+    #                                                          only when #новая alone asks (reading/forwards.py)
 
     @property
     def home(self) -> Department:
@@ -130,6 +132,7 @@ class Applying:
     outputs: Outputs = field(default_factory=Outputs)
     canned_bodies: list[str] = field(default_factory=list)
     status_step: Step | None = None     # a step whose mail to the requester carries the text
+    merged_into: TicketRef | None = None    # a #объединить merged the ticket: the text goes there
     filed: bool = False                 # a #new made the ticket
 
     @property

@@ -8,6 +8,7 @@ here too; the proof itself is auth.py's.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from maild.acting import store
@@ -58,7 +59,7 @@ class Commander:
             self.talk.refuse_unauthenticated(proof.how, own, home, mail, author, block.lines, said=proof.said)
             return Result(False, f"command mail in the name of {member.email} not authenticated: {proof.how}", own)
         self.talk.copies_proven = True          # authenticated staff: its copies may join
-        lines, steps = self.resolve(block, member, ticket, written_to, forwards.original_author(mail))
+        lines, steps = self.resolve(block, member, ticket, written_to, lambda: forwards.original_author(mail))
         refused = [line for line in lines if line.refusal is not None]
         if refused:
             self._receipt(member, home, own, mail, lines, applied=False)
@@ -72,7 +73,8 @@ class Commander:
 
     # -- checking -------------------------------------------------------------------------
     def resolve(self, block: CommandMail, member: Staff, ticket: TicketRef | None,
-                written_to: Department, forwarded: Address | None = None) -> tuple[list[ReceiptLine], list[Step]]:
+                written_to: Department, forwarded: Callable[[], Address | None] | None = None
+                ) -> tuple[list[ReceiptLine], list[Step]]:
         state = Virtual(ticket, self.org.department(ticket.department) if ticket else None,
                         ticket.status if ticket else "",
                         {p.email for p in self.plan.participants(ticket)} if ticket else set())
@@ -102,6 +104,8 @@ class Commander:
                 return Refusal("needs-ticket")
             if state.transferred:
                 return Refusal("after-transfer", k.here.short)
+            if state.merged_into:
+                return Refusal("after-merge", state.merged_into)
             if state.department is None or state.department.code != k.member.department:
                 return Refusal("other-department", state.department.short if state.department else "")
         return command.check(c, k)
@@ -135,6 +139,9 @@ class Commander:
         """What the text below the commands becomes: an internal note (``#note``), or the
         department's response, sent with any canned answer and status change in one mail."""
         plan, ticket, mail, member, author = self.plan, a.on, a.mail, a.member, a.author
+        # After #объединить the words belong with the letters, on the surviving ticket; the
+        # merged ticket's requester still gets them in the one "merged" mail.
+        on = a.merged_into or ticket
         keep_mail = not a.filed
         department = a.department
         public = "\n\n".join(part for part in ([] if note else [text]) + a.canned_bodies if part.strip())
@@ -142,23 +149,23 @@ class Commander:
         theirs = mail.attachments if keep_mail else ()
         bare = replace(mail, attachments=())
         if note:
-            plan.add_entry(ticket, "note", mail if keep_mail else bare, author, body=text)
+            plan.add_entry(on, "note", mail if keep_mail else bare, author, body=text)
             # Notes are for colleagues: all of the department's staff but the author.
-            plan.send(ticket, department, Notice(OutboxKind.ALERT, "note_alert", "auto-generated", True),
+            plan.send(on, department, Notice(OutboxKind.ALERT, "note_alert", "auto-generated", True),
                       [Recipient(m.email, m.name) for m in department.staff
                        if m.email.lower() != member.email.lower()], mail,
                       author={"name": member.name, "email": member.email}, body=text, attachments=theirs)
         if public:
             with_files = not note and keep_mail
-            plan.add_entry(ticket, "response", mail if with_files else bare, author, of_this_mail=keep_mail,
+            plan.add_entry(on, "response", mail if with_files else bare, author, of_this_mail=keep_mail,
                            body=public)
             if keep_mail:
-                self.talk.participants_from_copies(ticket, mail, author)
+                self.talk.participants_from_copies(on, mail, author)
         elif not note and keep_mail:
             if mail.attachments:        # kept with the ticket, shown to staff only
-                plan.add_entry(ticket, "note", mail, author, body="")
+                plan.add_entry(on, "note", mail, author, body="")
             else:
-                plan.remember_message_id(ticket, mail)
+                plan.remember_message_id(on, mail)
         public_files = theirs if public and not note else ()
         status_step = a.status_step
         if status_step is not None and not plan.notifications.allows(

@@ -37,9 +37,11 @@ class Merge(StaffCommand):
         if into.status == Status.CLOSED:
             return Refusal("merge-into-closed", into.number)
         confirmed = len(words) > 1 and words[1].lower().strip(".,!") in CONFIRM
-        if into.requester_id != here.requester_id and not confirmed:
+        # Other people would see each other's letters: the requesters, and the participants
+        # of this ticket who join the other. Only a staff member's "да" lets them.
+        if (into.requester_id != here.requester_id or k.state.participants) and not confirmed:
             return Refusal("merge-confirm", into.number)
-        k.state.status = Status.CLOSED
+        k.state.status, k.state.merged_into = Status.CLOSED, into.number
         return Step(c, ticket=into, value=into.number)
 
     def plan(self, step: Step, a: Applying) -> None:
@@ -49,4 +51,4 @@ class Merge(StaffCommand):
         a.plan.event(into, f"Объединена с заявкой {merged.number}: её переписка теперь здесь", a.author)
         a.ticket = a.plan.merge(merged, into)
         a.plan.event(merged, f"Объединена с заявкой {into.number}", a.author)
-        a.status_step = step
+        a.status_step, a.merged_into = step, into

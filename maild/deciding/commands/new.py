@@ -33,9 +33,12 @@ class New(StaffCommand):
             return Refusal("wrong-address", k.home.address)
         forwarded = not c.args.strip()
         if forwarded:
-            if k.forwarded is None:
+            author = k.forwarded() if k.forwarded is not None else None
+            if author is None:
                 return Refusal("no-forwarded-author")
-            name, address = k.forwarded.name, k.forwarded.email.lower()
+            if k.org.staff_by_email(author.email) is not None:
+                return Refusal("not-employee", author.email)
+            name, address = author.name, author.email.lower()
         else:
             name, address = parseaddr(c.args)
             address = address.strip().lower()
