@@ -317,15 +317,20 @@ _FIRST_MESSAGE = select(T_ENTRY.c.body).where(T_ENTRY.c.ticket_id == bindparam("
                                               T_ENTRY.c.type == "message").order_by(T_ENTRY.c.id).limit(1)
 
 
-_RECENT = select(*_TICKET_COLUMNS).where(
+_RECENT = select(T_TICKET.c.number, T_TICKET.c.subject, T_TICKET.c.created_at,
+                 select(T_ENTRY.c.body).where(T_ENTRY.c.ticket_id == T_TICKET.c.id, T_ENTRY.c.type == "message")
+                 .order_by(T_ENTRY.c.id).limit(1).scalar_subquery()).where(
     T_TICKET.c.requester_id == bindparam("pid"), T_TICKET.c.department == bindparam("dept"),
-    T_TICKET.c.created_at >= bindparam("since")).order_by(T_TICKET.c.id.desc()).limit(20)
+    T_TICKET.c.created_at >= bindparam("since"), T_TICKET.c.status != "closed",
+    T_TICKET.c.merged_into.is_(None)).order_by(T_TICKET.c.id.desc()).limit(10)
 
 
-def recent_tickets(conn: Connection, person_id: int, department: str, since: datetime) -> list[TicketRef]:
-    """A requester's tickets in a department opened since ``since``, newest first (a few)."""
-    return [TicketRef(*row) for row in conn.execute(_RECENT, {"pid": person_id, "dept": department,
-                                                              "since": since})]
+def recent_open(conn: Connection, person_id: int, department: str, since: datetime
+                ) -> list[tuple[str, str, datetime, str]]:
+    """A requester's open tickets in a department opened since ``since``, newest first (at
+    most ten): number, subject, opened, first message — one query (every new ticket asks)."""
+    return [(r[0], r[1], r[2], r[3] or "") for r in conn.execute(_RECENT, {"pid": person_id, "dept": department,
+                                                                          "since": since})]
 
 
 def first_message(conn: Connection, ticket_id: int) -> str:

@@ -40,12 +40,13 @@ def probable(conn: Connection, ticket: TicketRef, text: str, now: datetime,
     reader = reader or stems()
     mine = set(reader.query(text))
     best: Repeat | None = None
-    for other in store.recent_tickets(conn, ticket.requester_id, ticket.department, now - WINDOW):
-        if other.id == ticket.id or other.merged_into is not None or other.status == "closed":
+    for number, subject, opened, first in store.recent_open(conn, ticket.requester_id, ticket.department,
+                                                            now - WINDOW):
+        if number == ticket.number:
             continue
-        theirs = set(reader.query(f"{other.subject}\n{store.first_message(conn, other.id)}"))
+        theirs = set(reader.query(f"{subject}\n{first}"))
         common = len(mine & theirs)
         share = common / max(1, min(len(mine), len(theirs)))
         if common >= AT_LEAST and share >= SHARE and (best is None or share > best.share):
-            best = Repeat(other.number, other.subject, other.created_at, round(share, 2))
+            best = Repeat(number, subject, opened, round(share, 2))
     return best
