@@ -364,3 +364,19 @@ def test_a_wrong_hours_value_names_the_file_and_line(tmp_path, line, said):
             'lead = "petrov"', 'lead = ["petrov"]'), encoding="utf-8")
     with pytest.raises(RulesError, match=r"OSA.toml: line \d+: \[deadlines\] lead"):
         load_policy(rules, PROJECT / "templates")
+
+
+def test_tickets_show_gives_the_deadlines(desk):
+    from maild.acting import store
+    from maild.admin import views
+    from maild.values import LocalTime
+    at(desk, saratov(2026, 12, 4, 16, 0))
+    write(desk, IVAN, "Не печатает принтер", "Принтер на 3 этаже не печатает.")
+    with desk.session() as s:
+        t = store.ticket_with_entries(s, "OSA-000001")
+        shown = views.ticket(t)
+        text_ = views.ticket_text(t, LocalTime(SARATOV))
+    assert shown["deadlines"] == {"respond_by": "2026-12-07T07:00:00+00:00", "resolve_by": "2026-12-08T12:00:00+00:00",
+                                  "responded_at": None, "paused_minutes": None, "escalated": 0}
+    assert shown["merged"] is False
+    assert "respond by 07.12.2026 11:00" in text_ and "resolve by 08.12.2026 16:00" in text_

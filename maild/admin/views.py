@@ -65,6 +65,10 @@ def ticket(t: Ticket, entries: bool = False) -> dict:
         "created_at": _time(t.created_at),
         "updated_at": _time(t.updated_at),
         "triage": triage(t),
+        "deadlines": {"respond_by": _time(t.respond_by), "resolve_by": _time(t.resolve_by),
+                      "responded_at": _time(t.responded_at), "paused_minutes": t.paused_minutes,
+                      "escalated": t.escalated},
+        "merged": t.resolution == "merged",
     }
     if entries:
         out["participants"] = [{"email": p.person.email, "name": p.person.name} for p in t.participants]
@@ -144,6 +148,13 @@ def ticket_text(t: Ticket, local: LocalTime, full: bool = False) -> str:
         + (t.category or ("- (triage: staff choose one with #категория)" if triage(t) else "-")),
         f"  opened {local.when(t.created_at)}" + (f", closed {local.when(t.closed_at)}" if t.closed_at else ""),
     ]
+    if t.respond_by or t.resolve_by:
+        lines.append("  " + "; ".join(part for part in (
+            t.respond_by and (f"respond by {local.when(t.respond_by)}" + (
+                f" (responded {local.when(t.responded_at)})" if t.responded_at else "")),
+            t.resolve_by and (f"resolve by {local.when(t.resolve_by)}" + (
+                f" (clock stopped, {t.paused_minutes} working min left)" if t.paused_minutes is not None else "")),
+            t.escalated and f"escalated to {'the lead' if t.escalated > 1 else 'the assignee'}") if part))
     if t.participants:
         lines.append("  copied " + ", ".join(p.person.email for p in t.participants))
     for link in t.links:
