@@ -29,6 +29,11 @@ STOP_WORDS = frozenset(" ".join((
     "this to was we were will with you your")).split())
 
 
+def words(text: str) -> list[str]:
+    """The words of ``text`` as both databases read them: lower case, ``ё`` as ``е``."""
+    return _WORD.findall(text.lower().replace("ё", "е"))
+
+
 class Stems:
     """One reader of words; PyStemmer's stemmers are made once (they are not free)."""
 
@@ -39,7 +44,7 @@ class Stems:
     def of(self, text: str) -> list[str]:
         """The stems of every word of ``text``, in order, stop words too (as PostgreSQL's
         index keeps positions, this keeps the words: the query side drops them)."""
-        return [self._one(word) for word in _WORD.findall(text.lower().replace("ё", "е"))]
+        return [self._one(word) for word in words(text)]
 
     def query(self, text: str) -> list[str]:
         """The stems a search for ``text`` needs, each once, stop words dropped."""
@@ -49,7 +54,7 @@ class Stems:
     def query_words(text: str) -> list[str]:
         """The words of a query that count (stop words dropped): what PostgreSQL's
         plainto_tsquery is given, so that it drops no fewer words than SQLite's search."""
-        return [w for w in _WORD.findall(text.lower().replace("ё", "е")) if w not in STOP_WORDS]
+        return [w for w in words(text) if w not in STOP_WORDS]
 
     def indexed(self, text: str) -> str:
         """What SQLite's full-text table holds for ``text``: its stems, space-separated."""
